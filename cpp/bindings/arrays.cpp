@@ -1,0 +1,114 @@
+#include "arrays.hpp"
+
+#include <algorithm>
+
+namespace fastoptim::bind {
+
+namespace {
+
+constexpr int kNpyFloat = 11, kNpyDouble = 12;  // NumPy's type numbers for float32, float64
+constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+
+std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
+
+bool native(const py::dtype& dt) {
+  const char bo = dt.byteorder();
+  const char native_bo = py::detail::npy_format_descriptor<float>::dtype().byteorder();
+  return bo == '=' || bo == '|' || bo == native_bo;
+}
+
+py::array as_array(py::handle obj, const std::string& label) {
+  if (!py::isinstance<py::array>(obj))
+    throw py::type_error(label + " must be a numpy.ndarray, got " +
+                         py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>());
+  return py::reinterpret_borrow<py::array>(obj);
+}
+
+void check_layout(const py::array& a, const std::string& label) {
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(label +
+                          " is not C-contiguous; a strided view (such as p[::2] or p.T) cannot be updated in "
+                          "place: pass a contiguous array (np.ascontiguousarray makes a copy you then own)");
+  if (!(a.flags() & kAligned)) throw py::value_error(label + " is not aligned to its element size");
+}
+
+Span span_of(const py::array& a, std::size_t owner) {
+  const auto begin = reinterpret_cast<std::uintptr_t>(a.data());
+  return {begin, begin + static_cast<std::uintptr_t>(a.nbytes()), owner};
+}
+
+void check_like(const py::array& a, const py::array& param, const std::string& label) {
+  if (a.dtype().num() != param.dtype().num())
+    throw py::type_error(label + " has dtype " + dtype_name(a) + ", but the parameter's dtype is " +
+                         dtype_name(param));
+  if (!native(a.dtype()))
+    throw py::type_error(label + " has non-native byte order " + dtype_name(a));
+  bool same = a.ndim() == param.ndim();
+  for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == param.shape(d);
+  if (!same)
+    throw py::value_error(label + " has shape " + shape_str(a) + ", but the parameter's shape is " +
+                          shape_str(param));
+  check_layout(a, label);
+}
+
+}  // namespace
+
+std::string shape_str(const py::array& a) {
+  std::string s = "(";
+  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += std::to_string(a.shape(d)) + (a.ndim() == 1 ? "," : d + 1 < a.ndim() ? ", " : "");
+  return s + ")";
+}
+
+Checked check_param(py::handle obj, const std::string& label) {
+  py::array a = as_array(obj, label);
+  const int num = a.dtype().num();
+  if ((num != kNpyFloat && num != kNpyDouble) || !native(a.dtype()))
+    throw py::type_error(label + " has dtype " + dtype_name(a) + "; fastoptim updates float32 and float64 arrays");
+  check_layout(a, label);
+  if (!a.writeable()) throw py::value_error(label + " is read-only; it must be writeable to be updated in place");
+  return {a.mutable_data(), static_cast<std::size_t>(a.size()), num == kNpyFloat ? DType::f32 : DType::f64,
+          span_of(a, 0)};
+}
+
+Checked check_grad(py::handle obj, const py::array& param, const std::string& label) {
+  py::array a = as_array(obj, label);
+  check_like(a, param, label);
+  return {const_cast<void*>(a.data()), static_cast<std::size_t>(a.size()),
+          a.dtype().num() == kNpyFloat ? DType::f32 : DType::f64, span_of(a, 0)};
+}
+
+void check_state(py::handle obj, const py::array& param, const std::string& what) {
+  check_like(as_array(obj, what), param, what);
+}
+
+bool SpanIndex::add(const std::vector<Span>& spans, std::size_t* a, std::size_t* b) {
+  std::vector<Span> merged = spans_;
+  for (const Span& s : spans)
+    if (s.end > s.begin) merged.push_back(s);
+  std::sort(merged.begin(), merged.end(), [](const Span& x, const Span& y) { return x.begin < y.begin; });
+  for (std::size_t i = 1; i < merged.size(); ++i)
+    if (merged[i].begin < merged[i - 1].end) {
+      *a = std::min(merged[i - 1].owner, merged[i].owner);
+      *b = std::max(merged[i - 1].owner, merged[i].owner);
+      return true;
+    }
+  spans_ = std::move(merged);
+  return false;
+}
+
+bool SpanIndex::overlaps(const Span& s, std::size_t* owner) const {
+  if (s.end <= s.begin || spans_.empty()) return false;
+  // First span starting at or after s.end cannot overlap; the one before it is the only candidate,
+  // since the spans are disjoint and sorted.
+  auto it = std::lower_bound(spans_.begin(), spans_.end(), s.end,
+                             [](const Span& x, std::uintptr_t v) { return x.begin < v; });
+  if (it == spans_.begin()) return false;
+  --it;
+  if (it->end > s.begin) {
+    *owner = it->owner;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace fastoptim::bind

@@ -1,0 +1,57 @@
+#pragma once
+// Checks on the user's NumPy arrays. fastoptim never copies an array it updates: anything it cannot
+// update in place (wrong dtype, strided, read-only, misaligned, aliased) is refused with an error
+// that names the parameter, before any array is touched.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fastoptim/tensor.hpp"
+
+namespace fastoptim::bind {
+
+namespace py = pybind11;
+
+/// Bytes [begin, end) an array spans, with the parameter it belongs to.
+struct Span {
+  std::uintptr_t begin, end;
+  std::size_t owner;  ///< index into the caller's label list
+};
+
+/// A parameter that passed every check: raw pointer, element count and dtype.
+struct Checked {
+  void* data;
+  std::size_t size;
+  DType dtype;
+  Span span;
+};
+
+/// Check a parameter: ndarray, native float32/float64, C-contiguous, aligned, writeable.
+Checked check_param(py::handle obj, const std::string& label);
+
+/// Check a gradient against its parameter: same dtype and shape, C-contiguous, aligned.
+/// Aliasing is checked separately (see SpanIndex).
+Checked check_grad(py::handle obj, const py::array& param, const std::string& label);
+
+/// Check a state array offered for parameter `param` (load_state_dict): as a gradient.
+void check_state(py::handle obj, const py::array& param, const std::string& what);
+
+/// The memory of all parameters, sorted, to find overlaps in O(log n).
+class SpanIndex {
+ public:
+  /// Add spans; returns the owners of a pair that overlap (each other or an earlier span), if any.
+  bool add(const std::vector<Span>& spans, std::size_t* a, std::size_t* b);
+  /// The owner of a parameter overlapping `s`, or false.
+  bool overlaps(const Span& s, std::size_t* owner) const;
+
+ private:
+  std::vector<Span> spans_;  // sorted by begin, pairwise disjoint
+};
+
+std::string shape_str(const py::array& a);
+
+}  // namespace fastoptim::bind

@@ -1,0 +1,336 @@
+// _core.Engine: the parameters, state and step counters of one optimizer, and its step.
+//
+// One Engine serves one Python optimizer and all of its parameter groups. step() is a single call:
+// it checks every gradient and hyper-parameter of every group, optionally checks finiteness, and only
+// then updates, so an error leaves every parameter and every state array as it was.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "arrays.hpp"
+#include "fastoptim/dispatch.hpp"
+#include "fastoptim/rules.hpp"
+
+namespace fastoptim::bind {
+
+namespace {
+
+enum class Nonfinite { raise, skip, ignore };
+
+Nonfinite parse_nonfinite(const std::string& s) {
+  if (s == "raise") return Nonfinite::raise;
+  if (s == "skip") return Nonfinite::skip;
+  if (s == "ignore") return Nonfinite::ignore;
+  throw py::value_error("nonfinite must be 'raise', 'skip' or 'ignore', got '" + s + "'");
+}
+
+/// Marks an engine busy for the length of a call; a second thread calling at the same time gets an
+/// error instead of a data race on the state.
+class BusyGuard {
+ public:
+  explicit BusyGuard(std::atomic<bool>& flag) : flag_(flag) {
+    if (flag_.exchange(true))
+      throw std::runtime_error("this optimizer is already inside step() or a state change in another thread");
+  }
+  ~BusyGuard() { flag_.store(false); }
+  BusyGuard(const BusyGuard&) = delete;
+  BusyGuard& operator=(const BusyGuard&) = delete;
+
+ private:
+  std::atomic<bool>& flag_;
+};
+
+struct Group {
+  std::vector<py::array> params;
+  std::vector<std::size_t> owners;       // index of each parameter in Engine::labels_
+  std::vector<Tensor> tensors;           // param pointer, size, dtype; grad and state set per step
+  std::vector<Chunk> chunks;
+  std::size_t total = 0;
+  std::vector<std::vector<py::array>> state;  // [slot][tensor]; an empty slot is not allocated
+  unsigned fresh = 0;                    // slots allocated since the last completed step
+  std::int64_t step = 0;                 // completed steps
+};
+
+class EngineBase {
+ public:
+  virtual ~EngineBase() = default;
+
+  void add_group(const py::list& params, const std::vector<std::string>& labels) {
+    BusyGuard busy(busy_);
+    if (params.size() == 0) throw py::value_error("a parameter group needs at least one parameter");
+    if (labels.size() != params.size()) throw py::value_error("one label per parameter is required");
+    Group g;
+    std::vector<Span> spans;
+    std::vector<std::size_t> sizes;
+    for (std::size_t i = 0; i < params.size(); ++i) {
+      const std::size_t owner = labels_.size() + i;
+      Checked c = check_param(params[i], labels[i]);
+      Tensor t;
+      t.param = c.data;
+      t.size = c.size;
+      t.dtype = c.dtype;
+      g.params.push_back(py::reinterpret_borrow<py::array>(params[i]));
+      g.owners.push_back(owner);
+      g.tensors.push_back(t);
+      sizes.push_back(c.size);
+      g.total += c.size;
+      c.span.owner = owner;
+      spans.push_back(c.span);
+    }
+    std::size_t a = 0, b = 0;
+    SpanIndex index = spans_;
+    if (index.add(spans, &a, &b)) {
+      auto label = [&](std::size_t o) { return o < labels_.size() ? labels_[o] : labels[o - labels_.size()]; };
+      throw py::value_error(a == b ? label(a) + " is listed twice"
+                                   : label(a) + " and " + label(b) + " share memory; each parameter must own its data");
+    }
+    g.chunks = make_chunks(sizes, kChunkElems);
+    g.state.resize(n_state());
+    spans_ = std::move(index);
+    labels_.insert(labels_.end(), labels.begin(), labels.end());
+    groups_.push_back(std::move(g));
+  }
+
+  /// One optimizer step over all groups. Returns false when the step was skipped (nonfinite="skip").
+  bool step(const py::list& grads, const py::list& hypers, const std::string& nonfinite) {
+    BusyGuard busy(busy_);
+    const Nonfinite mode = parse_nonfinite(nonfinite);
+    const std::size_t ng = groups_.size();
+    if (grads.size() != ng || hypers.size() != ng)
+      throw py::value_error("expected gradients and hyper-parameters for " + std::to_string(ng) + " parameter groups");
+    std::vector<py::array> keep;  // the gradients stay alive while the GIL is released
+    for (std::size_t gi = 0; gi < ng; ++gi) {
+      Group& g = groups_[gi];
+      parse_hyper(gi, hypers[gi]);
+      py::sequence gs = py::reinterpret_borrow<py::sequence>(grads[gi]);
+      if (gs.size() != g.params.size())
+        throw py::value_error("expected " + std::to_string(g.params.size()) + " gradients for param group " +
+                              std::to_string(gi) + ", got " + std::to_string(gs.size()));
+      for (std::size_t i = 0; i < g.params.size(); ++i) {
+        const std::string& label = labels_[g.owners[i]];
+        py::object gobj = gs[i];
+        Checked c = check_grad(gobj, g.params[i], "gradient of " + label);
+        std::size_t other = 0;
+        if (spans_.overlaps(c.span, &other))
+          throw py::value_error("gradient of " + label +
+                                (other == g.owners[i] ? " aliases the parameter itself" : " shares memory with " + labels_[other]));
+        g.tensors[i].grad = c.data;
+        keep.push_back(py::reinterpret_borrow<py::array>(gobj));
+      }
+    }
+    for (std::size_t gi = 0; gi < ng; ++gi) attach_state(groups_[gi], state_mask(gi));
+
+    std::ptrdiff_t bad_group = -1, bad_tensor = -1;
+    {
+      const KernelTable& k = kernels();
+      const int threads = num_threads();
+      py::gil_scoped_release release;
+      if (mode != Nonfinite::ignore)
+        for (std::size_t gi = 0; gi < ng && bad_tensor < 0; ++gi) {
+          bad_tensor = k.first_nonfinite(work(groups_[gi], threads));
+          bad_group = static_cast<std::ptrdiff_t>(gi);
+        }
+      if (bad_tensor < 0)
+        for (std::size_t gi = 0; gi < ng; ++gi) run(k, gi, work(groups_[gi], threads));
+    }
+    if (bad_tensor >= 0) {
+      if (mode == Nonfinite::skip) return false;
+      const Group& g = groups_[static_cast<std::size_t>(bad_group)];
+      PyErr_SetString(PyExc_FloatingPointError,
+                      ("gradient of " + labels_[g.owners[static_cast<std::size_t>(bad_tensor)]] +
+                       " holds inf or NaN; nothing was updated (pass nonfinite='skip' to skip such steps)")
+                          .c_str());
+      throw py::error_already_set();
+    }
+    for (Group& g : groups_) {
+      ++g.step;
+      g.fresh = 0;
+    }
+    return true;
+  }
+
+  /// Raise ValueError if `hyper` breaks the rule's ranges, naming the group.
+  void validate(std::size_t group, const py::sequence& hyper) {
+    parse_hyper(group, hyper);
+  }
+
+  py::object state(std::size_t group, std::size_t slot) {
+    Group& g = group_at(group);
+    slot_at(slot);
+    if (g.state[slot].empty()) return py::none();
+    py::list out;
+    for (const py::array& a : g.state[slot]) out.append(a);
+    return std::move(out);
+  }
+
+  /// Check that `arrays` could be loaded into (group, slot): one per parameter, same shape and dtype.
+  void check_state_arrays(std::size_t group, std::size_t slot, const py::sequence& arrays) {
+    Group& g = group_at(group);
+    slot_at(slot);
+    if (arrays.size() != g.params.size())
+      throw py::value_error("state '" + slot_name(slot) + "' of param group " + std::to_string(group) + " has " +
+                            std::to_string(arrays.size()) + " arrays for " + std::to_string(g.params.size()) +
+                            " parameters");
+    for (std::size_t i = 0; i < g.params.size(); ++i)
+      check_state(arrays[i], g.params[i], "state '" + slot_name(slot) + "' of " + labels_[g.owners[i]]);
+  }
+
+  /// Replace (group, slot) by copies of `arrays`, or drop it when `arrays` is None.
+  void set_state(std::size_t group, std::size_t slot, const py::object& arrays) {
+    BusyGuard busy(busy_);
+    Group& g = group_at(group);
+    slot_at(slot);
+    if (arrays.is_none()) {
+      g.state[slot].clear();
+      return;
+    }
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(arrays);
+    check_state_arrays(group, slot, seq);
+    std::vector<py::array> copies;
+    for (std::size_t i = 0; i < seq.size(); ++i)
+      copies.push_back(py::array(py::module_::import("numpy").attr("array")(seq[i], py::arg("copy") = true)));
+    g.state[slot] = std::move(copies);
+    g.fresh &= ~(1u << slot);
+  }
+
+  std::int64_t get_step(std::size_t group) { return group_at(group).step; }
+  void set_step(std::size_t group, std::int64_t step) {
+    if (step < 0) throw py::value_error("step must be >= 0");
+    group_at(group).step = step;
+  }
+  std::size_t n_groups() const { return groups_.size(); }
+
+  virtual std::size_t n_state() const = 0;
+  virtual std::string slot_name(std::size_t slot) const = 0;
+  virtual std::size_t n_hyper() const = 0;
+
+ protected:
+  virtual void parse_hyper(std::size_t group, const py::handle& hyper) = 0;
+  virtual unsigned state_mask(std::size_t group) const = 0;
+  virtual void run(const KernelTable& k, std::size_t group, const Work& w) = 0;
+
+  static Work work(const Group& g, int threads) {
+    return {g.tensors.data(), g.chunks.data(), g.chunks.size(), g.total, threads};
+  }
+
+  Group& group_at(std::size_t group) {
+    if (group >= groups_.size()) throw py::index_error("no param group " + std::to_string(group));
+    return groups_[group];
+  }
+  void slot_at(std::size_t slot) const {
+    if (slot >= n_state()) throw py::index_error("no state slot " + std::to_string(slot));
+  }
+
+  /// Allocate the slots in `mask` that are missing and point the tensors at the slots the step uses.
+  void attach_state(Group& g, unsigned mask) {
+    for (std::size_t k = 0; k < n_state(); ++k) {
+      const bool used = (mask >> k) & 1u;
+      if (used && g.state[k].empty()) {
+        py::object zeros_like = py::module_::import("numpy").attr("zeros_like");
+        for (const py::array& p : g.params) g.state[k].push_back(py::array(zeros_like(p)));
+        g.fresh |= 1u << k;
+      }
+      for (std::size_t i = 0; i < g.tensors.size(); ++i)
+        g.tensors[i].state[k] = used ? g.state[k][i].mutable_data() : nullptr;
+    }
+  }
+
+  std::vector<Group> groups_;
+  std::vector<std::string> labels_;
+  SpanIndex spans_;
+  std::atomic<bool> busy_{false};
+};
+
+template <class Rule>
+class Engine final : public EngineBase {
+ public:
+  std::size_t n_state() const override { return Rule::state.size(); }
+  std::string slot_name(std::size_t slot) const override { return Rule::state.at(slot); }
+  std::size_t n_hyper() const override { return Rule::hyper_fields.size(); }
+
+ protected:
+  void parse_hyper(std::size_t group, const py::handle& obj) override {
+    if (group >= hypers_.size()) hypers_.resize(group + 1);
+    py::sequence seq = py::reinterpret_borrow<py::sequence>(obj);
+    const std::size_t n = Rule::hyper_fields.size();
+    if (seq.size() != n)
+      throw py::value_error(std::string(Rule::name) + " takes " + std::to_string(n) + " hyper-parameters, got " +
+                            std::to_string(seq.size()));
+    std::array<double, Rule::hyper_fields.size()> v{};
+    for (std::size_t i = 0; i < n; ++i) {
+      v[i] = PyFloat_AsDouble(seq[i].ptr());
+      if (v[i] == -1.0 && PyErr_Occurred()) {
+        PyErr_Clear();
+        throw py::type_error(std::string(Rule::hyper_fields[i]) + " must be a number, got " +
+                             py::repr(seq[i]).cast<std::string>());
+      }
+    }
+    typename Rule::Hyper h = Rule::hyper(v.data());
+    try {
+      Rule::validate(h);
+    } catch (const std::invalid_argument& e) {
+      throw py::value_error(std::string(e.what()) + " (param group " + std::to_string(group) + ")");
+    }
+    hypers_[group] = h;
+  }
+
+  unsigned state_mask(std::size_t group) const override { return Rule::state_mask(hypers_[group]); }
+
+  void run(const KernelTable& k, std::size_t group, const Work& w) override {
+    const Group& g = groups_[group];
+    step_fn<Rule>(k)(Rule::prepare(hypers_[group], g.step + 1, g.fresh), w);
+  }
+
+ private:
+  std::vector<typename Rule::Hyper> hypers_;  // parsed by the latest step() or validate()
+};
+
+template <class Rule>
+void register_rule(py::dict& rules) {
+  py::dict info;
+  info["state"] = std::vector<std::string>(Rule::state.begin(), Rule::state.end());
+  info["hyper"] = std::vector<std::string>(Rule::hyper_fields.begin(), Rule::hyper_fields.end());
+  rules[Rule::name] = info;
+}
+
+template <class... Rules>
+std::unique_ptr<EngineBase> make_engine(const std::string& name, std::tuple<Rules...>*) {
+  std::unique_ptr<EngineBase> e;
+  ((name == Rules::name ? (void)(e = std::make_unique<Engine<Rules>>()) : (void)0), ...);
+  if (!e) throw py::value_error("unknown update rule '" + name + "'");
+  return e;
+}
+
+template <class... Rules>
+void register_rules(py::dict& rules, std::tuple<Rules...>*) {
+  (register_rule<Rules>(rules), ...);
+}
+
+}  // namespace
+
+void register_optim(py::module_& m) {
+  py::dict rules;
+  register_rules(rules, static_cast<AllRules*>(nullptr));
+  m.attr("rules") = rules;
+
+  py::class_<EngineBase>(m, "Engine")
+      .def(py::init([](const std::string& rule) { return make_engine(rule, static_cast<AllRules*>(nullptr)); }),
+           py::arg("rule"))
+      .def("add_group", &EngineBase::add_group, py::arg("params"), py::arg("labels"))
+      .def("step", &EngineBase::step, py::arg("grads"), py::arg("hypers"), py::arg("nonfinite"))
+      .def("validate", &EngineBase::validate, py::arg("group"), py::arg("hyper"))
+      .def("state", &EngineBase::state, py::arg("group"), py::arg("slot"))
+      .def("check_state", &EngineBase::check_state_arrays, py::arg("group"), py::arg("slot"), py::arg("arrays"))
+      .def("set_state", &EngineBase::set_state, py::arg("group"), py::arg("slot"), py::arg("arrays"))
+      .def("get_step", &EngineBase::get_step, py::arg("group"))
+      .def("set_step", &EngineBase::set_step, py::arg("group"), py::arg("step"))
+      .def_property_readonly("n_groups", &EngineBase::n_groups);
+}
+
+}  // namespace fastoptim::bind

@@ -1,0 +1,55 @@
+#pragma once
+// Run-time choice of the SIMD tier. Each tier's kernels are compiled separately (cpp/src/kernels.cpp)
+// into a KernelTable; the active table is chosen once at import from the CPU, or by FASTOPTIM_SIMD.
+#include <cstddef>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "fastoptim/rules.hpp"
+#include "fastoptim/tensor.hpp"
+
+namespace fastoptim {
+
+template <class Rule>
+using StepFn = void (*)(const typename Rule::Step&, const Work&);
+
+template <class Rules>
+struct StepFns;
+template <class... Rules>
+struct StepFns<std::tuple<Rules...>> {
+  using type = std::tuple<StepFn<Rules>...>;
+};
+
+/// One tier's compiled kernels.
+struct KernelTable {
+  const char* tier;
+  std::ptrdiff_t (*first_nonfinite)(const Work&);
+  typename StepFns<AllRules>::type steps;
+};
+
+template <class Rule>
+StepFn<Rule> step_fn(const KernelTable& table) {
+  return std::get<StepFn<Rule>>(table.steps);
+}
+
+/// Tiers compiled into this build, lowest first (e.g. baseline, avx2, avx512).
+std::vector<std::string> compiled_tiers();
+/// Compiled tiers this CPU (and OS) can run, lowest first.
+std::vector<std::string> supported_tiers();
+/// The -m flags a compiled tier was built with.
+std::string tier_flags(const std::string& tier);
+
+/// Make `tier` active. Throws std::invalid_argument for an unknown tier or one this CPU cannot run.
+void select_tier(const std::string& tier);
+/// Choose the tier at start-up: FASTOPTIM_SIMD if set (same errors as select_tier), else the best.
+void select_tier_from_env();
+/// The active table and its name.
+const KernelTable& kernels();
+std::string active_tier();
+
+/// Threads used by the driver. Starts at OpenMP's default (which honours OMP_NUM_THREADS).
+int num_threads();
+void set_num_threads(int n);
+
+}  // namespace fastoptim

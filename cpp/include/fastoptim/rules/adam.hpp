@@ -1,0 +1,108 @@
+#pragma once
+// Adam (Kingma & Ba 2015), with AMSGrad (Reddi et al. 2018) and decoupled weight decay, AdamW
+// (Loshchilov & Hutter 2019). torch.optim.Adam/AdamW semantics: eps is added after the bias-corrected
+// square root.
+//
+//   g     = g + wd * p            (coupled decay, Adam)      or   p = p * (1 - lr * wd)   (AdamW)
+//   m     = b1 * m + (1 - b1) * g
+//   v     = b2 * v + (1 - b2) * g^2
+//   vmax  = max(vmax, v); v = vmax                                             (amsgrad)
+//   p     = p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+//
+// Bytes per parameter per step (fp32): 28 (read p, g, m, v; write p, m, v); 36 with amsgrad.
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "fastoptim/hyper.hpp"
+#include "fastoptim/tier.hpp"
+
+namespace fastoptim {
+
+struct Adam {
+  static constexpr const char* name = "adam";
+  static constexpr std::array<const char*, 3> state = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+
+  struct Hyper {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool amsgrad, maximize, decoupled;
+  };
+  static constexpr std::array<const char*, 8> hyper_fields = {
+      "lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay"};
+  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0, v[7] != 0}; }
+
+  static void validate(const Hyper& h) {
+    require_nonnegative("lr", h.lr);
+    require_unit_interval("beta1", h.beta1);
+    require_unit_interval("beta2", h.beta2);
+    require_nonnegative("eps", h.eps);
+    require_nonnegative("weight_decay", h.weight_decay);
+  }
+
+  static unsigned state_mask(const Hyper& h) { return h.amsgrad ? 7u : 3u; }
+
+  struct Step {
+    double step_size;     ///< lr / (1 - b1^t)
+    double inv_sqrt_bc2;  ///< 1 / sqrt(1 - b2^t)
+    double beta1, beta2, eps, grad_sign;
+    double coupled_decay;  ///< wd for Adam, 0 for AdamW
+    double param_scale;    ///< 1 - lr * wd for AdamW, 1 for Adam
+    bool amsgrad;
+  };
+  static Step prepare(const Hyper& h, std::int64_t step, unsigned /*fresh*/) {
+    const double t = static_cast<double>(step);
+    const double bc1 = 1 - std::pow(h.beta1, t), bc2 = 1 - std::pow(h.beta2, t);
+    return {h.lr / bc1,
+            1 / std::sqrt(bc2),
+            h.beta1,
+            h.beta2,
+            h.eps,
+            h.maximize ? -1.0 : 1.0,
+            h.decoupled ? 0.0 : h.weight_decay,
+            h.decoupled ? 1 - h.lr * h.weight_decay : 1.0,
+            h.amsgrad};
+  }
+
+  static std::size_t bytes_per_param(const Hyper& h, std::size_t elem) { return elem * (h.amsgrad ? 9 : 7); }
+};
+
+namespace FASTOPTIM_TIER {
+
+// AMSGrad is a template flag, not a branch in the loop: its state pointer is null without it, and
+// the vectoriser must never be tempted to load through it.
+template <bool Amsgrad, class T>
+inline void adam_loop(const Adam::Step& s, T* __restrict p, const T* __restrict g, T* __restrict m,
+                      T* __restrict v, T* __restrict vmax, std::size_t n) {
+  const T step_size = T(s.step_size), inv_sqrt_bc2 = T(s.inv_sqrt_bc2), eps = T(s.eps);
+  const T b1 = T(s.beta1), b2 = T(s.beta2), c1 = T(1 - s.beta1), c2 = T(1 - s.beta2);
+  const T sign = T(s.grad_sign), wd = T(s.coupled_decay), scale = T(s.param_scale);
+  const bool coupled = s.coupled_decay != 0, decoupled = s.param_scale != 1;
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    T gi = sign * g[i];
+    if (coupled) gi += wd * pi;
+    const T mi = b1 * m[i] + c1 * gi;
+    T vi = b2 * v[i] + c2 * (gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    if constexpr (Amsgrad) {
+      vi = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = vi;
+    }
+    if (decoupled) pi *= scale;
+    p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+  }
+}
+
+template <class T>
+inline void update(const Adam::Step& s, T* p, const T* g, T* const* st, std::size_t n) {
+  if (s.amsgrad)
+    adam_loop<true>(s, p, g, st[0], st[1], st[2], n);
+  else
+    adam_loop<false>(s, p, g, st[0], st[1], static_cast<T*>(nullptr), n);
+}
+
+}  // namespace FASTOPTIM_TIER
+}  // namespace fastoptim

@@ -1,0 +1,90 @@
+#pragma once
+// SGD with momentum, dampening, Nesterov momentum and coupled weight decay (torch.optim.SGD).
+//
+//   d   = g + wd * p                        (g negated first when maximize)
+//   buf = d                                 on the first step with momentum
+//   buf = mu * buf + (1 - dampening) * d    afterwards
+//   d   = d + mu * buf  (nesterov)  or  buf
+//   p   = p - lr * d
+//
+// Bytes per parameter per step (fp32): 12 without momentum (read p, g; write p), 20 with it
+// (read p, g, buf; write p, buf).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "fastoptim/hyper.hpp"
+#include "fastoptim/tier.hpp"
+
+namespace fastoptim {
+
+struct Sgd {
+  static constexpr const char* name = "sgd";
+  static constexpr std::array<const char*, 1> state = {"momentum_buffer"};
+
+  struct Hyper {
+    double lr, momentum, dampening, weight_decay;
+    bool nesterov, maximize;
+  };
+  static constexpr std::array<const char*, 6> hyper_fields = {"lr",           "momentum", "dampening",
+                                                              "weight_decay", "nesterov", "maximize"};
+  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4] != 0, v[5] != 0}; }
+
+  static void validate(const Hyper& h) {
+    require_nonnegative("lr", h.lr);
+    require_nonnegative("momentum", h.momentum);
+    require_nonnegative("dampening", h.dampening);
+    require_nonnegative("weight_decay", h.weight_decay);
+    require(!h.nesterov || (h.momentum > 0 && h.dampening == 0), "nesterov", 1.0,
+            "Nesterov momentum requires a momentum > 0 and zero dampening");
+  }
+
+  /// Bit k set: the step uses state slot k.
+  static unsigned state_mask(const Hyper& h) { return h.momentum != 0 ? 1u : 0u; }
+
+  /// Scalars of one step, computed once in double. `fresh` has bit k set when slot k was just
+  /// allocated: torch starts the momentum buffer at d, not at (1 - dampening) * d.
+  struct Step {
+    double lr, momentum, dampening, weight_decay, grad_sign;
+    bool nesterov, use_buffer, fresh_buffer;
+  };
+  static Step prepare(const Hyper& h, std::int64_t /*step*/, unsigned fresh) {
+    return {h.lr,         h.momentum, h.dampening, h.weight_decay, h.maximize ? -1.0 : 1.0,
+            h.nesterov, h.momentum != 0, (fresh & 1u) != 0};
+  }
+
+  static std::size_t bytes_per_param(const Hyper& h, std::size_t elem) {
+    return elem * (h.momentum != 0 ? 5 : 3);
+  }
+};
+
+namespace FASTOPTIM_TIER {
+
+template <class T>
+inline void update(const Sgd::Step& s, T* __restrict p, const T* __restrict g, T* const* st, std::size_t n) {
+  const T lr = T(s.lr), wd = T(s.weight_decay), sign = T(s.grad_sign), mu = T(s.momentum);
+  const T keep = T(1 - s.dampening);
+  const bool decay = s.weight_decay != 0;
+  if (!s.use_buffer) {
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) {
+      T d = sign * g[i];
+      if (decay) d += wd * p[i];
+      p[i] -= lr * d;
+    }
+    return;
+  }
+  T* __restrict buf = st[0];
+  const bool fresh = s.fresh_buffer, nesterov = s.nesterov;
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    T d = sign * g[i];
+    if (decay) d += wd * p[i];
+    const T b = fresh ? d : mu * buf[i] + keep * d;
+    buf[i] = b;
+    p[i] -= lr * (nesterov ? d + mu * b : b);
+  }
+}
+
+}  // namespace FASTOPTIM_TIER
+}  // namespace fastoptim

@@ -1,0 +1,54 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace fastoptim {
+
+/// Element type of a parameter and of its gradient and state.
+enum class DType : std::uint8_t { f32, f64 };
+
+/// The most state arrays any rule keeps per parameter.
+inline constexpr std::size_t kMaxState = 3;
+
+/// One parameter as the kernels see it: raw pointers, already checked by the caller for dtype,
+/// size, contiguity and aliasing. A state pointer is null when the rule does not use that slot.
+struct Tensor {
+  void* param = nullptr;
+  const void* grad = nullptr;
+  void* state[kMaxState] = {};
+  std::size_t size = 0;
+  DType dtype = DType::f32;
+};
+
+/// A slice [begin, end) of one tensor: the unit of work one thread takes.
+struct Chunk {
+  std::uint32_t tensor;
+  std::size_t begin, end;
+};
+
+/// Below this many elements in a call, one thread does all of it (a parallel region costs a few us).
+inline constexpr std::size_t kParallelMinElems = std::size_t{1} << 15;
+/// Largest chunk a thread takes at once.
+inline constexpr std::size_t kChunkElems = std::size_t{1} << 15;
+
+/// Cut tensors of the given sizes into chunks of at most `chunk_elems` elements.
+/// Small tensors become one chunk each; the list is built once per parameter group.
+inline std::vector<Chunk> make_chunks(const std::vector<std::size_t>& sizes, std::size_t chunk_elems) {
+  std::vector<Chunk> chunks;
+  for (std::size_t t = 0; t < sizes.size(); ++t)
+    for (std::size_t b = 0; b < sizes[t]; b += chunk_elems)
+      chunks.push_back({static_cast<std::uint32_t>(t), b, b + chunk_elems < sizes[t] ? b + chunk_elems : sizes[t]});
+  return chunks;
+}
+
+/// Everything one rule call needs besides its scalars: the tensors, their chunks, the thread count.
+struct Work {
+  const Tensor* tensors = nullptr;
+  const Chunk* chunks = nullptr;
+  std::size_t n_chunks = 0;
+  std::size_t total = 0;  ///< elements over all tensors; decides whether to go parallel
+  int threads = 1;
+};
+
+}  // namespace fastoptim

@@ -1,0 +1,135 @@
+#include "fastoptim/dispatch.hpp"
+
+#include <omp.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <stdexcept>
+
+namespace fastoptim {
+
+// Each compiled tier defines its table in its own namespace (cpp/src/kernels.cpp).
+#ifdef FASTOPTIM_HAVE_BASELINE
+namespace baseline {
+const KernelTable& kernel_table();
+}
+#endif
+#ifdef FASTOPTIM_HAVE_AVX2
+namespace avx2 {
+const KernelTable& kernel_table();
+}
+#endif
+#ifdef FASTOPTIM_HAVE_AVX512
+namespace avx512 {
+const KernelTable& kernel_table();
+}
+#endif
+
+namespace {
+
+struct TierEntry {
+  const char* name;
+  const KernelTable& (*table)();
+  bool (*cpu_has)();
+  const char* flags;
+};
+
+const std::vector<TierEntry>& tiers() {
+  static const std::vector<TierEntry> all = {
+#ifdef FASTOPTIM_HAVE_BASELINE
+      {"baseline", &baseline::kernel_table, [] { return true; }, FASTOPTIM_FLAGS_BASELINE},
+#endif
+#ifdef FASTOPTIM_HAVE_AVX2
+      // x86-64-v3: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE, with OS support for the YMM state.
+      {"avx2", &avx2::kernel_table, [] { return __builtin_cpu_supports("x86-64-v3") > 0; },
+       FASTOPTIM_FLAGS_AVX2},
+#endif
+#ifdef FASTOPTIM_HAVE_AVX512
+      // x86-64-v4: AVX-512 F, BW, CD, DQ, VL, with OS support for the ZMM state.
+      {"avx512", &avx512::kernel_table, [] { return __builtin_cpu_supports("x86-64-v4") > 0; },
+       FASTOPTIM_FLAGS_AVX512},
+#endif
+  };
+  return all;
+}
+
+std::atomic<const KernelTable*> active{nullptr};
+std::atomic<int> threads{0};
+
+const TierEntry* find(const std::string& name) {
+  for (const auto& t : tiers())
+    if (name == t.name) return &t;
+  return nullptr;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> compiled_tiers() {
+  std::vector<std::string> out;
+  for (const auto& t : tiers()) out.emplace_back(t.name);
+  return out;
+}
+
+std::vector<std::string> supported_tiers() {
+  std::vector<std::string> out;
+  for (const auto& t : tiers())
+    if (t.cpu_has()) out.emplace_back(t.name);
+  return out;
+}
+
+std::string tier_flags(const std::string& tier) {
+  const TierEntry* t = find(tier);
+  if (!t) throw std::invalid_argument("unknown SIMD tier '" + tier + "' (compiled: " + join(compiled_tiers()) + ")");
+  return t->flags;
+}
+
+void select_tier(const std::string& tier) {
+  const TierEntry* t = find(tier);
+  if (!t) throw std::invalid_argument("unknown SIMD tier '" + tier + "' (compiled: " + join(compiled_tiers()) + ")");
+  if (!t->cpu_has())
+    throw std::invalid_argument("SIMD tier '" + tier + "' needs instructions this CPU lacks (supported here: " +
+                                join(supported_tiers()) + ")");
+  active.store(&t->table());
+}
+
+void select_tier_from_env() {
+  const char* env = std::getenv("FASTOPTIM_SIMD");
+  if (env && *env) {
+    try {
+      select_tier(env);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string("FASTOPTIM_SIMD=") + env + ": " + e.what());
+    }
+    return;
+  }
+  select_tier(supported_tiers().back());
+}
+
+const KernelTable& kernels() {
+  const KernelTable* t = active.load();
+  if (!t) {
+    select_tier(supported_tiers().back());
+    t = active.load();
+  }
+  return *t;
+}
+
+std::string active_tier() { return kernels().tier; }
+
+int num_threads() {
+  const int n = threads.load();
+  return n > 0 ? n : omp_get_max_threads();
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw std::invalid_argument("num_threads must be >= 1, got " + std::to_string(n));
+  threads.store(n);
+}
+
+}  // namespace fastoptim

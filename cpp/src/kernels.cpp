@@ -1,0 +1,32 @@
+// Compiled once per SIMD tier (see CMakeLists.txt): FASTOPTIM_TIER names this copy's namespace and
+// the tier's -march flags decide what the vectoriser may use. Only the kernels (update loops, driver)
+// are instantiated here; the rules' tier-independent parts (validate, prepare) run in other units.
+#include "fastoptim/dispatch.hpp"
+#include "fastoptim/driver.hpp"
+#include "fastoptim/rules.hpp"
+
+namespace fastoptim::FASTOPTIM_TIER {
+namespace {
+
+template <class Rule>
+void step_rule(const typename Rule::Step& s, const Work& w) {
+  run(s, w);
+}
+
+template <class... Rules>
+typename StepFns<AllRules>::type make_steps(std::tuple<Rules...>*) {
+  return {&step_rule<Rules>...};
+}
+
+#define FASTOPTIM_STR2(x) #x
+#define FASTOPTIM_STR(x) FASTOPTIM_STR2(x)
+
+}  // namespace
+
+const KernelTable& kernel_table() {
+  static const KernelTable table{FASTOPTIM_STR(FASTOPTIM_TIER), &first_nonfinite,
+                                 make_steps(static_cast<AllRules*>(nullptr))};
+  return table;
+}
+
+}  // namespace fastoptim::FASTOPTIM_TIER

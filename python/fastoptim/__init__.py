@@ -1,0 +1,30 @@
+"""fastoptim: deep-learning optimizers for NumPy arrays, with a compiled SIMD, multi-tensor core.
+
+Optimizers update the user's float32/float64 arrays in place, in one C++ call per step that releases
+the GIL and spreads the work over OpenMP threads; names, defaults and semantics follow torch.optim.
+
+>>> import numpy as np, fastoptim as fo
+>>> w = np.zeros(3, np.float32)
+>>> opt = fo.AdamW({"w": w}, lr=1e-3)
+>>> opt.step({"w": np.ones(3, np.float32)})
+"""
+
+from __future__ import annotations
+
+from ._core import __version__
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .runtime import available_tiers, get_num_threads, set_num_threads, simd_tier
+from .sgd import SGD
+
+__all__ = [
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "SGD",
+    "__version__",
+    "available_tiers",
+    "get_num_threads",
+    "set_num_threads",
+    "simd_tier",
+]

@@ -1,0 +1,324 @@
+"""The optimizer base class: parameter groups, the step, state_dict and checkpoints.
+
+An optimizer updates the user's NumPy arrays in place. Each subclass names a compiled update rule
+(``_rule``) and says how a parameter group's settings become the rule's scalars (``_hyper``); all
+checking, state and stepping happens in one compiled engine per optimizer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Dict, List, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["Optimizer"]
+
+Key = Union[int, str]
+Params = Union[Iterable[np.ndarray], Mapping[str, np.ndarray], Iterable[Dict[str, Any]]]
+Grads = Union[Sequence[np.ndarray], Mapping[str, np.ndarray]]
+
+_NONFINITE = ("raise", "skip", "ignore")
+_FORMAT = "fastoptim-state-1"
+
+
+class Optimizer:
+    """Base class of fastoptim's optimizers; it follows ``torch.optim.Optimizer``.
+
+    ``params`` is one of:
+
+    * a list of arrays, keyed ``0, 1, ...`` in the state;
+    * a dict ``name -> array``, keyed by name, so ``step()`` also takes gradients by name;
+    * a list of group dicts ``{"params": <list or dict>, "lr": ..., ...}`` whose missing settings
+      take the constructor's values.
+
+    Arrays must be float32 or float64, C-contiguous, aligned and writeable: they are updated in
+    place and never copied. Their state (moments, buffers) has their dtype.
+
+    ``nonfinite`` says what a step does when a gradient holds inf or NaN: ``"raise"`` (default)
+    raises FloatingPointError naming the parameter and updates nothing; ``"skip"`` skips the whole
+    step and counts it in ``skipped_steps``; ``"ignore"`` does not check (one read of the gradients
+    fewer per step).
+    """
+
+    _rule: ClassVar[str]
+
+    def __init__(self, params: Params, defaults: Dict[str, Any], *, nonfinite: str = "raise") -> None:
+        if nonfinite not in _NONFINITE:
+            raise ValueError(f"nonfinite must be one of {_NONFINITE}, got {nonfinite!r}")
+        self.defaults: Dict[str, Any] = dict(defaults)
+        self.nonfinite = nonfinite
+        self.skipped_steps = 0
+        self.param_groups: List[Dict[str, Any]] = []
+        self.last_lr: List[float] = []
+        self._engine = _core.Engine(self._rule)
+        self._slots: Tuple[str, ...] = tuple(_core.rules[self._rule]["state"])
+        self._keys: List[List[Key]] = []
+        self._named: bool | None = None
+        for group in _as_groups(params):
+            self.add_param_group(group)
+
+    # -- construction -----------------------------------------------------------------------------
+
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        """Add a group of parameters with its own settings; missing settings take the defaults."""
+        if not isinstance(param_group, Mapping) or "params" not in param_group:
+            raise TypeError("a param group must be a dict with a 'params' entry")
+        group = dict(param_group)
+        params = group.pop("params")
+        if isinstance(params, np.ndarray):
+            params = [params]
+        if isinstance(params, (set, frozenset)):
+            raise TypeError("params must be an ordered collection (list or dict), not a set")
+        named = isinstance(params, Mapping)
+        names = [str(k) for k in params] if named else None
+        arrays = list(params.values()) if named else list(params)
+        if self._named is not None and named != self._named:
+            raise ValueError("either every param group names its parameters (dict) or none does (list)")
+        index = len(self.param_groups)
+        for key, value in self.defaults.items():
+            group.setdefault(key, value)
+        try:
+            hyper = self._hyper(group)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise type(exc)(f"param group {index}: {exc}") from None
+        self._engine.validate(index, hyper)
+        start = sum(len(k) for k in self._keys)
+        keys: List[Key] = list(names) if names is not None else list(range(start, start + len(arrays)))
+        labels = [f"parameter {k!r}" if named else f"parameter {k}" for k in keys]
+        reused = set(keys) & set(self._key_index()) if named else set()
+        if reused:
+            raise ValueError(f"param group {index}: names {sorted(reused)} are already used by another group")
+        self._engine.add_group(arrays, labels)
+        group["params"] = arrays
+        if named:
+            group["param_names"] = names
+        self._named = named
+        self._keys.append(keys)
+        self.param_groups.append(group)
+
+    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
+        """The rule's scalars for one group, in the order of ``_core.rules[rule]["hyper"]``."""
+        raise NotImplementedError
+
+    def _key_index(self) -> Dict[Key, Tuple[int, int]]:
+        return {k: (g, i) for g, keys in enumerate(self._keys) for i, k in enumerate(keys)}
+
+    # -- the step ---------------------------------------------------------------------------------
+
+    def step(self, grads: Grads) -> None:
+        """Update every parameter in place from its gradient.
+
+        ``grads`` is a list in parameter order (all groups, in order) or, when the parameters were
+        given by name, a dict ``name -> array``. Each gradient has its parameter's shape and dtype
+        and is only read. One compiled call checks every gradient, then (unless ``nonfinite`` is
+        ``"ignore"``) that all are finite, then updates all groups with the GIL released. Any error
+        leaves every parameter and state array untouched.
+        """
+        per_group = self._split(grads)
+        hypers = [self._hyper(g) for g in self.param_groups]
+        if self._engine.step(per_group, hypers, self.nonfinite):
+            self.last_lr = [h[0] for h in hypers]
+        else:
+            self.skipped_steps += 1
+
+    def _split(self, grads: Grads) -> List[List[np.ndarray]]:
+        if isinstance(grads, np.ndarray):
+            raise TypeError("grads must be a list of arrays in parameter order (or a dict by name), not one array")
+        if isinstance(grads, Mapping):
+            if not self._named:
+                raise TypeError("gradients by name need parameters given by name (a dict)")
+            try:
+                out = [[grads[k] for k in keys] for keys in self._keys]
+            except KeyError as exc:
+                raise ValueError(f"no gradient for parameter {exc.args[0]!r}") from None
+            if len(grads) != sum(len(k) for k in self._keys):
+                unknown = sorted(set(grads) - set(self._key_index()), key=str)
+                raise ValueError(f"gradients for unknown parameters {unknown}")
+            return out
+        if not isinstance(grads, (list, tuple)):
+            grads = list(grads)
+        total = sum(len(k) for k in self._keys)
+        if len(grads) != total:
+            raise ValueError(f"expected {total} gradients, one per parameter, got {len(grads)}")
+        if len(self._keys) == 1:
+            return [grads]  # type: ignore[list-item]
+        out, start = [], 0
+        for keys in self._keys:
+            out.append(list(grads[start : start + len(keys)]))
+            start += len(keys)
+        return out
+
+    # -- state ------------------------------------------------------------------------------------
+
+    def state_dict(self) -> Dict[str, Any]:
+        """A snapshot of the optimizer: ``{"state", "param_groups", "skipped_steps"}``.
+
+        ``state`` maps each parameter's key (its name, or its index) to ``{"step": int, <slot>: array}``
+        for every state array the rule has allocated; the arrays are copies, so the snapshot does not
+        change as training goes on. ``param_groups`` holds each group's settings with ``"params"``
+        replaced by the keys. It round-trips through ``load_state_dict`` and through ``save``/``load``
+        bit for bit.
+        """
+        state: Dict[Key, Dict[str, Any]] = {}
+        for g, keys in enumerate(self._keys):
+            step = self._engine.get_step(g)
+            slots = {n: self._engine.state(g, s) for s, n in enumerate(self._slots)}
+            slots = {n: arrs for n, arrs in slots.items() if arrs is not None}
+            if step == 0 and not slots:
+                continue
+            for i, key in enumerate(keys):
+                entry: Dict[str, Any] = {"step": step}
+                entry.update({n: arrs[i].copy() for n, arrs in slots.items()})
+                state[key] = entry
+        groups = []
+        for group, keys in zip(self.param_groups, self._keys):
+            saved = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+            saved["params"] = list(keys)
+            groups.append(saved)
+        return {"state": state, "param_groups": groups, "skipped_steps": self.skipped_steps}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a snapshot from ``state_dict()``.
+
+        Everything is checked first (the number of groups and parameters, names, settings, and the
+        shape and dtype of every state array, named in the error); on any mismatch a ValueError is
+        raised and the optimizer is left unchanged.
+        """
+        for field in ("state", "param_groups"):
+            if field not in state_dict:
+                raise ValueError(f"state_dict has no {field!r} entry")
+        groups, state = state_dict["param_groups"], state_dict["state"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(f"state_dict has {len(groups)} param groups, this optimizer has {len(self.param_groups)}")
+        new_groups, plans = [], []
+        for g, (saved, keys) in enumerate(zip(groups, self._keys)):
+            saved_keys = list(saved["params"])
+            if len(saved_keys) != len(keys):
+                raise ValueError(f"param group {g}: state_dict has {len(saved_keys)} parameters, this optimizer has {len(keys)}")
+            if self._named and saved_keys != keys:
+                raise ValueError(f"param group {g}: state_dict names {saved_keys} but the parameters are named {keys}")
+            group = dict(self.param_groups[g])
+            group.update({k: v for k, v in saved.items() if k not in ("params", "param_names")})
+            self._engine.validate(g, self._hyper(group))
+            new_groups.append(group)
+            plans.append(self._plan_group_state(g, [state.get(k) for k in saved_keys], saved_keys))
+        for g, (step, slots) in enumerate(plans):
+            for s, arrays in enumerate(slots):
+                self._engine.set_state(g, s, arrays)
+            self._engine.set_step(g, step)
+            keep = self.param_groups[g]
+            new_groups[g]["params"] = keep["params"]
+            if "param_names" in keep:
+                new_groups[g]["param_names"] = keep["param_names"]
+            self.param_groups[g].clear()
+            self.param_groups[g].update(new_groups[g])
+        self.skipped_steps = int(state_dict.get("skipped_steps", 0))
+
+    def _plan_group_state(self, g: int, entries: List[Any], keys: List[Key]) -> Tuple[int, List[Any]]:
+        """Check one group's saved entries; return its step and per-slot arrays (None: no state)."""
+        present = [e for e in entries if e is not None]
+        if not present:
+            return 0, [None] * len(self._slots)
+        if len(present) != len(entries):
+            missing = [k for k, e in zip(keys, entries) if e is None]
+            raise ValueError(f"param group {g}: state_dict has no state for {missing}")
+        steps = {int(e.get("step", 0)) for e in present}
+        if len(steps) != 1:
+            raise ValueError(f"param group {g}: parameters saved at different steps {sorted(steps)}")
+        for k, e in zip(keys, entries):
+            unknown = set(e) - set(self._slots) - {"step"}
+            if unknown:
+                raise ValueError(f"state of parameter {k!r} has unknown entries {sorted(unknown)} for {type(self).__name__}")
+        slots: List[Any] = []
+        for s, name in enumerate(self._slots):
+            have = [name in e for e in entries]
+            if any(have) and not all(have):
+                raise ValueError(f"param group {g}: state {name!r} is saved for some parameters only")
+            arrays = [e[name] for e in entries] if all(have) else None
+            if arrays is not None:
+                self._engine.check_state(g, s, arrays)
+            slots.append(arrays)
+        return steps.pop(), slots
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Write ``state_dict()`` to one ``.npz`` file, atomically (a temporary file, then a rename).
+
+        Arrays are stored as they are and settings as JSON, so ``load`` restores the optimizer bit for
+        bit: a run resumed from the file continues exactly as one that never stopped.
+        """
+        sd = self.state_dict()
+        arrays: Dict[str, np.ndarray] = {}
+        entries = []
+        for i, (key, entry) in enumerate(sd["state"].items()):
+            slots = [n for n in entry if n != "step"]
+            entries.append([key, entry["step"], slots])
+            arrays.update({f"state/{i}/{n}": entry[n] for n in slots})
+        meta = {
+            "format": _FORMAT,
+            "optimizer": type(self).__name__,
+            "param_groups": sd["param_groups"],
+            "skipped_steps": sd["skipped_steps"],
+            "state": entries,
+        }
+        arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
+        path = os.fspath(path)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".fastoptim-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def load(self, path: Union[str, os.PathLike]) -> None:
+        """Restore a file written by ``save``; checked as ``load_state_dict`` checks."""
+        with np.load(os.fspath(path), allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            if meta.get("format") != _FORMAT:
+                raise ValueError(f"{os.fspath(path)!r} is not a fastoptim checkpoint")
+            state = {}
+            for i, (key, step, slots) in enumerate(meta["state"]):
+                state[key] = {"step": step, **{n: z[f"state/{i}/{n}"] for n in slots}}
+        groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()} for g in meta["param_groups"]]
+        self.load_state_dict({"state": state, "param_groups": groups, "skipped_steps": meta["skipped_steps"]})
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for key in sorted(group):
+                if key not in ("params", "param_names"):
+                    lines.append(f"    {key}: {group[key]}")
+        return "\n".join(lines) + "\n)"
+
+
+def _as_groups(params: Params) -> List[Dict[str, Any]]:
+    if isinstance(params, np.ndarray):
+        raise TypeError("params must be a list or dict of arrays, or a list of param group dicts; got one array")
+    if isinstance(params, Mapping):
+        return [{"params": params}]
+    if isinstance(params, (set, frozenset)):
+        raise TypeError("params must be an ordered collection (list or dict), not a set")
+    items = list(params)
+    if not items:
+        raise ValueError("optimizer got an empty parameter list")
+    if all(isinstance(p, Mapping) for p in items):
+        return [dict(p) for p in items]
+    if any(isinstance(p, Mapping) for p in items):
+        raise TypeError("params mixes arrays and param group dicts")
+    return [{"params": items}]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot save a setting of type {type(value).__name__}")
