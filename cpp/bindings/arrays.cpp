@@ -78,7 +78,12 @@ Checked check_grad(py::handle obj, const py::array& param, const std::string& la
 }
 
 void check_state(py::handle obj, const py::array& param, const std::string& what) {
-  check_like(as_array(obj, what), param, what);
+  // A checkpoint that does not fit is a ValueError whatever the reason, as in load_state_dict.
+  try {
+    check_like(as_array(obj, what), param, what);
+  } catch (const py::type_error& e) {
+    throw py::value_error(e.what());
+  }
 }
 
 bool SpanIndex::add(const std::vector<Span>& spans, std::size_t* a, std::size_t* b) {
