@@ -41,5 +41,10 @@ def set_num_threads(n: int) -> None:
 
 
 def get_num_threads() -> int:
-    """How many threads a step may use."""
+    """How many threads a step may use: the last ``set_num_threads`` value, else OpenMP's default.
+
+    >>> import fastoptim
+    >>> fastoptim.get_num_threads() >= 1
+    True
+    """
     return int(_core.get_num_threads())
