@@ -55,6 +55,7 @@ struct Group {
   std::vector<std::vector<py::array>> state;  // [slot][tensor]; an empty slot is not allocated
   unsigned fresh = 0;                    // slots allocated since the last completed step
   std::int64_t step = 0;                 // completed steps
+  std::vector<double> scalars;           // the rule's per-group scalar state (e.g. NAdam's mu_product)
 };
 
 class EngineBase {
@@ -92,6 +93,7 @@ class EngineBase {
     }
     g.chunks = make_chunks(sizes, kChunkElems);
     g.state.resize(n_state());
+    g.scalars = initial_scalars();
     spans_ = std::move(index);
     labels_.insert(labels_.end(), labels.begin(), labels.end());
     groups_.push_back(std::move(g));
@@ -124,7 +126,10 @@ class EngineBase {
         keep.push_back(py::reinterpret_borrow<py::array>(gobj));
       }
     }
-    for (std::size_t gi = 0; gi < ng; ++gi) attach_state(groups_[gi], state_mask(gi));
+    for (std::size_t gi = 0; gi < ng; ++gi) {
+      attach_state(gi);
+      prepare(gi);
+    }
 
     std::ptrdiff_t bad_group = -1, bad_tensor = -1;
     {
@@ -148,9 +153,10 @@ class EngineBase {
                           .c_str());
       throw py::error_already_set();
     }
-    for (Group& g : groups_) {
-      ++g.step;
-      g.fresh = 0;
+    for (std::size_t gi = 0; gi < ng; ++gi) {
+      commit(gi);
+      ++groups_[gi].step;
+      groups_[gi].fresh = 0;
     }
     return true;
   }
@@ -199,8 +205,24 @@ class EngineBase {
     g.fresh &= ~(1u << slot);
   }
 
+  py::dict scalars(std::size_t group) {
+    Group& g = group_at(group);
+    py::dict out;
+    for (std::size_t k = 0; k < g.scalars.size(); ++k) out[py::str(scalar_name(k))] = g.scalars[k];
+    return out;
+  }
+  void set_scalars(std::size_t group, const py::dict& values) {
+    BusyGuard busy(busy_);
+    Group& g = group_at(group);
+    std::vector<double> next = g.scalars;
+    for (std::size_t k = 0; k < next.size(); ++k)
+      if (values.contains(scalar_name(k))) next[k] = values[py::str(scalar_name(k))].cast<double>();
+    g.scalars = std::move(next);
+  }
+
   std::int64_t get_step(std::size_t group) { return group_at(group).step; }
   void set_step(std::size_t group, std::int64_t step) {
+    BusyGuard busy(busy_);
     if (step < 0) throw py::value_error("step must be >= 0");
     group_at(group).step = step;
   }
@@ -209,14 +231,21 @@ class EngineBase {
   virtual std::size_t n_state() const = 0;
   virtual std::string slot_name(std::size_t slot) const = 0;
   virtual std::size_t n_hyper() const = 0;
+  virtual std::string scalar_name(std::size_t k) const = 0;
 
  protected:
   virtual void parse_hyper(std::size_t group, const py::handle& hyper) = 0;
   virtual unsigned state_mask(std::size_t group) const = 0;
+  virtual double slot_init(std::size_t group, std::size_t slot) const = 0;
+  virtual std::vector<double> initial_scalars() const = 0;
+  /// Compute the group's step scalars (and its next scalar state) before the GIL is released.
+  virtual void prepare(std::size_t group) = 0;
   virtual void run(const KernelTable& k, std::size_t group, const Work& w) = 0;
+  /// The step succeeded: keep the scalar state prepare() computed.
+  virtual void commit(std::size_t group) = 0;
 
   static Work work(const Group& g, int threads) {
-    return {g.tensors.data(), g.chunks.data(), g.chunks.size(), g.total, threads};
+    return {g.tensors.data(), g.chunks.data(), g.chunks.size(), g.tensors.size(), g.total, threads};
   }
 
   Group& group_at(std::size_t group) {
@@ -227,13 +256,16 @@ class EngineBase {
     if (slot >= n_state()) throw py::index_error("no state slot " + std::to_string(slot));
   }
 
-  /// Allocate the slots in `mask` that are missing and point the tensors at the slots the step uses.
-  void attach_state(Group& g, unsigned mask) {
+  /// Allocate the slots the step needs that are missing and point the tensors at the slots it uses.
+  void attach_state(std::size_t group) {
+    Group& g = groups_[group];
+    const unsigned mask = state_mask(group);
     for (std::size_t k = 0; k < n_state(); ++k) {
       const bool used = (mask >> k) & 1u;
       if (used && g.state[k].empty()) {
-        py::object zeros_like = py::module_::import("numpy").attr("zeros_like");
-        for (const py::array& p : g.params) g.state[k].push_back(py::array(zeros_like(p)));
+        py::object full_like = py::module_::import("numpy").attr("full_like");
+        const double init = slot_init(group, k);
+        for (const py::array& p : g.params) g.state[k].push_back(py::array(full_like(p, init)));
         g.fresh |= 1u << k;
       }
       for (std::size_t i = 0; i < g.tensors.size(); ++i)
@@ -253,6 +285,7 @@ class Engine final : public EngineBase {
   std::size_t n_state() const override { return Rule::state.size(); }
   std::string slot_name(std::size_t slot) const override { return Rule::state.at(slot); }
   std::size_t n_hyper() const override { return Rule::hyper_fields.size(); }
+  std::string scalar_name(std::size_t k) const override { return Rule::scalars.at(k); }
 
  protected:
   void parse_hyper(std::size_t group, const py::handle& obj) override {
@@ -281,14 +314,31 @@ class Engine final : public EngineBase {
   }
 
   unsigned state_mask(std::size_t group) const override { return Rule::state_mask(hypers_[group]); }
-
-  void run(const KernelTable& k, std::size_t group, const Work& w) override {
-    const Group& g = groups_[group];
-    step_fn<Rule>(k)(Rule::prepare(hypers_[group], g.step + 1, g.fresh), w);
+  double slot_init(std::size_t group, std::size_t slot) const override {
+    return Rule::slot_init(hypers_[group], slot);
   }
+  std::vector<double> initial_scalars() const override {
+    std::vector<double> v(Rule::scalars.size());
+    for (std::size_t k = 0; k < v.size(); ++k) v[k] = Rule::scalar_init(k);
+    return v;
+  }
+
+  void prepare(std::size_t group) override {
+    if (group >= steps_.size()) {
+      steps_.resize(group + 1);
+      next_scalars_.resize(group + 1);
+    }
+    const Group& g = groups_[group];
+    next_scalars_[group] = g.scalars;
+    steps_[group] = Rule::prepare(hypers_[group], g.step + 1, g.fresh, next_scalars_[group].data());
+  }
+  void run(const KernelTable& k, std::size_t group, const Work& w) override { step_fn<Rule>(k)(steps_[group], w); }
+  void commit(std::size_t group) override { groups_[group].scalars = next_scalars_[group]; }
 
  private:
   std::vector<typename Rule::Hyper> hypers_;  // parsed by the latest step() or validate()
+  std::vector<typename Rule::Step> steps_;    // prepared by the current step()
+  std::vector<std::vector<double>> next_scalars_;
 };
 
 template <class Rule>
@@ -296,6 +346,7 @@ void register_rule(py::dict& rules) {
   py::dict info;
   info["state"] = std::vector<std::string>(Rule::state.begin(), Rule::state.end());
   info["hyper"] = std::vector<std::string>(Rule::hyper_fields.begin(), Rule::hyper_fields.end());
+  info["scalars"] = std::vector<std::string>(Rule::scalars.begin(), Rule::scalars.end());
   rules[Rule::name] = info;
 }
 
@@ -328,6 +379,8 @@ void register_optim(py::module_& m) {
       .def("state", &EngineBase::state, py::arg("group"), py::arg("slot"))
       .def("check_state", &EngineBase::check_state_arrays, py::arg("group"), py::arg("slot"), py::arg("arrays"))
       .def("set_state", &EngineBase::set_state, py::arg("group"), py::arg("slot"), py::arg("arrays"))
+      .def("scalars", &EngineBase::scalars, py::arg("group"))
+      .def("set_scalars", &EngineBase::set_scalars, py::arg("group"), py::arg("values"))
       .def("get_step", &EngineBase::get_step, py::arg("group"))
       .def("set_step", &EngineBase::set_step, py::arg("group"), py::arg("step"))
       .def_property_readonly("n_groups", &EngineBase::n_groups);

@@ -1,49 +1,93 @@
 #pragma once
 // The multi-tensor driver: one call runs a rule over every chunk of every tensor of a group, in
 // parallel across chunks when the work is large enough to pay for waking the threads.
+//
+// A one-pass rule provides   update(step, p, g, state, n).
+// A two-pass rule (its Step has `two_pass = true`, e.g. LAMB, LARS) provides
+//   norms(step, p, g, state, n, Lanes& a, Lanes& b)   pass 1: per-chunk sums of squares,
+//   trust(step, sum_a, sum_b) -> double               per tensor, from the tensor's sums,
+//   update(step, trust, p, g, state, n)               pass 2.
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
+#include <vector>
 
+#include "fastoptim/lanes.hpp"
 #include "fastoptim/tensor.hpp"
 #include "fastoptim/tier.hpp"
 
 namespace fastoptim {
 
+template <class Step, class = void>
+struct is_two_pass : std::false_type {};
+template <class Step>
+struct is_two_pass<Step, std::void_t<decltype(Step::two_pass)>> : std::bool_constant<Step::two_pass> {};
+
 namespace FASTOPTIM_TIER {
 
-template <class T>
-inline T* offset(void* ptr, std::size_t begin) {
-  return ptr ? static_cast<T*>(ptr) + begin : nullptr;
-}
-
-template <class T, class Step>
-inline void run_chunk_as(const Step& s, const Tensor& t, std::size_t b, std::size_t e) {
+/// Call f(p, g, state, n) with the chunk's typed pointers (float or double).
+template <class T, class F>
+inline void visit_as(const Tensor& t, const Chunk& ch, F& f) {
   T* state[kMaxState];
-  for (std::size_t k = 0; k < kMaxState; ++k) state[k] = offset<T>(t.state[k], b);
-  update(s, static_cast<T*>(t.param) + b, static_cast<const T*>(t.grad) + b, state, e - b);
+  for (std::size_t k = 0; k < kMaxState; ++k) state[k] = t.state[k] ? static_cast<T*>(t.state[k]) + ch.begin : nullptr;
+  f(static_cast<T*>(t.param) + ch.begin, static_cast<const T*>(t.grad) + ch.begin, state, ch.end - ch.begin);
 }
 
-template <class Step>
-inline void run_chunk(const Step& s, const Work& w, std::size_t c) {
+template <class F>
+inline void visit_chunk(const Work& w, std::size_t c, F&& f) {
   const Chunk& ch = w.chunks[c];
   const Tensor& t = w.tensors[ch.tensor];
   if (t.dtype == DType::f32)
-    run_chunk_as<float>(s, t, ch.begin, ch.end);
+    visit_as<float>(t, ch, f);
   else
-    run_chunk_as<double>(s, t, ch.begin, ch.end);
+    visit_as<double>(t, ch, f);
+}
+
+inline bool parallel(const Work& w) { return w.threads > 1 && w.total >= kParallelMinElems && w.n_chunks > 1; }
+
+/// body(c) for every chunk c: serially for small work, else on a team of w.threads threads.
+template <class F>
+inline void for_each_chunk(const Work& w, F&& body) {
+  const auto n = static_cast<std::ptrdiff_t>(w.n_chunks);
+  if (!parallel(w)) {
+    for (std::ptrdiff_t c = 0; c < n; ++c) body(static_cast<std::size_t>(c));
+    return;
+  }
+  // Static schedule: a thread gets the same chunks every step, so cache-sized work stays warm.
+#pragma omp parallel for schedule(static) num_threads(w.threads)
+  for (std::ptrdiff_t c = 0; c < n; ++c) body(static_cast<std::size_t>(c));
 }
 
 /// Apply one step of the rule whose scalars are `s` to all of `w`.
 template <class Step>
 void run(const Step& s, const Work& w) {
-  const auto n = static_cast<std::ptrdiff_t>(w.n_chunks);
-  if (w.threads <= 1 || w.total < kParallelMinElems || n < 2) {
-    for (std::ptrdiff_t c = 0; c < n; ++c) run_chunk(s, w, static_cast<std::size_t>(c));
-    return;
+  if constexpr (!is_two_pass<Step>::value) {
+    for_each_chunk(w, [&](std::size_t c) {
+      visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); });
+    });
+  } else {
+    // Pass 1: sums of squares per chunk, added per tensor in chunk order, so the result does not
+    // depend on the number of threads (nor, thanks to fixed lanes, on the SIMD tier).
+    std::vector<double> sums(2 * w.n_chunks);
+    for_each_chunk(w, [&](std::size_t c) {
+      visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) {
+        Lanes a, b;
+        norms(s, p, g, st, n, a, b);
+        sums[2 * c] = a.total();
+        sums[2 * c + 1] = b.total();
+      });
+    });
+    std::vector<double> tensor_sums(2 * w.n_tensors, 0.0), factor(w.n_tensors);
+    for (std::size_t c = 0; c < w.n_chunks; ++c) {
+      tensor_sums[2 * w.chunks[c].tensor] += sums[2 * c];
+      tensor_sums[2 * w.chunks[c].tensor + 1] += sums[2 * c + 1];
+    }
+    for (std::size_t t = 0; t < w.n_tensors; ++t) factor[t] = trust(s, tensor_sums[2 * t], tensor_sums[2 * t + 1]);
+    for_each_chunk(w, [&](std::size_t c) {
+      const double f = factor[w.chunks[c].tensor];
+      visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, f, p, g, st, n); });
+    });
   }
-  // Static schedule: a thread gets the same chunks every step, so cache-sized work stays warm.
-#pragma omp parallel for schedule(static) num_threads(w.threads)
-  for (std::ptrdiff_t c = 0; c < n; ++c) run_chunk(s, w, static_cast<std::size_t>(c));
 }
 
 template <class T>
@@ -58,24 +102,13 @@ inline bool chunk_finite(const T* __restrict g, std::size_t n) {
 /// Index of the first tensor whose gradient holds an inf or NaN, or -1 when all are finite.
 /// Reads every gradient once.
 inline std::ptrdiff_t first_nonfinite(const Work& w) {
-  const auto n = static_cast<std::ptrdiff_t>(w.n_chunks);
-  auto finite = [&w](std::ptrdiff_t c) {
-    const Chunk& ch = w.chunks[c];
-    const Tensor& t = w.tensors[ch.tensor];
-    return t.dtype == DType::f32
-               ? chunk_finite(static_cast<const float*>(t.grad) + ch.begin, ch.end - ch.begin)
-               : chunk_finite(static_cast<const double*>(t.grad) + ch.begin, ch.end - ch.begin);
-  };
-  std::ptrdiff_t first = n;  // first bad chunk; n means none
-  if (w.threads <= 1 || w.total < kParallelMinElems || n < 2) {
-    for (std::ptrdiff_t c = 0; c < n && first == n; ++c)
-      if (!finite(c)) first = c;
-  } else {
-#pragma omp parallel for schedule(static) num_threads(w.threads) reduction(min : first)
-    for (std::ptrdiff_t c = 0; c < n; ++c)
-      if (!finite(c) && c < first) first = c;
-  }
-  return first == n ? -1 : static_cast<std::ptrdiff_t>(w.chunks[first].tensor);
+  std::vector<unsigned char> bad(w.n_chunks, 0);
+  for_each_chunk(w, [&](std::size_t c) {
+    visit_chunk(w, c, [&](auto*, auto* g, auto* const*, std::size_t n) { bad[c] = !chunk_finite(g, n); });
+  });
+  for (std::size_t c = 0; c < w.n_chunks; ++c)
+    if (bad[c]) return static_cast<std::ptrdiff_t>(w.chunks[c].tensor);
+  return -1;
 }
 
 }  // namespace FASTOPTIM_TIER

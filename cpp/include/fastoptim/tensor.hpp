@@ -47,6 +47,7 @@ struct Work {
   const Tensor* tensors = nullptr;
   const Chunk* chunks = nullptr;
   std::size_t n_chunks = 0;
+  std::size_t n_tensors = 0;
   std::size_t total = 0;  ///< elements over all tensors; decides whether to go parallel
   int threads = 1;
 };

@@ -15,12 +15,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "fastoptim/hyper.hpp"
+#include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
 namespace fastoptim {
 
-struct Adam {
+struct Adam : RuleBase {
   static constexpr const char* name = "adam";
   static constexpr std::array<const char*, 3> state = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
@@ -50,7 +50,7 @@ struct Adam {
     double param_scale;    ///< 1 - lr * wd for AdamW, 1 for Adam
     bool amsgrad;
   };
-  static Step prepare(const Hyper& h, std::int64_t step, unsigned /*fresh*/) {
+  static Step prepare(const Hyper& h, std::int64_t step, unsigned /*fresh*/, double* /*scalars*/) {
     const double t = static_cast<double>(step);
     const double bc1 = 1 - std::pow(h.beta1, t), bc2 = 1 - std::pow(h.beta2, t);
     return {h.lr / bc1,

@@ -13,12 +13,12 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "fastoptim/hyper.hpp"
+#include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
 namespace fastoptim {
 
-struct Sgd {
+struct Sgd : RuleBase {
   static constexpr const char* name = "sgd";
   static constexpr std::array<const char*, 1> state = {"momentum_buffer"};
 
@@ -48,7 +48,7 @@ struct Sgd {
     double lr, momentum, dampening, weight_decay, grad_sign;
     bool nesterov, use_buffer, fresh_buffer;
   };
-  static Step prepare(const Hyper& h, std::int64_t /*step*/, unsigned fresh) {
+  static Step prepare(const Hyper& h, std::int64_t /*step*/, unsigned fresh, double* /*scalars*/) {
     return {h.lr,         h.momentum, h.dampening, h.weight_decay, h.maximize ? -1.0 : 1.0,
             h.nesterov, h.momentum != 0, (fresh & 1u) != 0};
   }

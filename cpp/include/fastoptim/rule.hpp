@@ -1,0 +1,47 @@
+#pragma once
+// What every update rule shares: hyper-parameter checks and the defaults of the rule interface.
+//
+// A rule (rules/<name>.hpp) is a struct deriving from RuleBase with
+//   name, state (slot names), Hyper, hyper_fields, hyper(const double*), validate(Hyper),
+//   state_mask(Hyper) (bit k: the step uses slot k), Step, prepare(Hyper, step, fresh, scalars),
+//   bytes_per_param(Hyper, elem_size),
+// optionally overriding slot_init (a slot's first value), scalars and scalar_init (per-group
+// scalar state that prepare() advances), and the elementwise loop(s) in namespace FASTOPTIM_TIER
+// (see driver.hpp).
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+namespace fastoptim {
+
+/// Throw std::invalid_argument (ValueError in Python) naming a hyper-parameter and the rule it breaks.
+/// `value` is printed with enough digits to round-trip.
+inline void require(bool ok, const char* name, double value, const char* rule) {
+  if (ok) return;
+  std::ostringstream msg;
+  msg.precision(17);
+  msg << "invalid " << name << "=" << value << ": " << rule;
+  throw std::invalid_argument(msg.str());
+}
+
+/// torch's ranges, shared by the rules.
+inline void require_nonnegative(const char* name, double v) { require(v >= 0.0, name, v, "must be >= 0"); }
+inline void require_unit_interval(const char* name, double v) {
+  require(v >= 0.0 && v < 1.0, name, v, "must be in [0, 1)");
+}
+
+struct RuleBase {
+  /// Names of the rule's per-group scalar state; prepare() reads and advances them.
+  static constexpr std::array<const char*, 0> scalars{};
+  static double scalar_init(std::size_t) { return 0.0; }
+  /// The value a state slot starts at when it is allocated.
+  template <class Hyper>
+  static double slot_init(const Hyper&, std::size_t /*slot*/) {
+    return 0.0;
+  }
+};
+
+}  // namespace fastoptim
