@@ -65,6 +65,135 @@ def adamw(p, g, state, t, *, weight_decay=1e-2, **hyper):
     return adam(p, g, state, t, weight_decay=weight_decay, decoupled_weight_decay=True, **hyper)
 
 
+def adagrad(
+    p, g, state, t, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+    maximize=False, average=False,
+):
+    """AdaGrad (Duchi et al. 2011) with torch's lr decay; average=True uses sqrt(mean of g^2)."""
+    g = (-g if maximize else g) + weight_decay * p
+    s = state.get("sum", initial_accumulator_value) + g * g
+    state["sum"] = s
+    sigma = np.sqrt(s / t) if average else np.sqrt(s)
+    return p - lr / (1 + (t - 1) * lr_decay) * g / (sigma + eps)
+
+
+def rmsprop(p, g, state, t, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+    """RMSProp (Tieleman & Hinton 2012); centered as in Graves 2013; momentum on the scaled gradient."""
+    g = (-g if maximize else g) + weight_decay * p
+    sq = alpha * state.get("square_avg", 0.0) + (1 - alpha) * g * g
+    state["square_avg"] = sq
+    if centered:
+        ga = alpha * state.get("grad_avg", 0.0) + (1 - alpha) * g
+        state["grad_avg"] = ga
+        den = np.sqrt(sq - ga * ga) + eps
+    else:
+        den = np.sqrt(sq) + eps
+    if momentum > 0:
+        buf = momentum * state.get("momentum_buffer", 0.0) + g / den
+        state["momentum_buffer"] = buf
+        return p - lr * buf
+    return p - lr * g / den
+
+
+def adadelta(p, g, state, t, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    """AdaDelta (Zeiler 2012, Algorithm 1), with a multiplier lr."""
+    g = (-g if maximize else g) + weight_decay * p
+    sq = rho * state.get("square_avg", 0.0) + (1 - rho) * g * g
+    delta = np.sqrt(state.get("acc_delta", 0.0) + eps) / np.sqrt(sq + eps) * g
+    state["square_avg"] = sq
+    state["acc_delta"] = rho * state.get("acc_delta", 0.0) + (1 - rho) * delta * delta
+    return p - lr * delta
+
+
+def adamax(p, g, state, t, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False):
+    """Adamax (Kingma & Ba 2015, Algorithm 2), eps inside the max as torch has it."""
+    b1, b2 = betas
+    g = (-g if maximize else g) + weight_decay * p
+    m = b1 * state.get("exp_avg", 0.0) + (1 - b1) * g
+    u = np.maximum(b2 * state.get("exp_inf", 0.0), np.abs(g) + eps)
+    state["exp_avg"], state["exp_inf"] = m, u
+    return p - lr / (1 - b1**t) * m / u
+
+
+def nadam(
+    p, g, state, t, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+    decoupled_weight_decay=False, maximize=False,
+):
+    """NAdam (Dozat 2016) with the momentum schedule mu_t = b1 (1 - 0.5 * 0.96^(t psi))."""
+    b1, b2 = betas
+    g = -g if maximize else g
+    if decoupled_weight_decay:
+        p = p * (1 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    mu = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    product = state.get("mu_product", 1.0) * mu
+    m = b1 * state.get("exp_avg", 0.0) + (1 - b1) * g
+    v = b2 * state.get("exp_avg_sq", 0.0) + (1 - b2) * g * g
+    state.update(mu_product=product, exp_avg=m, exp_avg_sq=v)
+    den = np.sqrt(v / (1 - b2**t)) + eps
+    return p - lr * (1 - mu) / (1 - product) * g / den - lr * mu_next / (1 - product * mu_next) * m / den
+
+
+def radam(
+    p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
+    maximize=False,
+):
+    """RAdam (Liu et al. 2020, Algorithm 2)."""
+    b1, b2 = betas
+    g = -g if maximize else g
+    if decoupled_weight_decay:
+        p = p * (1 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    m = b1 * state.get("exp_avg", 0.0) + (1 - b1) * g
+    v = b2 * state.get("exp_avg_sq", 0.0) + (1 - b2) * g * g
+    state["exp_avg"], state["exp_avg_sq"] = m, v
+    m_hat = m / (1 - b1**t)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2**t / (1 - b2**t)
+    if rho_t <= 5:
+        return p - lr * m_hat
+    rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+    return p - lr * m_hat * rect * np.sqrt(1 - b2**t) / (np.sqrt(v) + eps)
+
+
+def lion(p, g, state, t, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False):
+    """Lion (Chen et al. 2023, Algorithm 2)."""
+    b1, b2 = betas
+    g = -g if maximize else g
+    m = state.get("exp_avg", 0.0)
+    c = b1 * m + (1 - b1) * g
+    state["exp_avg"] = b2 * m + (1 - b2) * g
+    return p - lr * (np.sign(c) + weight_decay * p)
+
+
+def lamb(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, maximize=False):
+    """LAMB (You et al. 2020, Algorithm 2) with bias correction and trust ratio ||p|| / ||r||."""
+    b1, b2 = betas
+    g = -g if maximize else g
+    m = b1 * state.get("exp_avg", 0.0) + (1 - b1) * g
+    v = b2 * state.get("exp_avg_sq", 0.0) + (1 - b2) * g * g
+    state["exp_avg"], state["exp_avg_sq"] = m, v
+    r = (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps) + weight_decay * p
+    pn, rn = np.linalg.norm(p), np.linalg.norm(r)
+    trust = pn / rn if pn > 0 and rn > 0 else 1.0
+    return p - lr * trust * r
+
+
+def lars(p, g, state, t, *, lr, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3, eps=1e-8, maximize=False):
+    """LARS (You et al. 2017, Algorithm 1); the buffer starts at the first scaled step."""
+    g = -g if maximize else g
+    pn, gn = np.linalg.norm(p), np.linalg.norm(g)
+    trust = trust_coefficient * pn / (gn + weight_decay * pn + eps) if pn > 0 and gn > 0 else 1.0
+    d = trust * (g + weight_decay * p)
+    if momentum != 0:
+        d = momentum * state["momentum_buffer"] + d if "momentum_buffer" in state else d
+        state["momentum_buffer"] = d
+    return p - lr * d
+
+
 def trajectory(rule: Rule, params: List[np.ndarray], grads: Iterable[List[np.ndarray]], **hyper: Any):
     """Run ``rule`` over a stream of gradient lists in float64; return the final params and states."""
     ps = [np.asarray(p, np.float64).copy() for p in params]

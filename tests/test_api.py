@@ -110,11 +110,34 @@ def test_names_and_lists_do_not_mix():
         (fo.Adam, dict(eps=-1e-8), "invalid eps"),
         (fo.AdamW, dict(lr=-0.1), "invalid lr"),
         (fo.Adam, dict(betas=(0.9,)), "param group 0: not enough values"),
+        (fo.Adagrad, dict(lr_decay=-1.0), "invalid lr_decay"),
+        (fo.Adagrad, dict(initial_accumulator_value=-0.1), "invalid initial_accumulator_value"),
+        (fo.Adagrad, dict(eps=-1.0), "invalid eps"),
+        (fo.RMSprop, dict(alpha=-0.5), "invalid alpha=-0.5: must be >= 0"),
+        (fo.RMSprop, dict(momentum=-0.9), "invalid momentum"),
+        (fo.Adadelta, dict(rho=1.5), r"invalid rho=1.5: must be in \[0, 1\]"),
+        (fo.Adadelta, dict(rho=-0.1), "invalid rho"),
+        (fo.Adamax, dict(betas=(0.9, 1.0)), "invalid beta2=1"),
+        (fo.NAdam, dict(momentum_decay=-1e-3), "invalid momentum_decay"),
+        (fo.NAdam, dict(betas=(-0.1, 0.9)), "invalid beta1"),
+        (fo.RAdam, dict(betas=(0.9, 1.1)), "invalid beta2"),
+        (fo.RAdam, dict(weight_decay=-1.0), "invalid weight_decay"),
+        (fo.Lion, dict(betas=(1.0, 0.99)), "invalid beta1"),
+        (fo.Lion, dict(lr=-1e-4), "invalid lr"),
+        (fo.LAMB, dict(eps=-1e-6), "invalid eps"),
+        (fo.LAMB, dict(betas=(0.9, 2.0)), "invalid beta2"),
+        (fo.LARS, dict(lr=0.1, trust_coefficient=0.0), "invalid trust_coefficient=0: must be > 0"),
+        (fo.LARS, dict(lr=0.1, momentum=-0.1), "invalid momentum"),
     ],
 )
 def test_bad_hyper_parameters(cls, kwargs, match):
     with pytest.raises(ValueError, match=match):
         cls([np.zeros(3)], **kwargs)
+
+
+def test_lars_needs_a_learning_rate():
+    with pytest.raises(TypeError):
+        fo.LARS([np.zeros(3)])  # type: ignore[call-arg]
 
 
 def test_bad_hyper_parameter_in_a_group_names_the_group():

@@ -8,22 +8,9 @@ from conftest import DTYPES, SHAPES, grad_stream, init_params, tolerance
 
 import fastoptim as fo
 import reference as ref
+from cases import CASES, IDS
 from fastoptim import _core
 
-CASES = [
-    ("SGD", ref.sgd, dict(lr=0.05)),
-    ("SGD", ref.sgd, dict(lr=0.05, momentum=0.9)),
-    ("SGD", ref.sgd, dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01)),
-    ("SGD", ref.sgd, dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)),
-    ("SGD", ref.sgd, dict(lr=0.05, momentum=0.5, maximize=True)),
-    ("Adam", ref.adam, dict(lr=1e-2)),
-    ("Adam", ref.adam, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1)),
-    ("Adam", ref.adam, dict(lr=1e-2, amsgrad=True)),
-    ("Adam", ref.adam, dict(lr=1e-2, weight_decay=0.05, maximize=True, decoupled_weight_decay=True)),
-    ("AdamW", ref.adamw, dict(lr=1e-2)),
-    ("AdamW", ref.adamw, dict(lr=1e-2, weight_decay=0.1, amsgrad=True)),
-]
-IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in h.items())}" for name, _, h in CASES]
 STEPS = 50
 
 
@@ -68,7 +55,10 @@ def test_tiers_are_bit_identical(name, rule, hyper):
             assert np.array_equal(p, b), f"tier {t} differs from baseline"
 
 
-@pytest.mark.parametrize("name, rule, hyper", [CASES[2], CASES[7]], ids=[IDS[2], IDS[7]])
+THREAD_CASES = [c for c in CASES if c[0] in ("SGD", "Adam", "LAMB", "LARS")]
+
+
+@pytest.mark.parametrize("name, rule, hyper", THREAD_CASES, ids=[IDS[CASES.index(c)] for c in THREAD_CASES])
 def test_threads_give_the_same_result(name, rule, hyper):
     """Large tensors go through the parallel driver; each element is computed the same way."""
     shapes = [(300_001,), (70_000,), (5,)]
@@ -87,6 +77,25 @@ def test_threads_give_the_same_result(name, rule, hyper):
     expected, _ = ref.trajectory(rule, init_params(shapes, np.float32), grad_stream(shapes, 5, np.float32), **hyper)
     for p, e in zip(results[1], expected):
         np.testing.assert_allclose(p, e, **tolerance(np.float32))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, rule, hyper", CASES, ids=IDS)
+def test_sparse_gradients(name, rule, hyper, dtype):
+    """Mostly-zero gradients, with one tensor whose gradient is zero throughout (norms of 0, sums at
+    their initial value)."""
+    shapes = [(257,), (16, 16), (9,)]
+    grads = grad_stream(shapes, 30, dtype, seed=3)
+    mask_rng = np.random.default_rng(4)
+    for gs in grads:
+        gs[0] *= mask_rng.random(257) < 0.05
+        gs[1] *= mask_rng.random((16, 16)) < 0.2
+        gs[2][:] = 0
+    params = init_params(shapes, dtype)
+    expected, _ = ref.trajectory(rule, params, grads, **hyper)
+    run_fastoptim(name, hyper, params, grads)
+    for p, e in zip(params, expected):
+        np.testing.assert_allclose(p, e, **tolerance(dtype))
 
 
 def test_mixed_dtypes_in_one_group():

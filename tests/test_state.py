@@ -6,16 +6,14 @@ import threading
 
 import numpy as np
 import pytest
+from cases import CASES
 from conftest import grad_stream, init_params
 
 import fastoptim as fo
 
 SHAPES = [(5, 7), (130,), (1,)]
-SETTINGS = [
-    (fo.SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
-    (fo.Adam, dict(lr=1e-2, amsgrad=True, weight_decay=0.01)),
-    (fo.AdamW, dict(lr=1e-2)),
-]
+# The last (richest) option set of every rule in the correctness cases.
+SETTINGS = list({name: (getattr(fo, name), hyper) for name, _, hyper in CASES}.values())
 
 
 def make(cls, kw, params, named):

@@ -5,13 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import DTYPES, SHAPES, grad_stream, init_params, tolerance
-from test_rules import CASES, IDS
+from cases import IDS, TORCH_CASES
 
 import fastoptim as fo
 
 torch = pytest.importorskip("torch")
 
 STEPS = 50
+
+
+def parity_tolerance(name, dtype):
+    # torch keeps NAdam's mu_product (and its step) as a float32 scalar tensor even for float64
+    # parameters; fastoptim and tests/reference.py carry it in float64 and agree to 1e-11.
+    if name == "NAdam" and dtype == np.float64:
+        return {"rtol": 1e-6, "atol": 1e-8}
+    return tolerance(dtype)
 
 
 def torch_trajectory(name, hyper, params, grads):
@@ -25,7 +33,7 @@ def torch_trajectory(name, hyper, params, grads):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name, rule, hyper", CASES, ids=IDS)
+@pytest.mark.parametrize("name, rule, hyper", [c for _, c in TORCH_CASES], ids=[IDS[i] for i, _ in TORCH_CASES])
 def test_matches_torch(name, rule, hyper, dtype):
     params = init_params(SHAPES, dtype)
     grads = grad_stream(SHAPES, STEPS, dtype)
@@ -35,12 +43,12 @@ def test_matches_torch(name, rule, hyper, dtype):
         opt.step(gs)
     state = opt.state_dict()["state"]
     for i, (p, e) in enumerate(zip(params, expected)):
-        np.testing.assert_allclose(p, e, **tolerance(dtype))
+        np.testing.assert_allclose(p, e, **parity_tolerance(name, dtype))
         for slot, value in tstates[i].items():
             if slot == "step":
                 assert int(value) == state[i]["step"]
             elif value is not None:
-                np.testing.assert_allclose(state[i][slot], value.numpy(), **tolerance(dtype))
+                np.testing.assert_allclose(state[i][slot], value.numpy(), **parity_tolerance(name, dtype))
 
 
 def test_zero_copy_views_of_torch_tensors():

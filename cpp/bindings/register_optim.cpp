@@ -347,6 +347,9 @@ void register_rule(py::dict& rules) {
   info["state"] = std::vector<std::string>(Rule::state.begin(), Rule::state.end());
   info["hyper"] = std::vector<std::string>(Rule::hyper_fields.begin(), Rule::hyper_fields.end());
   info["scalars"] = std::vector<std::string>(Rule::scalars.begin(), Rule::scalars.end());
+  std::vector<double> scalar_init;
+  for (std::size_t k = 0; k < Rule::scalars.size(); ++k) scalar_init.push_back(Rule::scalar_init(k));
+  info["scalar_init"] = scalar_init;
   rules[Rule::name] = info;
 }
 

@@ -12,15 +12,33 @@ the GIL and spreads the work over OpenMP threads; names, defaults and semantics 
 from __future__ import annotations
 
 from ._core import __version__
+from .adadelta import Adadelta
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
+from .lamb import LAMB
+from .lars import LARS
+from .lion import Lion
+from .nadam import NAdam
 from .optimizer import Optimizer
+from .radam import RAdam
+from .rmsprop import RMSprop
 from .runtime import available_tiers, get_num_threads, set_num_threads, simd_tier
 from .sgd import SGD
 
 __all__ = [
+    "Adadelta",
+    "Adagrad",
     "Adam",
     "AdamW",
+    "Adamax",
+    "LAMB",
+    "LARS",
+    "Lion",
+    "NAdam",
     "Optimizer",
+    "RAdam",
+    "RMSprop",
     "SGD",
     "__version__",
     "available_tiers",

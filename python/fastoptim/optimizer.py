@@ -58,6 +58,7 @@ class Optimizer:
         self.last_lr: List[float] = []
         self._engine = _core.Engine(self._rule)
         self._slots: Tuple[str, ...] = tuple(_core.rules[self._rule]["state"])
+        self._scalars: Tuple[str, ...] = tuple(_core.rules[self._rule]["scalars"])
         self._keys: List[List[Key]] = []
         self._named: bool | None = None
         for group in _as_groups(params):
@@ -160,8 +161,8 @@ class Optimizer:
         """A snapshot of the optimizer: ``{"state", "param_groups", "skipped_steps"}``.
 
         ``state`` maps each parameter's key (its name, or its index) to ``{"step": int, <slot>: array}``
-        for every state array the rule has allocated; the arrays are copies, so the snapshot does not
-        change as training goes on. ``param_groups`` holds each group's settings with ``"params"``
+        for every state array the rule has allocated, plus the rule's scalar state (NAdam's
+        ``mu_product``); the arrays are copies, so the snapshot does not change as training goes on. ``param_groups`` holds each group's settings with ``"params"``
         replaced by the keys. It round-trips through ``load_state_dict`` and through ``save``/``load``
         bit for bit.
         """
@@ -172,8 +173,9 @@ class Optimizer:
             slots = {n: arrs for n, arrs in slots.items() if arrs is not None}
             if step == 0 and not slots:
                 continue
+            scalars = self._engine.scalars(g)
             for i, key in enumerate(keys):
-                entry: Dict[str, Any] = {"step": step}
+                entry: Dict[str, Any] = {"step": step, **scalars}
                 entry.update({n: arrs[i].copy() for n, arrs in slots.items()})
                 state[key] = entry
         groups = []
@@ -208,10 +210,11 @@ class Optimizer:
             self._engine.validate(g, self._hyper(group))
             new_groups.append(group)
             plans.append(self._plan_group_state(g, [state.get(k) for k in saved_keys], saved_keys))
-        for g, (step, slots) in enumerate(plans):
+        for g, (step, scalars, slots) in enumerate(plans):
             for s, arrays in enumerate(slots):
                 self._engine.set_state(g, s, arrays)
             self._engine.set_step(g, step)
+            self._engine.set_scalars(g, scalars)
             keep = self.param_groups[g]
             new_groups[g]["params"] = keep["params"]
             if "param_names" in keep:
@@ -220,11 +223,11 @@ class Optimizer:
             self.param_groups[g].update(new_groups[g])
         self.skipped_steps = int(state_dict.get("skipped_steps", 0))
 
-    def _plan_group_state(self, g: int, entries: List[Any], keys: List[Key]) -> Tuple[int, List[Any]]:
-        """Check one group's saved entries; return its step and per-slot arrays (None: no state)."""
+    def _plan_group_state(self, g: int, entries: List[Any], keys: List[Key]) -> Tuple[int, Dict[str, float], List[Any]]:
+        """Check one group's saved entries; return its step, scalar state and per-slot arrays (None: no state)."""
         present = [e for e in entries if e is not None]
         if not present:
-            return 0, [None] * len(self._slots)
+            return 0, dict(zip(self._scalars, _core.rules[self._rule]["scalar_init"])), [None] * len(self._slots)
         if len(present) != len(entries):
             missing = [k for k, e in zip(keys, entries) if e is None]
             raise ValueError(f"param group {g}: state_dict has no state for {missing}")
@@ -232,9 +235,16 @@ class Optimizer:
         if len(steps) != 1:
             raise ValueError(f"param group {g}: parameters saved at different steps {sorted(steps)}")
         for k, e in zip(keys, entries):
-            unknown = set(e) - set(self._slots) - {"step"}
+            unknown = set(e) - set(self._slots) - set(self._scalars) - {"step"}
             if unknown:
                 raise ValueError(f"state of parameter {k!r} has unknown entries {sorted(unknown)} for {type(self).__name__}")
+        scalars = {}
+        for name in self._scalars:
+            values = {float(e[name]) for e in entries if name in e}
+            if len(values) > 1 or (values and not all(name in e for e in entries)):
+                raise ValueError(f"param group {g}: {name!r} differs between parameters of one group")
+            if values:
+                scalars[name] = values.pop()
         slots: List[Any] = []
         for s, name in enumerate(self._slots):
             have = [name in e for e in entries]
@@ -244,7 +254,7 @@ class Optimizer:
             if arrays is not None:
                 self._engine.check_state(g, s, arrays)
             slots.append(arrays)
-        return steps.pop(), slots
+        return steps.pop(), scalars, slots
 
     def save(self, path: Union[str, os.PathLike]) -> None:
         """Write ``state_dict()`` to one ``.npz`` file, atomically (a temporary file, then a rename).
@@ -256,8 +266,9 @@ class Optimizer:
         arrays: Dict[str, np.ndarray] = {}
         entries = []
         for i, (key, entry) in enumerate(sd["state"].items()):
-            slots = [n for n in entry if n != "step"]
-            entries.append([key, entry["step"], slots])
+            slots = [n for n in entry if n in self._slots]
+            scalars = {n: entry[n] for n in self._scalars if n in entry}
+            entries.append([key, entry["step"], slots, scalars])
             arrays.update({f"state/{i}/{n}": entry[n] for n in slots})
         meta = {
             "format": _FORMAT,
@@ -286,8 +297,8 @@ class Optimizer:
             if meta.get("format") != _FORMAT:
                 raise ValueError(f"{os.fspath(path)!r} is not a fastoptim checkpoint")
             state = {}
-            for i, (key, step, slots) in enumerate(meta["state"]):
-                state[key] = {"step": step, **{n: z[f"state/{i}/{n}"] for n in slots}}
+            for i, (key, step, slots, scalars) in enumerate(meta["state"]):
+                state[key] = {"step": step, **scalars, **{n: z[f"state/{i}/{n}"] for n in slots}}
         groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()} for g in meta["param_groups"]]
         self.load_state_dict({"state": state, "param_groups": groups, "skipped_steps": meta["skipped_steps"]})
 

@@ -3,11 +3,20 @@
 // the Python bindings and the benchmarks all iterate this list.
 #include <tuple>
 
+#include "fastoptim/rules/adadelta.hpp"
+#include "fastoptim/rules/adagrad.hpp"
 #include "fastoptim/rules/adam.hpp"
+#include "fastoptim/rules/adamax.hpp"
+#include "fastoptim/rules/lamb.hpp"
+#include "fastoptim/rules/lars.hpp"
+#include "fastoptim/rules/lion.hpp"
+#include "fastoptim/rules/nadam.hpp"
+#include "fastoptim/rules/radam.hpp"
+#include "fastoptim/rules/rmsprop.hpp"
 #include "fastoptim/rules/sgd.hpp"
 
 namespace fastoptim {
 
-using AllRules = std::tuple<Sgd, Adam>;
+using AllRules = std::tuple<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion, Lamb, Lars>;
 
 }  // namespace fastoptim

@@ -1,0 +1,75 @@
+#pragma once
+// AdaGrad (Duchi, Hazan & Singer 2011), torch.optim.Adagrad, plus the lecture's averaged form.
+//
+//   g     = g + wd * p                          (g negated first when maximize)
+//   s     = s + g^2                             (s starts at initial_accumulator_value)
+//   sigma = sqrt(s)          or, with average,  sqrt(s / t)
+//   p     = p - lr / (1 + (t - 1) * lr_decay) * g / (sigma + eps)
+//
+// With average=True, sigma is the root of the *mean* squared gradient: with a constant lr the step
+// no longer shrinks like 1/sqrt(t), and the effective step grows without bound where gradients fade;
+// with lr = eta / sqrt(t + 1) it is ordinary AdaGrad again.
+//
+// Bytes per parameter per step (fp32): 20 (read p, g, s; write p, s).
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "fastoptim/rule.hpp"
+#include "fastoptim/tier.hpp"
+
+namespace fastoptim {
+
+struct Adagrad : RuleBase {
+  static constexpr const char* name = "adagrad";
+  static constexpr std::array<const char*, 1> state = {"sum"};
+
+  struct Hyper {
+    double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
+    bool maximize, average;
+  };
+  static constexpr std::array<const char*, 7> hyper_fields = {
+      "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize", "average"};
+  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0}; }
+
+  static void validate(const Hyper& h) {
+    require_nonnegative("lr", h.lr);
+    require_nonnegative("lr_decay", h.lr_decay);
+    require_nonnegative("weight_decay", h.weight_decay);
+    require_nonnegative("initial_accumulator_value", h.initial_accumulator_value);
+    require_nonnegative("eps", h.eps);
+  }
+  static unsigned state_mask(const Hyper&) { return 1u; }
+  static double slot_init(const Hyper& h, std::size_t) { return h.initial_accumulator_value; }
+
+  struct Step {
+    double clr, inv_count, eps, weight_decay, grad_sign;
+  };
+  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double*) {
+    const double t = static_cast<double>(step);
+    return {h.lr / (1 + (t - 1) * h.lr_decay), h.average ? 1 / t : 1.0, h.eps, h.weight_decay,
+            h.maximize ? -1.0 : 1.0};
+  }
+  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 5; }
+};
+
+namespace FASTOPTIM_TIER {
+
+template <class T>
+inline void update(const Adagrad::Step& s, T* __restrict p, const T* __restrict g, T* const* st, std::size_t n) {
+  T* __restrict sum = st[0];
+  const T clr = T(s.clr), inv_count = T(s.inv_count), eps = T(s.eps), wd = T(s.weight_decay), sign = T(s.grad_sign);
+  const bool decay = s.weight_decay != 0;
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    T gi = sign * g[i];
+    if (decay) gi += wd * p[i];
+    const T acc = sum[i] + gi * gi;
+    sum[i] = acc;
+    p[i] -= clr * (gi / (std::sqrt(acc * inv_count) + eps));
+  }
+}
+
+}  // namespace FASTOPTIM_TIER
+}  // namespace fastoptim

@@ -1,0 +1,67 @@
+#pragma once
+// Lion, "EvoLved Sign Momentum" (Chen et al. 2023): the step is the sign of an interpolated momentum,
+// so every coordinate moves by exactly lr (plus decoupled weight decay).
+//
+//   c = b1 * m + (1 - b1) * g                 (g negated first when maximize)
+//   p = p - lr * (sign(c) + wd * p)
+//   m = b2 * m + (1 - b2) * g
+//
+// Bytes per parameter per step (fp32): 20 (read p, g, m; write p, m).
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+#include "fastoptim/rule.hpp"
+#include "fastoptim/tier.hpp"
+
+namespace fastoptim {
+
+struct Lion : RuleBase {
+  static constexpr const char* name = "lion";
+  static constexpr std::array<const char*, 1> state = {"exp_avg"};
+
+  struct Hyper {
+    double lr, beta1, beta2, weight_decay;
+    bool maximize;
+  };
+  static constexpr std::array<const char*, 5> hyper_fields = {"lr", "beta1", "beta2", "weight_decay", "maximize"};
+  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4] != 0}; }
+
+  static void validate(const Hyper& h) {
+    require_nonnegative("lr", h.lr);
+    require_unit_interval("beta1", h.beta1);
+    require_unit_interval("beta2", h.beta2);
+    require_nonnegative("weight_decay", h.weight_decay);
+  }
+  static unsigned state_mask(const Hyper&) { return 1u; }
+
+  struct Step {
+    double lr, beta1, beta2, weight_decay, grad_sign;
+  };
+  static Step prepare(const Hyper& h, std::int64_t, unsigned, double*) {
+    return {h.lr, h.beta1, h.beta2, h.weight_decay, h.maximize ? -1.0 : 1.0};
+  }
+  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 5; }
+};
+
+namespace FASTOPTIM_TIER {
+
+template <class T>
+inline void update(const Lion::Step& s, T* __restrict p, const T* __restrict g, T* const* st, std::size_t n) {
+  T* __restrict m = st[0];
+  const T lr = T(s.lr), b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), c2 = T(1 - s.beta2);
+  const T wd = T(s.weight_decay), sign = T(s.grad_sign);
+  const bool decay = s.weight_decay != 0;
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    const T gi = sign * g[i];
+    const T c = b1 * m[i] + c1 * gi;
+    T d = T(c > 0) - T(c < 0);
+    if (decay) d += wd * p[i];
+    p[i] -= lr * d;
+    m[i] = b2 * m[i] + c2 * gi;
+  }
+}
+
+}  // namespace FASTOPTIM_TIER
+}  // namespace fastoptim

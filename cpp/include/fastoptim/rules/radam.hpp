@@ -1,0 +1,103 @@
+#pragma once
+// RAdam (Liu et al. 2020): Adam whose adaptive step is switched on, and rectified, only once the
+// variance of the adaptive learning rate is tractable; torch.optim.RAdam.
+//
+//   g     = g + wd * p   or, decoupled,  p = p * (1 - lr * wd)      (g negated first when maximize)
+//   m     = b1 * m + (1 - b1) * g;   v = b2 * v + (1 - b2) * g^2
+//   rho_inf = 2 / (1 - b2) - 1;   rho_t = rho_inf - 2 t b2^t / (1 - b2^t)
+//   rho_t > 5:  r = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))
+//               p = p - lr r sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+//   otherwise:  p = p - lr / (1 - b1^t) * m                         (SGD with momentum)
+//
+// Bytes per parameter per step (fp32): 28 (read p, g, m, v; write p, m, v).
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "fastoptim/rule.hpp"
+#include "fastoptim/tier.hpp"
+
+namespace fastoptim {
+
+struct Radam : RuleBase {
+  static constexpr const char* name = "radam";
+  static constexpr std::array<const char*, 2> state = {"exp_avg", "exp_avg_sq"};
+
+  struct Hyper {
+    double lr, beta1, beta2, eps, weight_decay;
+    bool decoupled, maximize;
+  };
+  static constexpr std::array<const char*, 7> hyper_fields = {
+      "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay", "maximize"};
+  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0}; }
+
+  static void validate(const Hyper& h) {
+    require_nonnegative("lr", h.lr);
+    require_unit_interval("beta1", h.beta1);
+    require_unit_interval("beta2", h.beta2);
+    require_nonnegative("eps", h.eps);
+    require_nonnegative("weight_decay", h.weight_decay);
+  }
+  static unsigned state_mask(const Hyper&) { return 3u; }
+
+  struct Step {
+    double step_size, beta1, beta2, eps, coupled_decay, param_scale, grad_sign;
+    bool rectified;
+  };
+  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double*) {
+    const double t = static_cast<double>(step);
+    const double bc1 = 1 - std::pow(h.beta1, t), b2t = std::pow(h.beta2, t), bc2 = 1 - b2t;
+    const double rho_inf = 2 / (1 - h.beta2) - 1;
+    const double rho_t = rho_inf - 2 * t * b2t / bc2;
+    const bool rectified = rho_t > 5;
+    const double rect =
+        rectified ? std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) : 0.0;
+    return {rectified ? h.lr * rect * std::sqrt(bc2) / bc1 : h.lr / bc1,
+            h.beta1,
+            h.beta2,
+            h.eps,
+            h.decoupled ? 0.0 : h.weight_decay,
+            h.decoupled ? 1 - h.lr * h.weight_decay : 1.0,
+            h.maximize ? -1.0 : 1.0,
+            rectified};
+  }
+  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 7; }
+};
+
+namespace FASTOPTIM_TIER {
+
+template <bool Rectified, class T>
+inline void radam_loop(const Radam::Step& s, T* __restrict p, const T* __restrict g, T* __restrict m,
+                       T* __restrict v, std::size_t n) {
+  const T step_size = T(s.step_size), eps = T(s.eps);
+  const T b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), c2 = T(1 - s.beta2);
+  const T wd = T(s.coupled_decay), scale = T(s.param_scale), sign = T(s.grad_sign);
+  const bool coupled = s.coupled_decay != 0, decoupled = s.param_scale != 1;
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    T pi = p[i];
+    T gi = sign * g[i];
+    if (coupled) gi += wd * pi;
+    if (decoupled) pi *= scale;
+    const T mi = b1 * m[i] + c1 * gi;
+    const T vi = b2 * v[i] + c2 * (gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    if constexpr (Rectified)
+      p[i] = pi - step_size * (mi / (std::sqrt(vi) + eps));
+    else
+      p[i] = pi - step_size * mi;
+  }
+}
+
+template <class T>
+inline void update(const Radam::Step& s, T* p, const T* g, T* const* st, std::size_t n) {
+  if (s.rectified)
+    radam_loop<true>(s, p, g, st[0], st[1], n);
+  else
+    radam_loop<false>(s, p, g, st[0], st[1], n);
+}
+
+}  // namespace FASTOPTIM_TIER
+}  // namespace fastoptim

@@ -1,0 +1,69 @@
+"""AdaDelta."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from .optimizer import Optimizer, Params
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(Optimizer):
+    r"""AdaDelta: a step whose units come from the running size of past steps; ``torch.optim.Adadelta``.
+
+    For each parameter :math:`p` with gradient :math:`g` (negated when ``maximize``):
+
+    .. math::
+
+        g &\leftarrow g + \lambda p \\
+        s &= \rho s + (1 - \rho) g^2 \\
+        \Delta &= \frac{\sqrt{u + \epsilon}}{\sqrt{s + \epsilon}}\, g \\
+        u &= \rho u + (1 - \rho) \Delta^2 \\
+        p &\leftarrow p - \eta \Delta
+
+    The ratio of two root mean squares gives the step the units of the parameter, so the learning
+    rate is a plain multiplier (default 1).
+
+    Args:
+        params: arrays to optimize, a dict of them by name, or a list of param group dicts.
+        lr: multiplier :math:`\eta` of the step, >= 0. Default 1.0.
+        rho: decay :math:`\rho` of both running averages, in [0, 1]. Default 0.9.
+        eps: :math:`\epsilon`, >= 0. Default 1e-6.
+        weight_decay: L2 penalty :math:`\lambda`, >= 0. Default 0.
+        maximize: maximize the objective instead of minimizing it. Default False.
+        nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+
+    State per parameter: ``square_avg`` (s), ``acc_delta`` (u). Memory traffic per parameter per
+    step (float32): 28 bytes (read p, g, s, u; write p, s, u).
+
+    Example:
+        >>> import numpy as np, fastoptim as fo
+        >>> w = np.zeros(1)
+        >>> opt = fo.Adadelta([w])
+        >>> opt.step([np.array([1.0])])  # sqrt(1e-6) / sqrt(0.1 + 1e-6): a small first step
+        >>> float(w[0]) < 0
+        True
+
+    References:
+        Zeiler, "ADADELTA: An Adaptive Learning Rate Method", 2012.
+    """
+
+    _rule = "adadelta"
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        nonfinite: str = "raise",
+    ) -> None:
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, nonfinite=nonfinite)
+
+    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
+        return (group["lr"], group["rho"], group["eps"], group["weight_decay"], group["maximize"])

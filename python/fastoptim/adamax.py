@@ -1,0 +1,69 @@
+"""Adamax."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from .optimizer import Optimizer, Params
+
+__all__ = ["Adamax"]
+
+
+class Adamax(Optimizer):
+    r"""Adamax: Adam with the infinity norm in place of the second moment; ``torch.optim.Adamax``.
+
+    For each parameter :math:`p` with gradient :math:`g` (negated when ``maximize``), at step
+    :math:`t = 1, 2, \dots`:
+
+    .. math::
+
+        g &\leftarrow g + \lambda p \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g \\
+        u_t &= \max(\beta_2 u_{t-1}, |g| + \epsilon) \\
+        p &\leftarrow p - \frac{\eta}{1 - \beta_1^t} \, \frac{m_t}{u_t}
+
+    :math:`u` needs no bias correction: a maximum is not pulled towards its zero start.
+
+    Args:
+        params: arrays to optimize, a dict of them by name, or a list of param group dicts.
+        lr: learning rate :math:`\eta`, >= 0. Default 2e-3.
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1). Default (0.9, 0.999).
+        eps: :math:`\epsilon`, >= 0. Default 1e-8.
+        weight_decay: L2 penalty :math:`\lambda`, >= 0. Default 0.
+        maximize: maximize the objective instead of minimizing it. Default False.
+        nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+
+    State per parameter: ``exp_avg`` (m), ``exp_inf`` (u). Memory traffic per parameter per step
+    (float32): 28 bytes (read p, g, m, u; write p, m, u).
+
+    Example:
+        >>> import numpy as np, fastoptim as fo
+        >>> w = np.zeros(2)
+        >>> opt = fo.Adamax([w], lr=0.1)
+        >>> opt.step([np.array([5.0, -0.5])])  # the first step is lr * sign(g)
+        >>> w.round(6)
+        array([-0.1,  0.1])
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, section 7.1.
+    """
+
+    _rule = "adamax"
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 2e-3,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        nonfinite: str = "raise",
+    ) -> None:
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, nonfinite=nonfinite)
+
+    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
+        beta1, beta2 = group["betas"]
+        return (group["lr"], beta1, beta2, group["eps"], group["weight_decay"], group["maximize"])

@@ -1,0 +1,66 @@
+"""Lion: sign momentum."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from .optimizer import Optimizer, Params
+
+__all__ = ["Lion"]
+
+
+class Lion(Optimizer):
+    r"""Lion (EvoLved Sign Momentum): every coordinate moves by exactly the learning rate.
+
+    For each parameter :math:`p` with gradient :math:`g` (negated when ``maximize``):
+
+    .. math::
+
+        c &= \beta_1 m + (1 - \beta_1) g \\
+        p &\leftarrow p - \eta \left(\operatorname{sign}(c) + \lambda p\right) \\
+        m &= \beta_2 m + (1 - \beta_2) g
+
+    The update is a sign, so its size does not depend on the gradient's scale: use a learning rate
+    3-10x smaller than AdamW's and a weight decay 3-10x larger. One state array instead of Adam's two.
+
+    Args:
+        params: arrays to optimize, a dict of them by name, or a list of param group dicts.
+        lr: learning rate :math:`\eta`, >= 0. Default 1e-4.
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1). Default (0.9, 0.99).
+        weight_decay: decoupled weight decay :math:`\lambda`, >= 0. Default 0.
+        maximize: maximize the objective instead of minimizing it. Default False.
+        nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+
+    State per parameter: ``exp_avg`` (m). Memory traffic per parameter per step (float32): 20 bytes
+    (read p, g, m; write p, m).
+
+    Example:
+        >>> import numpy as np, fastoptim as fo
+        >>> w = np.zeros(3)
+        >>> opt = fo.Lion([w], lr=0.01)
+        >>> opt.step([np.array([1e-6, -50.0, 0.0])])
+        >>> w
+        array([-0.01,  0.01,  0.  ])
+
+    References:
+        Chen et al., "Symbolic Discovery of Optimization Algorithms", NeurIPS 2023.
+    """
+
+    _rule = "lion"
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 1e-4,
+        betas: Tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+        nonfinite: str = "raise",
+    ) -> None:
+        defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults, nonfinite=nonfinite)
+
+    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
+        beta1, beta2 = group["betas"]
+        return (group["lr"], beta1, beta2, group["weight_decay"], group["maximize"])

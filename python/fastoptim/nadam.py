@@ -1,0 +1,94 @@
+"""NAdam: Adam with Nesterov momentum."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from .optimizer import Optimizer, Params
+
+__all__ = ["NAdam"]
+
+
+class NAdam(Optimizer):
+    r"""NAdam: Adam with Nesterov momentum and a momentum warm-up; ``torch.optim.NAdam``.
+
+    For each parameter :math:`p` with gradient :math:`g` (negated when ``maximize``), at step
+    :math:`t = 1, 2, \dots`, with :math:`\psi` the momentum decay:
+
+    .. math::
+
+        \mu_t &= \beta_1 \left(1 - \tfrac12\, 0.96^{t\psi}\right), \qquad
+        \Pi_t = \prod_{k \le t} \mu_k \\
+        g &\leftarrow g + \lambda p \quad\text{(or, decoupled, } p \leftarrow p(1 - \eta\lambda)\text{)} \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1) g, \qquad v_t = \beta_2 v_{t-1} + (1 - \beta_2) g^2 \\
+        \delta &= \sqrt{v_t / (1 - \beta_2^t)} + \epsilon \\
+        p &\leftarrow p - \eta \frac{1 - \mu_t}{1 - \Pi_t} \frac{g}{\delta}
+              - \eta \frac{\mu_{t+1}}{1 - \Pi_t \mu_{t+1}} \frac{m_t}{\delta}
+
+    The first term is the Nesterov look-ahead: the gradient enters the step at once, not only
+    through the average. :math:`\Pi_t` (``mu_product``) is kept per group and saved in the state.
+
+    Args:
+        params: arrays to optimize, a dict of them by name, or a list of param group dicts.
+        lr: learning rate :math:`\eta`, >= 0. Default 2e-3.
+        betas: :math:`(\beta_1, \beta_2)`, each in [0, 1). Default (0.9, 0.999).
+        eps: :math:`\epsilon`, >= 0. Default 1e-8.
+        weight_decay: :math:`\lambda`, >= 0. Default 0.
+        momentum_decay: :math:`\psi`, >= 0. Default 4e-3.
+        decoupled_weight_decay: decay the weights directly, as AdamW does (NAdamW). Default False.
+        maximize: maximize the objective instead of minimizing it. Default False.
+        nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+
+    State per parameter: ``exp_avg``, ``exp_avg_sq`` and the group's ``mu_product``. Memory traffic
+    per parameter per step (float32): 28 bytes (read p, g, m, v; write p, m, v).
+
+    Example:
+        >>> import numpy as np, fastoptim as fo
+        >>> w = np.zeros(2)
+        >>> opt = fo.NAdam([w], lr=0.1)
+        >>> opt.step([np.array([1.0, -1.0])])
+        >>> bool(w[0] < 0 < w[1])
+        True
+
+    References:
+        Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop.
+    """
+
+    _rule = "nadam"
+
+    def __init__(
+        self,
+        params: Params,
+        lr: float = 2e-3,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        *,
+        decoupled_weight_decay: bool = False,
+        maximize: bool = False,
+        nonfinite: str = "raise",
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults, nonfinite=nonfinite)
+
+    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
+        beta1, beta2 = group["betas"]
+        return (
+            group["lr"],
+            beta1,
+            beta2,
+            group["eps"],
+            group["weight_decay"],
+            group["momentum_decay"],
+            group["decoupled_weight_decay"],
+            group["maximize"],
+        )
