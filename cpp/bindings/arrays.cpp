@@ -59,6 +59,11 @@ std::string shape_str(const py::array& a) {
   return s + ")";
 }
 
+Expect expect_of(const py::array& param) {
+  return {param.dtype().num(), std::vector<py::ssize_t>(param.shape(), param.shape() + param.ndim()),
+          static_cast<std::size_t>(param.nbytes())};
+}
+
 Checked check_param(py::handle obj, const std::string& label) {
   py::array a = as_array(obj, label);
   const int num = a.dtype().num();

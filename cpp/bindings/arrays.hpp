@@ -37,6 +37,30 @@ Checked check_param(py::handle obj, const std::string& label);
 /// Aliasing is checked separately (see SpanIndex).
 Checked check_grad(py::handle obj, const py::array& param, const std::string& label);
 
+/// What a gradient must be, recorded once per parameter: its dtype number and shape.
+struct Expect {
+  int type_num;
+  std::vector<py::ssize_t> shape;
+  std::size_t nbytes;
+};
+Expect expect_of(const py::array& param);
+
+/// The per-step check of a gradient, reading the array struct directly and creating no Python
+/// object: an ndarray of exactly the expected dtype (native byte order) and shape, C-contiguous and
+/// aligned. When it fails, check_grad() says why.
+inline bool grad_fits(PyObject* obj, const Expect& e) {
+  if (!py::detail::npy_api::get().PyArray_Check_(obj)) return false;
+  const auto* a = py::detail::array_proxy(obj);
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  constexpr int need = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if (d->type_num != e.type_num || d->byteorder == '>' || (a->flags & need) != need ||
+      a->nd != static_cast<int>(e.shape.size()))
+    return false;
+  for (int k = 0; k < a->nd; ++k)
+    if (a->dimensions[k] != e.shape[static_cast<std::size_t>(k)]) return false;
+  return true;
+}
+
 /// Check a state array offered for parameter `param` (load_state_dict): as a gradient.
 void check_state(py::handle obj, const py::array& param, const std::string& what);
 

@@ -8,6 +8,7 @@ namespace py = pybind11;
 namespace fastoptim::bind {
 void register_runtime(py::module_& m);
 void register_optim(py::module_& m);
+void register_bench(py::module_& m);
 }  // namespace fastoptim::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -19,4 +20,5 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::select_tier_from_env();
   fastoptim::bind::register_runtime(m);
   fastoptim::bind::register_optim(m);
+  fastoptim::bind::register_bench(m);
 }

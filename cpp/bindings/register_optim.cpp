@@ -48,6 +48,7 @@ class BusyGuard {
 
 struct Group {
   std::vector<py::array> params;
+  std::vector<Expect> expect;            // what each parameter's gradient must be
   std::vector<std::size_t> owners;       // index of each parameter in Engine::labels_
   std::vector<Tensor> tensors;           // param pointer, size, dtype; grad and state set per step
   std::vector<Chunk> chunks;
@@ -77,6 +78,7 @@ class EngineBase {
       t.size = c.size;
       t.dtype = c.dtype;
       g.params.push_back(py::reinterpret_borrow<py::array>(params[i]));
+      g.expect.push_back(expect_of(g.params.back()));
       g.owners.push_back(owner);
       g.tensors.push_back(t);
       sizes.push_back(c.size);
@@ -106,24 +108,31 @@ class EngineBase {
     const std::size_t ng = groups_.size();
     if (grads.size() != ng || hypers.size() != ng)
       throw py::value_error("expected gradients and hyper-parameters for " + std::to_string(ng) + " parameter groups");
-    std::vector<py::array> keep;  // the gradients stay alive while the GIL is released
+    std::vector<py::object> keep;  // the gradients stay alive while the GIL is released
+    keep.reserve(n_params());
     for (std::size_t gi = 0; gi < ng; ++gi) {
       Group& g = groups_[gi];
       parse_hyper(gi, hypers[gi]);
       py::sequence gs = py::reinterpret_borrow<py::sequence>(grads[gi]);
-      if (gs.size() != g.params.size())
+      const std::size_t n = gs.size();
+      if (n != g.params.size())
         throw py::value_error("expected " + std::to_string(g.params.size()) + " gradients for param group " +
-                              std::to_string(gi) + ", got " + std::to_string(gs.size()));
-      for (std::size_t i = 0; i < g.params.size(); ++i) {
-        const std::string& label = labels_[g.owners[i]];
-        py::object gobj = gs[i];
-        Checked c = check_grad(gobj, g.params[i], "gradient of " + label);
+                              std::to_string(gi) + ", got " + std::to_string(n));
+      const bool is_list = PyList_Check(gs.ptr());
+      for (std::size_t i = 0; i < n; ++i) {
+        py::object gobj = is_list ? py::reinterpret_borrow<py::object>(PyList_GET_ITEM(gs.ptr(), static_cast<Py_ssize_t>(i)))
+                                  : py::object(gs[i]);
+        if (!grad_fits(gobj.ptr(), g.expect[i]))
+          check_grad(gobj, g.params[i], "gradient of " + labels_[g.owners[i]]);  // raises, saying why
+        void* data = py::detail::array_proxy(gobj.ptr())->data;
+        const auto begin = reinterpret_cast<std::uintptr_t>(data);
         std::size_t other = 0;
-        if (spans_.overlaps(c.span, &other))
-          throw py::value_error("gradient of " + label +
-                                (other == g.owners[i] ? " aliases the parameter itself" : " shares memory with " + labels_[other]));
-        g.tensors[i].grad = c.data;
-        keep.push_back(py::reinterpret_borrow<py::array>(gobj));
+        if (spans_.overlaps({begin, begin + g.expect[i].nbytes, 0}, &other))
+          throw py::value_error("gradient of " + labels_[g.owners[i]] +
+                                (other == g.owners[i] ? " aliases the parameter itself"
+                                                      : " shares memory with " + labels_[other]));
+        g.tensors[i].grad = data;
+        keep.push_back(std::move(gobj));
       }
     }
     for (std::size_t gi = 0; gi < ng; ++gi) {
@@ -227,11 +236,14 @@ class EngineBase {
     group_at(group).step = step;
   }
   std::size_t n_groups() const { return groups_.size(); }
+  std::size_t n_params() const { return labels_.size(); }
 
   virtual std::size_t n_state() const = 0;
   virtual std::string slot_name(std::size_t slot) const = 0;
   virtual std::size_t n_hyper() const = 0;
   virtual std::string scalar_name(std::size_t k) const = 0;
+  /// The (reads, writes) of each pass of a step with the group's latest validated settings.
+  virtual std::vector<std::pair<int, int>> traffic(std::size_t group) = 0;
 
  protected:
   virtual void parse_hyper(std::size_t group, const py::handle& hyper) = 0;
@@ -286,6 +298,13 @@ class Engine final : public EngineBase {
   std::string slot_name(std::size_t slot) const override { return Rule::state.at(slot); }
   std::size_t n_hyper() const override { return Rule::hyper_fields.size(); }
   std::string scalar_name(std::size_t k) const override { return Rule::scalars.at(k); }
+  std::vector<std::pair<int, int>> traffic(std::size_t group) override {
+    if (group >= hypers_.size()) throw py::index_error("no param group " + std::to_string(group));
+    const Traffic t = Rule::traffic(hypers_[group]);
+    std::vector<std::pair<int, int>> out;
+    for (int i = 0; i < t.n_passes; ++i) out.emplace_back(t.passes[i].reads, t.passes[i].writes);
+    return out;
+  }
 
  protected:
   void parse_hyper(std::size_t group, const py::handle& obj) override {
@@ -384,6 +403,7 @@ void register_optim(py::module_& m) {
       .def("set_state", &EngineBase::set_state, py::arg("group"), py::arg("slot"), py::arg("arrays"))
       .def("scalars", &EngineBase::scalars, py::arg("group"))
       .def("set_scalars", &EngineBase::set_scalars, py::arg("group"), py::arg("values"))
+      .def("traffic", &EngineBase::traffic, py::arg("group"))
       .def("get_step", &EngineBase::get_step, py::arg("group"))
       .def("set_step", &EngineBase::set_step, py::arg("group"), py::arg("step"))
       .def_property_readonly("n_groups", &EngineBase::n_groups);

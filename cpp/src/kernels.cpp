@@ -3,6 +3,7 @@
 // are instantiated here; the rules' tier-independent parts (validate, prepare) run in other units.
 #include "fastoptim/dispatch.hpp"
 #include "fastoptim/driver.hpp"
+#include "fastoptim/roofline.hpp"
 #include "fastoptim/rules.hpp"
 
 namespace fastoptim::FASTOPTIM_TIER {
@@ -13,9 +14,9 @@ void step_rule(const typename Rule::Step& s, const Work& w) {
   run(s, w);
 }
 
-template <class... Rules>
-typename StepFns<AllRules>::type make_steps(std::tuple<Rules...>*) {
-  return {&step_rule<Rules>...};
+template <class... Kernels>
+typename StepFns<AllKernels>::type make_steps(std::tuple<Kernels...>*) {
+  return {&step_rule<Kernels>...};
 }
 
 #define FASTOPTIM_STR2(x) #x
@@ -25,7 +26,7 @@ typename StepFns<AllRules>::type make_steps(std::tuple<Rules...>*) {
 
 const KernelTable& kernel_table() {
   static const KernelTable table{FASTOPTIM_STR(FASTOPTIM_TIER), &first_nonfinite,
-                                 make_steps(static_cast<AllRules*>(nullptr))};
+                                 make_steps(static_cast<AllKernels*>(nullptr))};
   return table;
 }
 

@@ -60,6 +60,7 @@ class Optimizer:
         self._slots: Tuple[str, ...] = tuple(_core.rules[self._rule]["state"])
         self._scalars: Tuple[str, ...] = tuple(_core.rules[self._rule]["scalars"])
         self._keys: List[List[Key]] = []
+        self._total = 0  # parameters over all groups
         self._named: bool | None = None
         for group in _as_groups(params):
             self.add_param_group(group)
@@ -101,6 +102,7 @@ class Optimizer:
             group["param_names"] = names
         self._named = named
         self._keys.append(keys)
+        self._total += len(keys)
         self.param_groups.append(group)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
@@ -129,26 +131,27 @@ class Optimizer:
             self.skipped_steps += 1
 
     def _split(self, grads: Grads) -> List[List[np.ndarray]]:
-        if isinstance(grads, np.ndarray):
-            raise TypeError("grads must be a list of arrays in parameter order (or a dict by name), not one array")
-        if isinstance(grads, Mapping):
+        """Gradients per group. The arrays themselves are checked in C++, in one call."""
+        cls = type(grads)
+        if (cls is list or cls is tuple) and len(self._keys) == 1 and len(grads) == self._total:
+            return [grads]  # type: ignore[list-item]  # the common case
+        if cls is dict or isinstance(grads, Mapping):
             if not self._named:
                 raise TypeError("gradients by name need parameters given by name (a dict)")
             try:
-                out = [[grads[k] for k in keys] for keys in self._keys]
+                out = [[grads[k] for k in keys] for keys in self._keys]  # type: ignore[index]
             except KeyError as exc:
                 raise ValueError(f"no gradient for parameter {exc.args[0]!r}") from None
-            if len(grads) != sum(len(k) for k in self._keys):
+            if len(grads) != self._total:
                 unknown = sorted(set(grads) - set(self._key_index()), key=str)
                 raise ValueError(f"gradients for unknown parameters {unknown}")
             return out
-        if not isinstance(grads, (list, tuple)):
+        if isinstance(grads, np.ndarray):
+            raise TypeError("grads must be a list of arrays in parameter order (or a dict by name), not one array")
+        if cls is not list and cls is not tuple:
             grads = list(grads)
-        total = sum(len(k) for k in self._keys)
-        if len(grads) != total:
-            raise ValueError(f"expected {total} gradients, one per parameter, got {len(grads)}")
-        if len(self._keys) == 1:
-            return [grads]  # type: ignore[list-item]
+        if len(grads) != self._total:
+            raise ValueError(f"expected {self._total} gradients, one per parameter, got {len(grads)}")
         out, start = [], 0
         for keys in self._keys:
             out.append(list(grads[start : start + len(keys)]))

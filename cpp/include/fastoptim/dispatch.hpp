@@ -4,8 +4,10 @@
 #include <cstddef>
 #include <string>
 #include <tuple>
+#include <utility>
 #include <vector>
 
+#include "fastoptim/roofline.hpp"
 #include "fastoptim/rules.hpp"
 #include "fastoptim/tensor.hpp"
 
@@ -21,11 +23,14 @@ struct StepFns<std::tuple<Rules...>> {
   using type = std::tuple<StepFn<Rules>...>;
 };
 
+/// Everything compiled per tier: the rules and the roofline loop they are measured against.
+using AllKernels = decltype(std::tuple_cat(std::declval<AllRules>(), std::declval<std::tuple<Roofline>>()));
+
 /// One tier's compiled kernels.
 struct KernelTable {
   const char* tier;
   std::ptrdiff_t (*first_nonfinite)(const Work&);
-  typename StepFns<AllRules>::type steps;
+  typename StepFns<AllKernels>::type steps;
 };
 
 template <class Rule>

@@ -4,7 +4,7 @@
 // A rule (rules/<name>.hpp) is a struct deriving from RuleBase with
 //   name, state (slot names), Hyper, hyper_fields, hyper(const double*), validate(Hyper),
 //   state_mask(Hyper) (bit k: the step uses slot k), Step, prepare(Hyper, step, fresh, scalars),
-//   bytes_per_param(Hyper, elem_size),
+//   defaults() (torch's values), traffic(Hyper) (arrays read and written per pass),
 // optionally overriding slot_init (a slot's first value), scalars and scalar_init (per-group
 // scalar state that prepare() advances), and the elementwise loop(s) in namespace FASTOPTIM_TIER
 // (see driver.hpp).
@@ -32,6 +32,23 @@ inline void require_nonnegative(const char* name, double v) { require(v >= 0.0, 
 inline void require_unit_interval(const char* name, double v) {
   require(v >= 0.0 && v < 1.0, name, v, "must be in [0, 1)");
 }
+
+/// One pass over the data: how many arrays it reads and writes per element (a read-modify-write
+/// array counts in both).
+struct Pass {
+  int reads, writes;
+};
+
+/// A step's memory traffic: one pass, or two for rules that need per-tensor norms first.
+struct Traffic {
+  Pass passes[2];
+  int n_passes;
+  std::size_t bytes(std::size_t elem_size) const {
+    std::size_t arrays = 0;
+    for (int i = 0; i < n_passes; ++i) arrays += static_cast<std::size_t>(passes[i].reads + passes[i].writes);
+    return arrays * elem_size;
+  }
+};
 
 struct RuleBase {
   /// Names of the rule's per-group scalar state; prepare() reads and advances them.

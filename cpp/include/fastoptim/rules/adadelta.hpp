@@ -29,6 +29,7 @@ struct Adadelta : RuleBase {
   };
   static constexpr std::array<const char*, 5> hyper_fields = {"lr", "rho", "eps", "weight_decay", "maximize"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4] != 0}; }
+  static Hyper defaults() { return {1.0, 0.9, 1e-6, 0.0, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -44,7 +45,10 @@ struct Adadelta : RuleBase {
   static Step prepare(const Hyper& h, std::int64_t, unsigned, double*) {
     return {h.lr, h.rho, h.eps, h.weight_decay, h.maximize ? -1.0 : 1.0};
   }
-  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 7; }
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper&) {
+    return {{{4, 3}}, 1};
+  }
 };
 
 namespace FASTOPTIM_TIER {

@@ -32,6 +32,7 @@ struct Adagrad : RuleBase {
   static constexpr std::array<const char*, 7> hyper_fields = {
       "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize", "average"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0}; }
+  static Hyper defaults() { return {1e-2, 0.0, 0.0, 0.0, 1e-10, false, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -51,7 +52,10 @@ struct Adagrad : RuleBase {
     return {h.lr / (1 + (t - 1) * h.lr_decay), h.average ? 1 / t : 1.0, h.eps, h.weight_decay,
             h.maximize ? -1.0 : 1.0};
   }
-  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 5; }
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper&) {
+    return {{{3, 2}}, 1};
+  }
 };
 
 namespace FASTOPTIM_TIER {

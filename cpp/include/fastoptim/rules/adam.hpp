@@ -31,6 +31,7 @@ struct Adam : RuleBase {
   static constexpr std::array<const char*, 8> hyper_fields = {
       "lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0, v[7] != 0}; }
+  static Hyper defaults() { return {1e-3, 0.9, 0.999, 1e-8, 0.0, false, false, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -64,7 +65,10 @@ struct Adam : RuleBase {
             h.amsgrad};
   }
 
-  static std::size_t bytes_per_param(const Hyper& h, std::size_t elem) { return elem * (h.amsgrad ? 9 : 7); }
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper& h) {
+    return h.amsgrad ? Traffic{{{5, 4}}, 1} : Traffic{{{4, 3}}, 1};
+  }
 };
 
 namespace FASTOPTIM_TIER {

@@ -27,6 +27,7 @@ struct Adamax : RuleBase {
   };
   static constexpr std::array<const char*, 6> hyper_fields = {"lr", "beta1", "beta2", "eps", "weight_decay", "maximize"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0}; }
+  static Hyper defaults() { return {2e-3, 0.9, 0.999, 1e-8, 0.0, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -44,7 +45,10 @@ struct Adamax : RuleBase {
     return {h.lr / (1 - std::pow(h.beta1, static_cast<double>(step))), h.beta1, h.beta2, h.eps, h.weight_decay,
             h.maximize ? -1.0 : 1.0};
   }
-  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 7; }
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper&) {
+    return {{{4, 3}}, 1};
+  }
 };
 
 namespace FASTOPTIM_TIER {

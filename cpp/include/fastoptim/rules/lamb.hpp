@@ -32,6 +32,7 @@ struct Lamb : RuleBase {
   };
   static constexpr std::array<const char*, 6> hyper_fields = {"lr", "beta1", "beta2", "eps", "weight_decay", "maximize"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0}; }
+  static Hyper defaults() { return {1e-3, 0.9, 0.999, 1e-6, 0.0, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -57,7 +58,10 @@ struct Lamb : RuleBase {
             h.weight_decay,
             h.maximize ? -1.0 : 1.0};
   }
-  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 10; }
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper&) {
+    return {{{4, 2}, {3, 1}}, 2};
+  }
 };
 
 namespace FASTOPTIM_TIER {

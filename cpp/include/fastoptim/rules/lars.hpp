@@ -31,6 +31,7 @@ struct Lars : RuleBase {
   static constexpr std::array<const char*, 6> hyper_fields = {"lr",  "momentum", "weight_decay", "trust_coefficient",
                                                               "eps", "maximize"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0}; }
+  static Hyper defaults() { return {0.1, 0.9, 0.0, 1e-3, 1e-8, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -50,7 +51,10 @@ struct Lars : RuleBase {
     return {h.lr,  h.momentum,          h.weight_decay, h.trust_coefficient, h.eps, h.maximize ? -1.0 : 1.0,
             h.momentum != 0, (fresh & 1u) != 0};
   }
-  static std::size_t bytes_per_param(const Hyper& h, std::size_t elem) { return elem * (h.momentum != 0 ? 7 : 5); }
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper& h) {
+    return {{{2, 0}, h.momentum != 0 ? Pass{3, 2} : Pass{2, 1}}, 2};
+  }
 };
 
 namespace FASTOPTIM_TIER {

@@ -26,6 +26,7 @@ struct Lion : RuleBase {
   };
   static constexpr std::array<const char*, 5> hyper_fields = {"lr", "beta1", "beta2", "weight_decay", "maximize"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4] != 0}; }
+  static Hyper defaults() { return {1e-4, 0.9, 0.99, 0.0, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -41,7 +42,10 @@ struct Lion : RuleBase {
   static Step prepare(const Hyper& h, std::int64_t, unsigned, double*) {
     return {h.lr, h.beta1, h.beta2, h.weight_decay, h.maximize ? -1.0 : 1.0};
   }
-  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 5; }
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper&) {
+    return {{{3, 2}}, 1};
+  }
 };
 
 namespace FASTOPTIM_TIER {

@@ -31,6 +31,7 @@ struct Radam : RuleBase {
   static constexpr std::array<const char*, 7> hyper_fields = {
       "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay", "maximize"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0}; }
+  static Hyper defaults() { return {1e-3, 0.9, 0.999, 1e-8, 0.0, false, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -62,7 +63,10 @@ struct Radam : RuleBase {
             h.maximize ? -1.0 : 1.0,
             rectified};
   }
-  static std::size_t bytes_per_param(const Hyper&, std::size_t elem) { return elem * 7; }
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper&) {
+    return {{{4, 3}}, 1};
+  }
 };
 
 namespace FASTOPTIM_TIER {

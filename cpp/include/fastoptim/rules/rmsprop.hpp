@@ -30,6 +30,7 @@ struct Rmsprop : RuleBase {
   static constexpr std::array<const char*, 7> hyper_fields = {"lr",       "alpha",    "eps",     "weight_decay",
                                                               "momentum", "centered", "maximize"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0}; }
+  static Hyper defaults() { return {1e-2, 0.99, 1e-8, 0.0, 0.0, false, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -47,8 +48,10 @@ struct Rmsprop : RuleBase {
   static Step prepare(const Hyper& h, std::int64_t, unsigned, double*) {
     return {h.lr, h.alpha, h.eps, h.weight_decay, h.momentum, h.maximize ? -1.0 : 1.0, h.momentum > 0, h.centered};
   }
-  static std::size_t bytes_per_param(const Hyper& h, std::size_t elem) {
-    return elem * (5 + (h.momentum > 0 ? 2 : 0) + (h.centered ? 2 : 0));
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper& h) {
+    const int extra = (h.momentum > 0 ? 1 : 0) + (h.centered ? 1 : 0);
+    return {{{3 + extra, 2 + extra}}, 1};
   }
 };
 

@@ -29,6 +29,7 @@ struct Sgd : RuleBase {
   static constexpr std::array<const char*, 6> hyper_fields = {"lr",           "momentum", "dampening",
                                                               "weight_decay", "nesterov", "maximize"};
   static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4] != 0, v[5] != 0}; }
+  static Hyper defaults() { return {1e-3, 0.0, 0.0, 0.0, false, false}; }
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
@@ -53,8 +54,9 @@ struct Sgd : RuleBase {
             h.nesterov, h.momentum != 0, (fresh & 1u) != 0};
   }
 
-  static std::size_t bytes_per_param(const Hyper& h, std::size_t elem) {
-    return elem * (h.momentum != 0 ? 5 : 3);
+  /// Arrays read and written per element, per pass.
+  static Traffic traffic(const Hyper& h) {
+    return h.momentum != 0 ? Traffic{{{3, 2}}, 1} : Traffic{{{2, 1}}, 1};
   }
 };
 

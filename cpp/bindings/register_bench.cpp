@@ -1,0 +1,71 @@
+// Measurement helpers: the roofline loop on the user's arrays (see roofline.hpp).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <string>
+#include <vector>
+
+#include "arrays.hpp"
+#include "fastoptim/dispatch.hpp"
+
+namespace fastoptim::bind {
+
+namespace {
+
+/// Tensors checked once, so that run() times the loop and not the argument checks.
+class RooflineRunner {
+ public:
+  explicit RooflineRunner(const py::list& tensors) {
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      py::sequence arrays = py::reinterpret_borrow<py::sequence>(tensors[i]);
+      if (arrays.size() != 5) throw py::value_error("tensors[" + std::to_string(i) + "] needs 5 arrays");
+      Tensor t;
+      void* ptr[5] = {};
+      for (std::size_t k = 0; k < 5; ++k) {
+        Checked c = check_param(arrays[k], "tensors[" + std::to_string(i) + "][" + std::to_string(k) + "]");
+        if (k > 0 && (c.size != t.size || c.dtype != t.dtype))
+          throw py::value_error("tensors[" + std::to_string(i) + "] mixes sizes or dtypes");
+        ptr[k] = c.data;
+        t.size = c.size;
+        t.dtype = c.dtype;
+        keep_.push_back(py::reinterpret_borrow<py::array>(arrays[k]));
+      }
+      t.param = ptr[0];
+      t.grad = ptr[1];
+      for (int k = 0; k < 3; ++k) t.state[k] = ptr[k + 2];
+      tensors_.push_back(t);
+      sizes_.push_back(t.size);
+      total_ += t.size;
+    }
+    chunks_ = make_chunks(sizes_, kChunkElems);
+  }
+
+  void run(int reads, int writes) {
+    if (reads < 2 || reads > 5 || writes < 0 || writes >= reads)
+      throw py::value_error("the roofline needs 2 <= reads <= 5 and 0 <= writes < reads");
+    const Work w{tensors_.data(), chunks_.data(), chunks_.size(), tensors_.size(), total_, num_threads()};
+    const StepFn<Roofline> fn = step_fn<Roofline>(kernels());
+    py::gil_scoped_release release;
+    fn(Pass{reads, writes}, w);
+  }
+
+ private:
+  std::vector<py::array> keep_;
+  std::vector<Tensor> tensors_;
+  std::vector<std::size_t> sizes_;
+  std::vector<Chunk> chunks_;
+  std::size_t total_ = 0;
+};
+
+}  // namespace
+
+void register_bench(py::module_& m) {
+  py::class_<RooflineRunner>(m, "Roofline",
+                             "The roofline loop over tensors of 5 arrays each (p, g, s0, s1, s2): a pass reads the "
+                             "first `reads` and writes `writes` of them in place, through the same chunks and threads "
+                             "as a step.")
+      .def(py::init<const py::list&>(), py::arg("tensors"))
+      .def("run", &RooflineRunner::run, py::arg("reads"), py::arg("writes"));
+}
+
+}  // namespace fastoptim::bind

@@ -1,0 +1,67 @@
+#pragma once
+// The roofline: a loop that moves the same bytes as a rule's pass and does no arithmetic to speak of.
+// A rule's time over the roofline's, on the same tensors, threads and tier, is the share of memory
+// bandwidth it reaches. It runs through the same driver (chunks, threads) as the rules.
+//
+// Pass{reads: R, writes: W} reads the first R of (p, g, s0, s1, s2) and writes the first W of
+// (p, s0, s1, s2) in place: each written array takes the next array's value, and the last written
+// one takes the maximum of the remaining reads, so every read is used and values stay bounded.
+#include <cstddef>
+
+#include "fastoptim/rule.hpp"
+#include "fastoptim/tensor.hpp"
+#include "fastoptim/tier.hpp"
+
+namespace fastoptim {
+
+struct Roofline {
+  using Step = Pass;
+};
+
+namespace FASTOPTIM_TIER {
+
+/// Index in (p, g, s0, s1, s2) of the k-th written array: p, then the state slots.
+constexpr int target(int k) { return k == 0 ? 0 : k + 1; }
+
+template <int R, int W, class T>
+inline void stream(T* const* a, std::size_t n) {
+  static_assert(R >= 2 && R <= 5 && W >= 0 && W < R);
+  // Written array k < W-1 takes the value of the array after it; the last one takes the maximum of
+  // the reads no other write used. Every read is used, no store writes an array's own value back.
+  bool used[R] = {};
+  for (int k = 0; k + 1 < W; ++k) used[(target(k) + 1) % R] = true;
+  T sink = 0;
+#pragma omp simd reduction(max : sink)
+  for (std::size_t i = 0; i < n; ++i) {
+    T x[R];
+    for (int j = 0; j < R; ++j) x[j] = a[j][i];
+    T rest = T(-1);
+    for (int j = 0; j < R; ++j)
+      if (!used[j]) rest = rest > x[j] ? rest : x[j];
+    if constexpr (W == 0) {
+      sink = sink > rest ? sink : rest;
+    } else {
+      for (int k = 0; k + 1 < W; ++k) a[target(k)][i] = x[(target(k) + 1) % R];
+      a[target(W - 1)][i] = rest;
+    }
+  }
+  if (sink != sink) a[0][0] = sink;  // keeps a read-only pass from being optimised away
+}
+
+template <class T>
+inline void update(const Pass& s, T* p, const T* g, T* const* st, std::size_t n) {
+  T* const a[5] = {p, const_cast<T*>(g), st[0], st[1], st[2]};
+  switch (s.reads * 8 + s.writes) {
+#define FASTOPTIM_STREAM(R, W) \
+  case R * 8 + W:              \
+    return stream<R, W>(a, n);
+    FASTOPTIM_STREAM(2, 0) FASTOPTIM_STREAM(2, 1) FASTOPTIM_STREAM(3, 1) FASTOPTIM_STREAM(3, 2)
+    FASTOPTIM_STREAM(4, 2) FASTOPTIM_STREAM(4, 3) FASTOPTIM_STREAM(5, 3) FASTOPTIM_STREAM(5, 4)
+#undef FASTOPTIM_STREAM
+    default:
+      return;
+  }
+}
+
+}  // namespace FASTOPTIM_TIER
+}  // namespace fastoptim

@@ -1,0 +1,315 @@
+"""Step time of fastoptim against its peers, measured side by side in one process.
+
+    python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--json out.json]
+
+For each workload (a set of float32 tensors) it times one optimizer step of every contender:
+
+* ``fastoptim``: the default step, which checks the gradients for inf/NaN first;
+* ``fastoptim-nocheck``: ``nonfinite="ignore"``, the like-for-like peer of torch's kernels, which
+  do not check;
+* ``roofline``: a loop that moves the same bytes as the rule with no arithmetic, on the same
+  tensors, threads and SIMD tier (the memory-bandwidth bound);
+* ``numpy``: the rule written the obvious way in NumPy (SGD and Adam);
+* ``torch-forloop``, ``torch-foreach``, ``torch-fused``: torch.optim's three CPU paths, when torch
+  is installed and has the rule.
+
+Runs are interleaved (one step of each contender in turn, the order rotating) and the report gives
+medians, and each contender's time over fastoptim's. Absolute times drift on a shared machine;
+ratios measured in one run do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _core
+from .optimizer import Optimizer
+from .runtime import get_num_threads, set_num_threads, simd_tier
+
+__all__ = ["WORKLOADS", "run", "main"]
+
+M = 1_000_000
+
+
+def _transformer(layers: int = 6, width: int = 512, vocab: int = 8192) -> List[Tuple[int, ...]]:
+    """Shapes of a small decoder-only transformer: embedding, then per layer attention, MLP and norms."""
+    shapes: List[Tuple[int, ...]] = [(vocab, width)]
+    for _ in range(layers):
+        shapes += [(width,), (width,), (width, 3 * width), (3 * width,), (width, width), (width,)]
+        shapes += [(width,), (width,), (width, 4 * width), (4 * width,), (4 * width, width), (width,)]
+    return shapes + [(width,), (width,)]
+
+
+WORKLOADS: Dict[str, List[Tuple[int, ...]]] = {
+    "1x10": [(10,)],
+    "10000x100": [(100,)] * 10_000,
+    "1000x1000": [(1000,)] * 1000,
+    "1x1M": [(M,)],
+    "transformer": _transformer(),
+    "1x64M": [(64 * 2**20,)],
+}
+QUICK = ["1x10", "10000x100", "1000x1000", "1x1M"]
+
+# fastoptim class, its settings, and the torch.optim class with the same settings.
+RULES: Dict[str, Tuple[str, Dict[str, Any]]] = {
+    "sgd": ("SGD", dict(lr=1e-3, momentum=0.9)),
+    "adam": ("Adam", dict(lr=1e-3)),
+    "adamw": ("AdamW", dict(lr=1e-3)),
+    "adagrad": ("Adagrad", dict(lr=1e-2)),
+    "rmsprop": ("RMSprop", dict(lr=1e-2)),
+    "adadelta": ("Adadelta", dict()),
+    "adamax": ("Adamax", dict()),
+    "nadam": ("NAdam", dict()),
+    "radam": ("RAdam", dict()),
+    "lion": ("Lion", dict()),
+    "lamb": ("LAMB", dict()),
+    "lars": ("LARS", dict(lr=0.1)),
+}
+
+
+def _numpy_step(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -> Optional[Callable[[], None]]:
+    """The rule as a NumPy user would write it, or None for rules without such a peer here."""
+    if rule == "sgd":
+        bufs = [np.zeros_like(p) for p in params]
+
+        def sgd() -> None:
+            for p, g, b in zip(params, grads, bufs):
+                b *= 0.9
+                b += g
+                p -= 1e-3 * b
+
+        return sgd
+    if rule == "adam":
+        ms = [np.zeros_like(p) for p in params]
+        vs = [np.zeros_like(p) for p in params]
+        t = [0]
+
+        def adam() -> None:
+            t[0] += 1
+            step_size = 1e-3 / (1 - 0.9 ** t[0])
+            root_bc2 = math.sqrt(1 - 0.999 ** t[0])
+            for p, g, m, v in zip(params, grads, ms, vs):
+                m *= 0.9
+                m += 0.1 * g
+                v *= 0.999
+                v += 0.001 * g * g
+                p -= step_size * m / (np.sqrt(v) / root_bc2 + 1e-8)
+
+        return adam
+    return None
+
+
+def _torch_steps(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -> Dict[str, Callable[[], None]]:
+    try:
+        import torch
+    except ImportError:
+        return {}
+    name, settings = RULES[rule]
+    cls = getattr(torch.optim, name, None)
+    if cls is None:
+        return {}
+    steps: Dict[str, Callable[[], None]] = {}
+    for label, flags in [("torch-forloop", dict(foreach=False)), ("torch-foreach", dict(foreach=True)), ("torch-fused", dict(fused=True))]:
+        tparams = [torch.tensor(p) for p in params]
+        for p, g in zip(tparams, grads):
+            p.grad = torch.tensor(g)
+        try:
+            opt = cls(tparams, **settings, **flags)
+            opt.step()
+        except (RuntimeError, TypeError, ValueError):
+            continue  # this path does not exist for this rule
+        steps[label] = opt.step
+    return steps
+
+
+def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> Dict[str, Callable[[], None]]:
+    import fastoptim
+
+    name, settings = RULES[rule]
+    rng = np.random.default_rng(seed)
+    params = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    grads = [rng.standard_normal(s, dtype=np.float32) * 1e-3 for s in shapes]
+    out: Dict[str, Callable[[], None]] = {}
+    for label, nonfinite in [("fastoptim", "raise"), ("fastoptim-nocheck", "ignore")]:
+        ps = [p.copy() for p in params]
+        opt: Optimizer = getattr(fastoptim, name)(ps, **settings, nonfinite=nonfinite)
+        out[label] = (lambda o, gs: lambda: o.step(gs))(opt, grads)
+    # The roofline runs on the last optimizer's own arrays: the same memory, tensors and threads.
+    opt.step(grads)
+    passes = opt._engine.traffic(0)
+    state = [opt._engine.state(0, s) or [] for s in range(len(opt._slots))]
+    tensors = [[p, g] + [slot[i] for slot in state if slot] for i, (p, g) in enumerate(zip(ps, grads))]
+    for t in tensors:
+        while len(t) < 5:  # the roofline of a rule that keeps little state still needs arrays to read
+            t.append(np.ones_like(t[0]))
+
+    runner = _core.Roofline(tensors)
+
+    def roofline() -> None:
+        for reads, writes in passes:
+            runner.run(reads, writes)
+
+    out["roofline"] = roofline
+    numpy_step = _numpy_step(rule, [p.copy() for p in params], grads)
+    if numpy_step is not None:
+        out["numpy"] = numpy_step
+    out.update(_torch_steps(rule, params, grads))
+    return out
+
+
+class _Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal or forced."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled, self.start = total, 0, enabled, time.perf_counter()
+
+    def advance(self, label: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        frac = self.done / self.total
+        bar = "#" * int(30 * frac)
+        elapsed = time.perf_counter() - self.start
+        sys.stderr.write(f"\r[{bar:<30}] {100 * frac:5.1f}% {elapsed:6.1f}s  {label:<28}")
+        if self.done == self.total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def run(
+    rule: str = "adam",
+    workloads: Sequence[str] = QUICK,
+    threads: Sequence[int] = (0,),
+    repeats: int = 15,
+    progress: bool = False,
+) -> Dict[str, Any]:
+    """Measure every contender on every workload and thread count; return the results as a dict.
+
+    ``threads`` of 0 means all of OpenMP's threads. Each contender takes 2 warm-up steps, then
+    ``repeats`` timed steps interleaved with the others'.
+    """
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; choose from {sorted(RULES)}")
+    for w in workloads:
+        if w not in WORKLOADS:
+            raise ValueError(f"unknown workload {w!r}; choose from {list(WORKLOADS)}")
+    all_threads = get_num_threads()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    results: List[Dict[str, Any]] = []
+    bar: Optional[_Progress] = None
+    for n_threads in threads:
+        n = n_threads or all_threads
+        set_num_threads(n)
+        if torch is not None:
+            torch.set_num_threads(n)
+        for w in workloads:
+            contenders = _contenders(rule, WORKLOADS[w])
+            if bar is None:
+                bar = _Progress(len(threads) * len(workloads) * len(contenders) * (repeats + 2), progress)
+            names = list(contenders)
+            times: Dict[str, List[float]] = {c: [] for c in names}
+            for r in range(repeats + 2):
+                order = names[r % len(names) :] + names[: r % len(names)]
+                for c in order:
+                    t0 = time.perf_counter()
+                    contenders[c]()
+                    elapsed = time.perf_counter() - t0
+                    if r >= 2:
+                        times[c].append(elapsed)
+                    bar.advance(f"{w} {c}")
+            base = float(np.median(times["fastoptim"]))
+            for c in names:
+                med = float(np.median(times[c]))
+                results.append(
+                    dict(workload=w, threads=n, contender=c, median_s=med, ratio_to_fastoptim=med / base, times_s=times[c])
+                )
+            del contenders
+    set_num_threads(all_threads)
+    if torch is not None:
+        torch.set_num_threads(all_threads)
+    return dict(
+        rule=rule,
+        date=datetime.date.today().isoformat(),
+        machine=dict(
+            platform=platform.platform(),
+            processor=_cpu_name(),
+            cores=os.cpu_count(),
+            simd_tier=simd_tier(),
+            numpy=np.__version__,
+            torch=getattr(torch, "__version__", None),
+        ),
+        repeats=repeats,
+        results=results,
+    )
+
+
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _fmt_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.1f} us"
+    return f"{seconds * 1e3:.2f} ms"
+
+
+def format_table(report: Dict[str, Any]) -> str:
+    """The report as a Markdown table: median step time and how many times fastoptim's it is."""
+    m = report["machine"]
+    lines = [
+        f"{report['rule']} step, float32, median of {report['repeats']} interleaved runs; {report['date']}, "
+        f"{m['processor']}, {m['cores']} cores, tier {m['simd_tier']}, numpy {m['numpy']}, torch {m['torch']}",
+        "",
+        "| workload | threads | contender | median | x fastoptim |",
+        "|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        lines.append(
+            f"| {r['workload']} | {r['threads']} | {r['contender']} | {_fmt_time(r['median_s'])} | "
+            f"{r['ratio_to_fastoptim']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fastoptim.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rule", default="adam", choices=sorted(RULES))
+    parser.add_argument("--workloads", default=None, help=f"comma-separated, from {','.join(WORKLOADS)}")
+    parser.add_argument("--quick", action="store_true", help=f"only {','.join(QUICK)}")
+    parser.add_argument("--threads", default="0", help="comma-separated thread counts; 0 = all (default)")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    workloads = args.workloads.split(",") if args.workloads else (QUICK if args.quick else list(WORKLOADS))
+    threads = [int(t) for t in args.threads.split(",")]
+    report = run(args.rule, workloads, threads, args.repeats, progress=not args.no_progress)
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
