@@ -7,6 +7,7 @@ plain and independent of the C++ kernels: they are what the kernels are checked 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Dict, Iterable, List
 
 import numpy as np
@@ -201,3 +202,108 @@ def trajectory(rule: Rule, params: List[np.ndarray], grads: Iterable[List[np.nda
     for t, gs in enumerate(grads, start=1):
         ps = [rule(p, np.asarray(g, np.float64), s, t, **hyper) for p, g, s in zip(ps, gs, states)]
     return ps, states
+
+
+# -- schedules: closed forms from their definitions, as functions of the step t = 0, 1, ... ----------
+
+
+def cos_between(a, b, frac):
+    return b + (a - b) * (1 + math.cos(math.pi * frac)) / 2
+
+
+SCHEDULES = {
+    "constant": lambda t, value: value,
+    "step": lambda t, init, step_size, gamma=0.1: init * gamma ** (t // step_size),
+    "multistep": lambda t, init, milestones, gamma=0.1: init * gamma ** sum(m <= t for m in milestones),
+    "exponential": lambda t, init, gamma: init * gamma**t,
+    "inverse_time": lambda t, init, decay_rate, decay_steps=1, staircase=False: init
+    / (1 + decay_rate * ((t // decay_steps) if staircase else t / decay_steps)),
+    "inverse_sqrt": lambda t, init, timescale=1: init / math.sqrt(1 + t / timescale),
+    "polynomial": lambda t, init, end, total_steps, power=1.0: (init - end) * (1 - min(t, total_steps) / total_steps) ** power
+    + end,
+    "linear": lambda t, start, end, steps: start + (end - start) * min(t, steps) / steps,
+    "cosine": lambda t, init, total_steps, min_value=0.0: min_value
+    if t >= total_steps
+    else cos_between(init, min_value, t / total_steps),
+    "noam": lambda t, d_model, warmup_steps, scale=1.0: scale
+    * d_model**-0.5
+    * min((t + 1) ** -0.5, (t + 1) * warmup_steps**-1.5),
+}
+
+
+def cosine_restarts(t, init, period, period_mult=1, min_value=0.0):
+    """SGDR: find the current period by walking the restarts."""
+    start, length = 0, period
+    while t >= start + length:
+        start, length = start + length, length * period_mult
+    return cos_between(init, min_value, (t - start) / length)
+
+
+def one_cycle(t, max_value, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4, anneal="cos", three_phase=False):
+    """1cycle (Smith & Topin 2018) as torch's OneCycleLR phases it: ends at pct*T - 1 (and 2 pct*T - 2), T - 1."""
+    initial = max_value / div_factor
+    final = initial / final_div_factor
+    if three_phase:
+        ends, points = [pct_start * total_steps - 1, 2 * pct_start * total_steps - 2, total_steps - 1], [initial, max_value, initial, final]
+    else:
+        ends, points = [pct_start * total_steps - 1, total_steps - 1], [initial, max_value, final]
+    return _phases(t, ends, points, anneal)
+
+
+def one_cycle_momentum(t, total_steps, base=0.85, max_value=0.95, pct_start=0.3, anneal="cos", three_phase=False):
+    if three_phase:
+        ends, points = [pct_start * total_steps - 1, 2 * pct_start * total_steps - 2, total_steps - 1], [max_value, base, max_value, max_value]
+    else:
+        ends, points = [pct_start * total_steps - 1, total_steps - 1], [max_value, base, max_value]
+    return _phases(t, ends, points, anneal)
+
+
+def _phases(t, ends, points, anneal):
+    start = 0.0
+    for i, end in enumerate(ends):
+        if t <= end or i == len(ends) - 1:
+            frac = min(max((t - start) / (end - start), 0.0), 1.0)
+            a, b = points[i], points[i + 1]
+            return cos_between(a, b, frac) if anneal == "cos" else a + (b - a) * frac
+        start = end
+    raise AssertionError
+
+
+def cyclic(t, base, max_value, step_size_up, step_size_down=None, mode="triangular", gamma=1.0):
+    """Smith 2017's triangle: position within the cycle, then the amplitude of this cycle."""
+    down = step_size_up if step_size_down is None else step_size_down
+    period = step_size_up + down
+    cycle, pos = divmod(t, period)
+    rise = pos / step_size_up if pos <= step_size_up else 1 - (pos - step_size_up) / down
+    amp = {"triangular": 1.0, "triangular2": 0.5**cycle, "exp_range": gamma**t}[mode]
+    return base + (max_value - base) * rise * amp
+
+
+def warmup_stable_decay(t, peak, warmup_steps, stable_steps, decay_steps, min_value=0.0, decay="linear", init=0.0):
+    if t < warmup_steps:
+        return init + (peak - init) * t / warmup_steps
+    if t < warmup_steps + stable_steps:
+        return peak
+    frac = min((t - warmup_steps - stable_steps) / decay_steps, 1.0)
+    if decay == "linear":
+        return peak + (min_value - peak) * frac
+    if decay == "cosine":
+        return cos_between(peak, min_value, frac)
+    return min_value + (peak - min_value) * (1 - math.sqrt(frac))
+
+
+def warmup_cosine(t, peak, warmup_steps, total_steps, init=0.0, min_value=0.0):
+    """optax.warmup_cosine_decay_schedule: a linear warm-up joined to a cosine decay."""
+    if t < warmup_steps:
+        return init + (peak - init) * t / warmup_steps
+    return cos_between(peak, min_value, min(t - warmup_steps, total_steps - warmup_steps) / (total_steps - warmup_steps))
+
+
+SCHEDULES.update(
+    cosine_restarts=cosine_restarts,
+    one_cycle=one_cycle,
+    one_cycle_momentum=one_cycle_momentum,
+    cyclic=cyclic,
+    warmup_stable_decay=warmup_stable_decay,
+    warmup_cosine=warmup_cosine,
+)

@@ -9,6 +9,7 @@ namespace fastoptim::bind {
 void register_runtime(py::module_& m);
 void register_optim(py::module_& m);
 void register_bench(py::module_& m);
+void register_schedules(py::module_& m);
 }  // namespace fastoptim::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -19,6 +20,7 @@ PYBIND11_MODULE(_core, m) {
   // FASTOPTIM_SIMD is read once, here; a bad value fails the import with the reason.
   fastoptim::select_tier_from_env();
   fastoptim::bind::register_runtime(m);
+  fastoptim::bind::register_schedules(m);
   fastoptim::bind::register_optim(m);
   fastoptim::bind::register_bench(m);
 }

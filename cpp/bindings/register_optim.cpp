@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <memory>
@@ -16,12 +17,29 @@
 #include "arrays.hpp"
 #include "fastoptim/dispatch.hpp"
 #include "fastoptim/rules.hpp"
+#include "fastoptim/schedules.hpp"
 
 namespace fastoptim::bind {
 
 namespace {
 
 enum class Nonfinite { raise, skip, ignore };
+
+/// A hyper-parameter's value at step t: a number, a Schedule (evaluated in C++), or any Python
+/// callable t -> float (the slow path).
+double hyper_value(py::handle obj, std::int64_t t, const char* name) {
+  if (PyFloat_CheckExact(obj.ptr())) return PyFloat_AS_DOUBLE(obj.ptr());
+  if (py::isinstance<Schedule>(obj)) return obj.cast<const Schedule&>().value(t);
+  py::object value = py::reinterpret_borrow<py::object>(obj);
+  if (PyCallable_Check(obj.ptr())) value = value(t);
+  const double v = PyFloat_AsDouble(value.ptr());
+  if (v == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::type_error(std::string(name) + " must be a number, a schedule or a callable t -> float, got " +
+                         py::repr(value).cast<std::string>());
+  }
+  return v;
+}
 
 Nonfinite parse_nonfinite(const std::string& s) {
   if (s == "raise") return Nonfinite::raise;
@@ -236,6 +254,13 @@ class EngineBase {
     group_at(group).step = step;
   }
   std::size_t n_groups() const { return groups_.size(); }
+  /// Each group's lr as the latest step (or check) evaluated it.
+  std::vector<double> last_lr() const {
+    std::vector<double> out;
+    for (const auto& v : values_) out.push_back(v.empty() ? 0.0 : v[0]);
+    out.resize(groups_.size());
+    return out;
+  }
   std::size_t n_params() const { return labels_.size(); }
 
   virtual std::size_t n_state() const = 0;
@@ -287,6 +312,7 @@ class EngineBase {
 
   std::vector<Group> groups_;
   std::vector<std::string> labels_;
+  std::vector<std::vector<double>> values_;  // the hyper-parameters the latest parse evaluated, per group
   SpanIndex spans_;
   std::atomic<bool> busy_{false};
 };
@@ -315,14 +341,10 @@ class Engine final : public EngineBase {
       throw py::value_error(std::string(Rule::name) + " takes " + std::to_string(n) + " hyper-parameters, got " +
                             std::to_string(seq.size()));
     std::array<double, Rule::hyper_fields.size()> v{};
-    for (std::size_t i = 0; i < n; ++i) {
-      v[i] = PyFloat_AsDouble(seq[i].ptr());
-      if (v[i] == -1.0 && PyErr_Occurred()) {
-        PyErr_Clear();
-        throw py::type_error(std::string(Rule::hyper_fields[i]) + " must be a number, got " +
-                             py::repr(seq[i]).cast<std::string>());
-      }
-    }
+    const std::int64_t t = groups_.size() > group ? groups_[group].step : 0;
+    for (std::size_t i = 0; i < n; ++i) v[i] = hyper_value(seq[i], t, Rule::hyper_fields[i]);
+    values_.resize(std::max(values_.size(), group + 1));
+    values_[group].assign(v.begin(), v.end());
     typename Rule::Hyper h = Rule::hyper(v.data());
     try {
       Rule::validate(h);
@@ -406,6 +428,7 @@ void register_optim(py::module_& m) {
       .def("traffic", &EngineBase::traffic, py::arg("group"))
       .def("get_step", &EngineBase::get_step, py::arg("group"))
       .def("set_step", &EngineBase::set_step, py::arg("group"), py::arg("step"))
+      .def("last_lr", &EngineBase::last_lr)
       .def_property_readonly("n_groups", &EngineBase::n_groups);
 }
 

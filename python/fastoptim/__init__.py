@@ -7,11 +7,16 @@ the GIL and spreads the work over OpenMP threads; names, defaults and semantics 
 >>> w = np.zeros(3, np.float32)
 >>> opt = fo.AdamW({"w": w}, lr=1e-3)
 >>> opt.step({"w": np.ones(3, np.float32)})
+
+Learning-rate schedules are in ``fastoptim.schedules`` and evaluated inside the step:
+
+>>> opt = fo.SGD([w], lr=fo.schedules.cosine(0.1, total_steps=1000), momentum=0.9)
 """
 
 from __future__ import annotations
 
 from ._core import __version__
+from . import schedules
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -42,6 +47,7 @@ __all__ = [
     "SGD",
     "__version__",
     "available_tiers",
+    "schedules",
     "get_num_threads",
     "set_num_threads",
     "simd_tier",

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Dict, List, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
+from .schedules import Schedule, _from_spec, _restore, _same_shape, _to_spec
 
 __all__ = ["Optimizer"]
 
@@ -126,7 +127,7 @@ class Optimizer:
         per_group = self._split(grads)
         hypers = [self._hyper(g) for g in self.param_groups]
         if self._engine.step(per_group, hypers, self.nonfinite):
-            self.last_lr = [h[0] for h in hypers]
+            self.last_lr = self._engine.last_lr()
         else:
             self.skipped_steps += 1
 
@@ -183,7 +184,7 @@ class Optimizer:
                 state[key] = entry
         groups = []
         for group, keys in zip(self.param_groups, self._keys):
-            saved = {k: v for k, v in group.items() if k not in ("params", "param_names")}
+            saved = {k: _encode(v) for k, v in group.items() if k not in ("params", "param_names")}
             saved["params"] = list(keys)
             groups.append(saved)
         return {"state": state, "param_groups": groups, "skipped_steps": self.skipped_steps}
@@ -201,7 +202,7 @@ class Optimizer:
         groups, state = state_dict["param_groups"], state_dict["state"]
         if len(groups) != len(self.param_groups):
             raise ValueError(f"state_dict has {len(groups)} param groups, this optimizer has {len(self.param_groups)}")
-        new_groups, plans = [], []
+        new_groups, plans, restores = [], [], []  # type: ignore[var-annotated]
         for g, (saved, keys) in enumerate(zip(groups, self._keys)):
             saved_keys = list(saved["params"])
             if len(saved_keys) != len(keys):
@@ -209,10 +210,14 @@ class Optimizer:
             if self._named and saved_keys != keys:
                 raise ValueError(f"param group {g}: state_dict names {saved_keys} but the parameters are named {keys}")
             group = dict(self.param_groups[g])
-            group.update({k: v for k, v in saved.items() if k not in ("params", "param_names")})
+            for k, v in saved.items():
+                if k not in ("params", "param_names"):
+                    group[k] = _decode(v, self.param_groups[g].get(k), restores, f"param group {g}: {k}")
             self._engine.validate(g, self._hyper(group))
             new_groups.append(group)
             plans.append(self._plan_group_state(g, [state.get(k) for k in saved_keys], saved_keys))
+        for schedule, spec in restores:
+            _restore(schedule, spec)
         for g, (step, scalars, slots) in enumerate(plans):
             for s, arrays in enumerate(slots):
                 self._engine.set_state(g, s, arrays)
@@ -330,6 +335,43 @@ def _as_groups(params: Params) -> List[Dict[str, Any]]:
     if any(isinstance(p, Mapping) for p in items):
         raise TypeError("params mixes arrays and param group dicts")
     return [{"params": items}]
+
+
+def _encode(value: Any) -> Any:
+    """A group setting as state_dict() holds it: schedules become JSON-able specs with their state."""
+    if isinstance(value, Schedule):
+        return {"__schedule__": _to_spec(value)}
+    if isinstance(value, tuple):
+        return tuple(_encode(v) for v in value)
+    if callable(value):
+        return {"__callable__": repr(value)}
+    return value
+
+
+def _decode(saved: Any, current: Any, restores: List[Any], where: str) -> Any:
+    """The inverse of _encode. A saved schedule of the same shape as the current one is kept as the
+    same object (the caller may hold it, as with ReduceOnPlateau) and its state queued in
+    ``restores``, to be loaded once every check has passed."""
+    if isinstance(saved, Mapping) and "__schedule__" in saved:
+        spec = saved["__schedule__"]
+        if isinstance(current, Schedule) and _same_shape(_to_spec(current), spec):
+            restores.append((current, spec))
+            return current
+        try:
+            return _from_spec(spec)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: cannot rebuild the saved schedule: {exc}") from None
+    if isinstance(saved, Mapping) and "__callable__" in saved:
+        if callable(current) and not isinstance(current, Schedule):
+            return current
+        raise ValueError(
+            f"{where} was a Python callable ({saved['__callable__']}), which a checkpoint cannot hold; "
+            "give the optimizer the same callable before loading"
+        )
+    if isinstance(saved, (tuple, list)):
+        cur = list(current) if isinstance(current, (tuple, list)) and len(current) == len(saved) else [None] * len(saved)
+        return tuple(_decode(s, c, restores, where) for s, c in zip(saved, cur))
+    return saved
 
 
 def _json_default(value: Any) -> Any:

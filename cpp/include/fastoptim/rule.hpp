@@ -11,20 +11,17 @@
 #include <array>
 #include <cmath>
 #include <cstddef>
-#include <sstream>
 #include <stdexcept>
 #include <string>
+
+#include "fastoptim/format.hpp"
 
 namespace fastoptim {
 
 /// Throw std::invalid_argument (ValueError in Python) naming a hyper-parameter and the rule it breaks.
-/// `value` is printed with enough digits to round-trip.
+/// `value` is printed in its shortest round-trip form.
 inline void require(bool ok, const char* name, double value, const char* rule) {
-  if (ok) return;
-  std::ostringstream msg;
-  msg.precision(17);
-  msg << "invalid " << name << "=" << value << ": " << rule;
-  throw std::invalid_argument(msg.str());
+  if (!ok) throw std::invalid_argument(std::string("invalid ") + name + "=" + shortest(value) + ": " + rule);
 }
 
 /// torch's ranges, shared by the rules.

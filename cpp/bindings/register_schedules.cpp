@@ -1,0 +1,72 @@
+// _core.Schedule: schedules built and evaluated in C++ (see fastoptim/schedules.hpp).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fastoptim/schedules.hpp"
+
+namespace fastoptim::bind {
+
+namespace py = pybind11;
+
+namespace {
+
+std::int64_t step_of(py::handle t) {
+  if (PyBool_Check(t.ptr()) || !PyIndex_Check(t.ptr()))
+    throw py::type_error("a schedule takes an integer step (or an integer array), got " +
+                         py::str(py::type::handle_of(t).attr("__name__")).cast<std::string>());
+  const auto step = py::cast<std::int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(t.ptr())));
+  if (step < 0) throw py::value_error("a schedule's step must be >= 0, got " + std::to_string(step));
+  return step;
+}
+
+py::object call(const Schedule& s, py::handle t) {
+  if (!py::isinstance<py::array>(t)) return py::float_(s.value(step_of(t)));
+  py::array in = py::reinterpret_borrow<py::array>(t);
+  const char kind = in.dtype().kind();
+  if (kind != 'i' && kind != 'u') throw py::type_error("a schedule takes an integer array, got dtype " + py::str(in.dtype()).cast<std::string>());
+  auto steps = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(in);
+  const std::int64_t* ts = steps.data();
+  for (py::ssize_t i = 0; i < steps.size(); ++i)
+    if (ts[i] < 0) throw py::value_error("a schedule's steps must be >= 0");
+  py::array_t<double> out(std::vector<py::ssize_t>(in.shape(), in.shape() + in.ndim()));
+  s.values(ts, out.mutable_data(), static_cast<std::size_t>(steps.size()));
+  return std::move(out);
+}
+
+std::string repr(const Schedule& s) {
+  std::string out = s.kind() + "(";
+  for (std::size_t i = 0; i < s.args().size(); ++i) out += (i ? ", " : "") + py::repr(py::float_(s.args()[i])).cast<std::string>();
+  if (!s.ints().empty()) out += std::string(s.args().empty() ? "" : ", ") + py::repr(py::cast(s.ints())).cast<std::string>();
+  for (const auto& c : s.children()) out += ", " + repr(*c);
+  return out + ")";
+}
+
+}  // namespace
+
+void register_schedules(py::module_& m) {
+  py::class_<Schedule, std::shared_ptr<Schedule>>(m, "Schedule",
+                                                  "A schedule evaluated in C++: call it with a step t >= 0 (or an "
+                                                  "integer array of steps). Build one with fastoptim.schedules.")
+      .def(py::init<std::string, std::vector<double>, std::vector<std::int64_t>, std::vector<std::shared_ptr<Schedule>>>(),
+           py::arg("kind"), py::arg("args"), py::arg("ints") = std::vector<std::int64_t>{},
+           py::arg("children") = std::vector<std::shared_ptr<Schedule>>{})
+      .def("__call__", &call, py::arg("t"), "The value at step t (float), or at each step of an integer array.")
+      .def("__repr__", &repr)
+      .def_property_readonly("kind", &Schedule::kind)
+      .def_property_readonly("args", &Schedule::args)
+      .def_property_readonly("ints", &Schedule::ints)
+      .def_property_readonly("children", &Schedule::children)
+      .def("report", &Schedule::report, py::arg("metric"))
+      .def("state", &Schedule::state)
+      .def("set_state", &Schedule::set_state, py::arg("state"));
+  py::list kinds;
+  for (const auto& k : Schedule::kinds()) kinds.append(py::make_tuple(k.first, k.second));
+  m.attr("schedule_kinds") = kinds;
+}
+
+}  // namespace fastoptim::bind

@@ -1,0 +1,397 @@
+r"""Learning-rate schedules, built and evaluated in C++.
+
+A schedule maps the step :math:`t` (the number of optimizer steps already taken: 0 for the first
+step) to a value. Call it with an int for a float, or with an integer array for a float64 array::
+
+    >>> from fastoptim import schedules as S
+    >>> s = S.cosine(0.1, total_steps=100)
+    >>> s(0), round(s(50), 6), s(100)
+    (0.1, 0.05, 0.0)
+    >>> import numpy as np
+    >>> S.step(1.0, step_size=2)(np.arange(6))
+    array([1.  , 1.  , 0.1 , 0.1 , 0.01, 0.01])
+
+Pass a schedule wherever an optimizer takes ``lr`` (and ``weight_decay``, ``momentum`` or
+``betas[0]``): it is evaluated once per step, per group, inside the compiled ``step()``, and the
+value used is in ``opt.last_lr``. A schedule's position is the optimizer's step count, so resuming
+from a checkpoint resumes the schedule exactly; ``ReduceOnPlateau``'s counters are saved with the
+optimizer's state. Schedules compose with :func:`join` without Python callbacks.
+
+Any Python callable ``t -> float`` is accepted where a schedule is, but it is the slow path: the
+compiled step has to call back into Python for it, and it cannot be saved in a checkpoint.
+
+Why schedules? A constant learning rate is a compromise: large early steps make progress, small
+late steps settle into a minimum. Decay (:func:`inverse_sqrt`, :func:`step`, :func:`cosine`)
+shrinks the step as training goes on; warm-up (:func:`linear` joined to a decay,
+:func:`warmup_cosine`, :func:`noam`, :func:`warmup_stable_decay`) starts small, so that adaptive
+methods' running statistics (Adam's :math:`v`, AdaGrad's :math:`\sigma`) settle before the big steps
+come; cycles (:func:`cyclic`, :func:`one_cycle`, :func:`cosine_restarts`) raise it again to leave
+sharp minima and saddle regions.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Sequence, Union
+
+from ._core import Schedule
+
+__all__ = [
+    "Schedule",
+    "ScheduleLike",
+    "constant",
+    "step",
+    "multistep",
+    "exponential",
+    "inverse_time",
+    "inverse_sqrt",
+    "polynomial",
+    "linear",
+    "cosine",
+    "cosine_restarts",
+    "one_cycle",
+    "one_cycle_momentum",
+    "cyclic",
+    "noam",
+    "warmup_stable_decay",
+    "warmup_cosine",
+    "join",
+    "ReduceOnPlateau",
+]
+
+ScheduleLike = Union[float, Schedule, Callable[[int], float]]
+
+
+def _choice(name: str, value: str, options: Sequence[str]) -> int:
+    if value not in options:
+        raise ValueError(f"{name} must be one of {list(options)}, got {value!r}")
+    return options.index(value)
+
+
+def constant(value: float) -> Schedule:
+    r"""The same value at every step: :math:`\eta_t = v`.
+
+    >>> constant(0.01)(1000)
+    0.01
+    """
+    return Schedule("constant", [value])
+
+
+def step(init: float, step_size: int, gamma: float = 0.1) -> Schedule:
+    r"""Decay by ``gamma`` every ``step_size`` steps: :math:`\eta_t = \eta_0 \gamma^{\lfloor t / s \rfloor}`.
+
+    torch ``StepLR``. Default ``gamma=0.1``.
+
+    >>> [round(step(1.0, step_size=10)(t), 6) for t in (0, 9, 10, 25)]
+    [1.0, 1.0, 0.1, 0.01]
+    """
+    return Schedule("step", [init, step_size, gamma])
+
+
+def multistep(init: float, milestones: Sequence[int], gamma: float = 0.1) -> Schedule:
+    r"""Decay by ``gamma`` at each milestone: :math:`\eta_t = \eta_0 \gamma^{|\{m_i \le t\}|}`.
+
+    torch ``MultiStepLR``. Milestones must be strictly increasing. Default ``gamma=0.1``.
+
+    >>> [round(multistep(1.0, [3, 5])(t), 6) for t in (2, 3, 5)]
+    [1.0, 0.1, 0.01]
+    """
+    return Schedule("multistep", [init, gamma], [int(m) for m in milestones])
+
+
+def exponential(init: float, gamma: float) -> Schedule:
+    r"""Decay by ``gamma`` every step: :math:`\eta_t = \eta_0 \gamma^t`. torch ``ExponentialLR``.
+
+    >>> exponential(1.0, 0.5)(3)
+    0.125
+    """
+    return Schedule("exponential", [init, gamma])
+
+
+def inverse_time(init: float, decay_rate: float, decay_steps: int = 1, staircase: bool = False) -> Schedule:
+    r"""Inverse-time decay: :math:`\eta_t = \eta_0 / (1 + r\, t / s)`, with :math:`\lfloor t/s \rfloor` when ``staircase``.
+
+    Keras ``InverseTimeDecay``. Defaults ``decay_steps=1``, ``staircase=False``.
+
+    >>> inverse_time(1.0, decay_rate=0.5)(2)
+    0.5
+    """
+    return Schedule("inverse_time", [init, decay_rate, decay_steps, float(staircase)])
+
+
+def inverse_sqrt(init: float, timescale: float = 1.0) -> Schedule:
+    r"""Inverse square-root decay: :math:`\eta_t = \eta_0 / \sqrt{1 + t / \tau}`.
+
+    With the default ``timescale=1`` this is :math:`\eta / \sqrt{t + 1}`, the decay that makes the
+    averaged AdaGrad (``Adagrad(average=True)``) into ordinary AdaGrad, and the step size that
+    convex analysis gives plain gradient descent on non-smooth problems.
+
+    >>> inverse_sqrt(1.0)(3)
+    0.5
+    """
+    return Schedule("inverse_sqrt", [init, timescale])
+
+
+def polynomial(init: float, end: float, total_steps: int, power: float = 1.0) -> Schedule:
+    r"""Polynomial decay: :math:`\eta_t = (\eta_0 - \eta_T)(1 - \min(t, T)/T)^p + \eta_T`.
+
+    With ``end=0``, torch ``PolynomialLR``. Default ``power=1`` (linear).
+
+    >>> polynomial(1.0, 0.0, total_steps=4, power=2)(2)
+    0.25
+    """
+    return Schedule("polynomial", [init, end, total_steps, power])
+
+
+def linear(start: float, end: float, steps: int) -> Schedule:
+    r"""Linear from ``start`` to ``end`` over ``steps`` steps, then ``end``.
+
+    :math:`\eta_t = a + (b - a) \min(t, S) / S`; torch ``LinearLR`` times the base lr. A warm-up is
+    ``linear(0, peak, n)`` joined to a decay (see :func:`join`).
+
+    >>> [linear(0.0, 1.0, 4)(t) for t in (0, 2, 4, 9)]
+    [0.0, 0.5, 1.0, 1.0]
+    """
+    return Schedule("linear", [start, end, steps])
+
+
+def cosine(init: float, total_steps: int, min_value: float = 0.0) -> Schedule:
+    r"""Cosine annealing: :math:`\eta_t = \eta_{min} + (\eta_0 - \eta_{min})(1 + \cos(\pi t / T))/2` for
+    :math:`t \le T`, then :math:`\eta_{min}`.
+
+    torch ``CosineAnnealingLR`` (for :math:`t \le T`), Loshchilov & Hutter, SGDR (ICLR 2017).
+    Default ``min_value=0``.
+
+    >>> round(cosine(1.0, 10)(5), 6)
+    0.5
+    """
+    return Schedule("cosine", [init, total_steps, min_value])
+
+
+def cosine_restarts(init: float, period: int, period_mult: int = 1, min_value: float = 0.0) -> Schedule:
+    r"""Cosine annealing with warm restarts (SGDR): a cosine over :math:`T_i` steps, then back to the top,
+    with :math:`T_{i+1} = T_i \cdot` ``period_mult``.
+
+    :math:`\eta_t = \eta_{min} + (\eta_0 - \eta_{min})(1 + \cos(\pi T_{cur} / T_i))/2`, torch
+    ``CosineAnnealingWarmRestarts``. Defaults ``period_mult=1``, ``min_value=0``.
+
+    >>> s = cosine_restarts(1.0, period=4)
+    >>> [round(s(t), 3) for t in range(6)]
+    [1.0, 0.854, 0.5, 0.146, 1.0, 0.854]
+    """
+    return Schedule("cosine_restarts", [init, period, period_mult, min_value])
+
+
+def one_cycle(
+    max_value: float,
+    total_steps: int,
+    pct_start: float = 0.3,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    anneal: str = "cos",
+    three_phase: bool = False,
+) -> Schedule:
+    r"""The 1cycle policy (Smith & Topin 2018): up from ``max_value/div_factor`` to ``max_value`` over
+    ``pct_start`` of the steps, then down to ``max_value/div_factor/final_div_factor``.
+
+    With ``three_phase`` it comes back down to the start value symmetrically before the final
+    descent. ``anneal`` is ``"cos"`` or ``"linear"``. torch ``OneCycleLR`` (its lr); past
+    ``total_steps`` the final value holds. Pair it with :func:`one_cycle_momentum`.
+
+    >>> s = one_cycle(1.0, total_steps=100)
+    >>> s(0), s(29), s(99)
+    (0.04, 1.0, 4e-06)
+    """
+    a = _choice("anneal", anneal, ("linear", "cos"))
+    return Schedule("one_cycle", [max_value, total_steps, pct_start, div_factor, final_div_factor, a, float(three_phase)])
+
+
+def one_cycle_momentum(
+    total_steps: int,
+    base: float = 0.85,
+    max_value: float = 0.95,
+    pct_start: float = 0.3,
+    anneal: str = "cos",
+    three_phase: bool = False,
+) -> Schedule:
+    r"""The momentum half of the 1cycle policy: down from ``max_value`` to ``base`` while the lr rises,
+    then back up while it falls. torch ``OneCycleLR(cycle_momentum=True)``.
+
+    Use it for SGD's ``momentum`` or Adam's ``betas[0]``. Defaults ``base=0.85``, ``max_value=0.95``.
+
+    >>> s = one_cycle_momentum(100)
+    >>> s(0), s(29), s(99)
+    (0.95, 0.85, 0.95)
+    """
+    a = _choice("anneal", anneal, ("linear", "cos"))
+    return Schedule("one_cycle_momentum", [total_steps, base, max_value, pct_start, a, float(three_phase)])
+
+
+def cyclic(
+    base: float,
+    max_value: float,
+    step_size_up: int,
+    step_size_down: int | None = None,
+    mode: str = "triangular",
+    gamma: float = 1.0,
+) -> Schedule:
+    r"""Cyclical learning rates (Smith 2017): a triangle between ``base`` and ``max_value``.
+
+    Up over ``step_size_up`` steps, down over ``step_size_down`` (default: the same). ``mode`` is
+    ``"triangular"``, ``"triangular2"`` (the amplitude halves each cycle) or ``"exp_range"`` (the
+    amplitude is scaled by :math:`\gamma^t`). torch ``CyclicLR`` (its lr).
+
+    >>> s = cyclic(0.0, 1.0, step_size_up=2)
+    >>> [s(t) for t in range(5)]
+    [0.0, 0.5, 1.0, 0.5, 0.0]
+    """
+    m = _choice("mode", mode, ("triangular", "triangular2", "exp_range"))
+    down = step_size_up if step_size_down is None else step_size_down
+    return Schedule("cyclic", [base, max_value, step_size_up, down, m, gamma])
+
+
+def noam(d_model: int, warmup_steps: int, scale: float = 1.0) -> Schedule:
+    r"""The Transformer's schedule (Vaswani et al. 2017): linear warm-up, then inverse square-root decay.
+
+    :math:`\eta_t = s \, d^{-1/2} \min((t+1)^{-1/2}, (t+1)\, w^{-3/2})`, peaking at step
+    :math:`t + 1 = w`. Default ``scale=1``.
+
+    >>> s = noam(512, warmup_steps=4000)
+    >>> round(s(3999), 6) == round(512 ** -0.5 * 4000 ** -0.5, 6)
+    True
+    """
+    return Schedule("noam", [d_model, warmup_steps, scale])
+
+
+def warmup_stable_decay(
+    peak: float,
+    warmup_steps: int,
+    stable_steps: int,
+    decay_steps: int,
+    min_value: float = 0.0,
+    decay: str = "linear",
+    init: float = 0.0,
+) -> Schedule:
+    r"""Warm-up, stable, decay (WSD): linear from ``init`` to ``peak``, flat at ``peak``, then down to
+    ``min_value`` over ``decay_steps``, then ``min_value``.
+
+    The decay's shape is ``"linear"``, ``"cosine"`` or ``"1-sqrt"``
+    (:math:`\eta = \eta_{min} + (\eta_{peak} - \eta_{min})(1 - \sqrt{f})`). Its long flat phase can be
+    extended, or branched from, without knowing the run's length in advance.
+
+    >>> s = warmup_stable_decay(1.0, warmup_steps=2, stable_steps=2, decay_steps=2)
+    >>> [s(t) for t in range(7)]
+    [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0]
+    """
+    d = _choice("decay", decay, ("linear", "cosine", "1-sqrt"))
+    return Schedule("warmup_stable_decay", [peak, warmup_steps, stable_steps, decay_steps, min_value, d, init])
+
+
+def warmup_cosine(peak: float, warmup_steps: int, total_steps: int, init: float = 0.0, min_value: float = 0.0) -> Schedule:
+    r"""Linear warm-up from ``init`` to ``peak`` over ``warmup_steps``, then a cosine down to ``min_value``
+    at ``total_steps``; optax ``warmup_cosine_decay_schedule``.
+
+    >>> s = warmup_cosine(1.0, warmup_steps=2, total_steps=6)
+    >>> [round(s(t), 3) for t in range(7)]
+    [0.0, 0.5, 1.0, 0.854, 0.5, 0.146, 0.0]
+    """
+    return Schedule("warmup_cosine", [peak, warmup_steps, total_steps, init, min_value])
+
+
+def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
+    r"""Schedules one after another: after boundary :math:`b_i`, schedule :math:`i+1` runs and sees
+    :math:`t - b_i`. optax ``join_schedules``, torch ``SequentialLR``.
+
+    ``boundaries`` has one entry fewer than ``schedules`` and is strictly increasing. Joined
+    schedules are evaluated in C++ like any other, and resume exactly from a checkpoint.
+
+    >>> warm_then_decay = join([linear(0.0, 1.0, 2), exponential(1.0, 0.5)], [2])
+    >>> [warm_then_decay(t) for t in range(5)]
+    [0.0, 0.5, 1.0, 0.5, 0.25]
+    """
+    items = list(schedules)
+    for i, s in enumerate(items):
+        if not isinstance(s, Schedule):
+            raise TypeError(f"join takes fastoptim schedules; schedules[{i}] is {type(s).__name__}")
+    return Schedule("join", [], [int(b) for b in boundaries], items)
+
+
+class ReduceOnPlateau(Schedule):
+    r"""Cut the value by ``factor`` when a reported metric stops improving; torch ``ReduceLROnPlateau``.
+
+    Call :meth:`report` with the metric after each evaluation. An improvement is a metric below
+    ``best * (1 - threshold)`` (``threshold_mode="rel"``) or ``best - threshold`` (``"abs"``), or
+    above for ``mode="max"``. After more than ``patience`` reports without one, the value becomes
+    ``max(value * factor, min_value)`` and ``cooldown`` reports pass before counting again.
+    Its counters are part of the optimizer's ``state_dict()``, so a resumed run continues exactly.
+
+    Defaults: ``factor=0.1``, ``patience=10``, ``threshold=1e-4``, ``threshold_mode="rel"``,
+    ``cooldown=0``, ``min_value=0``, ``mode="min"``.
+
+    >>> s = ReduceOnPlateau(1.0, patience=1)
+    >>> [s.report(loss) for loss in (3.0, 2.0, 2.0, 2.0)]
+    [1.0, 1.0, 1.0, 0.1]
+    >>> s.value
+    0.1
+    """
+
+    def __init__(
+        self,
+        init: float,
+        factor: float = 0.1,
+        patience: int = 10,
+        threshold: float = 1e-4,
+        threshold_mode: str = "rel",
+        cooldown: int = 0,
+        min_value: float = 0.0,
+        mode: str = "min",
+    ) -> None:
+        rel = _choice("threshold_mode", threshold_mode, ("abs", "rel"))
+        minimize = _choice("mode", mode, ("max", "min"))
+        super().__init__("plateau", [init, factor, patience, threshold, rel, cooldown, min_value, minimize])
+
+    @property
+    def value(self) -> float:
+        """The current value (what the next step uses)."""
+        return self(0)
+
+
+def _to_spec(value: Any) -> Dict[str, Any]:
+    """A JSON-able description of a schedule, with its state; the inverse of :func:`_from_spec`."""
+    return {
+        "schedule": value.kind,
+        "args": list(value.args),
+        "ints": list(value.ints),
+        "children": [_to_spec(c) for c in value.children],
+        "state": list(value.state()),
+    }
+
+
+def _from_spec(spec: Dict[str, Any]) -> Schedule:
+    children = [_from_spec(c) for c in spec["children"]]
+    if spec["schedule"] == "plateau":
+        s: Schedule = ReduceOnPlateau.__new__(ReduceOnPlateau)
+        Schedule.__init__(s, "plateau", spec["args"], spec["ints"], children)
+    else:
+        s = Schedule(spec["schedule"], spec["args"], spec["ints"], children)
+    if spec["state"]:
+        s.set_state(spec["state"])
+    return s
+
+
+def _same_shape(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
+    """Two specs describe the same schedule, whatever their state."""
+    return (
+        a["schedule"] == b["schedule"]
+        and a["args"] == b["args"]
+        and a["ints"] == b["ints"]
+        and len(a["children"]) == len(b["children"])
+        and all(_same_shape(x, y) for x, y in zip(a["children"], b["children"]))
+    )
+
+
+def _restore(current: Schedule, spec: Dict[str, Any]) -> None:
+    """Load the state in ``spec`` into ``current`` (of the same shape), children included."""
+    if spec["state"]:
+        current.set_state(spec["state"])
+    for c, s in zip(current.children, spec["children"]):
+        _restore(c, s)
