@@ -57,7 +57,9 @@ WORKLOADS: Dict[str, List[Tuple[int, ...]]] = {
     "1x1M": [(M,)],
     "transformer": _transformer(),
     "1x64M": [(64 * 2**20,)],
+    "1x10M": [(10 * M,)],
 }
+DEFAULT = ["1x10", "10000x100", "1000x1000", "1x1M", "transformer", "1x64M"]
 QUICK = ["1x10", "10000x100", "1000x1000", "1x1M"]
 
 # fastoptim class, its settings, and the torch.optim class with the same settings.
@@ -295,13 +297,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastoptim.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rule", default="adam", choices=sorted(RULES))
     parser.add_argument("--workloads", default=None, help=f"comma-separated, from {','.join(WORKLOADS)}")
-    parser.add_argument("--quick", action="store_true", help=f"only {','.join(QUICK)}")
+    parser.add_argument("--quick", action="store_true", help=f"only {','.join(QUICK)} (default: {','.join(DEFAULT)})")
     parser.add_argument("--threads", default="0", help="comma-separated thread counts; 0 = all (default)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", default=None, help="also write the results to this file")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    workloads = args.workloads.split(",") if args.workloads else (QUICK if args.quick else list(WORKLOADS))
+    workloads = args.workloads.split(",") if args.workloads else (QUICK if args.quick else DEFAULT)
     threads = [int(t) for t in args.threads.split(",")]
     report = run(args.rule, workloads, threads, args.repeats, progress=not args.no_progress)
     print(format_table(report))

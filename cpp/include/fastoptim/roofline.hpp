@@ -8,6 +8,7 @@
 // one takes the maximum of the remaining reads, so every read is used and values stay bounded.
 #include <cstddef>
 
+#include "fastoptim/lanes.hpp"
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tensor.hpp"
 #include "fastoptim/tier.hpp"
@@ -30,22 +31,30 @@ inline void stream(T* const* a, std::size_t n) {
   // the reads no other write used. Every read is used, no store writes an array's own value back.
   bool used[R] = {};
   for (int k = 0; k + 1 < W; ++k) used[(target(k) + 1) % R] = true;
-  T sink = 0;
-#pragma omp simd reduction(max : sink)
-  for (std::size_t i = 0; i < n; ++i) {
-    T x[R];
-    for (int j = 0; j < R; ++j) x[j] = a[j][i];
-    T rest = T(-1);
+  auto rest = [&](std::size_t i) {
+    T m = T(-1);
     for (int j = 0; j < R; ++j)
-      if (!used[j]) rest = rest > x[j] ? rest : x[j];
-    if constexpr (W == 0) {
-      sink = sink > rest ? sink : rest;
-    } else {
+      if (!used[j]) m = m > a[j][i] ? m : a[j][i];
+    return m;
+  };
+  if constexpr (W == 0) {
+    // A read-only pass keeps 8 independent maxima, as the norm passes keep 8 sums.
+    Lanes sink;
+    for_lanes(n, [&](std::size_t i, std::size_t lane) {
+      const double m = double(rest(i));
+      sink.v[lane] = sink.v[lane] > m ? sink.v[lane] : m;
+    });
+    if (sink.total() != sink.total()) a[0][0] = T(0);  // keeps the pass from being optimised away
+  } else {
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) {
+      T x[R];
+      for (int j = 0; j < R; ++j) x[j] = a[j][i];
+      const T last = rest(i);
       for (int k = 0; k + 1 < W; ++k) a[target(k)][i] = x[(target(k) + 1) % R];
-      a[target(W - 1)][i] = rest;
+      a[target(W - 1)][i] = last;
     }
   }
-  if (sink != sink) a[0][0] = sink;  // keeps a read-only pass from being optimised away
 }
 
 template <class T>
