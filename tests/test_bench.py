@@ -19,7 +19,8 @@ def test_run_reports_every_contender(capsys):
     fo_rows = [r for r in report["results"] if r["contender"] == "fastoptim"]
     assert all(r["ratio_to_fastoptim"] == 1.0 for r in fo_rows)
     table = bench.format_table(report)
-    assert "| 1x10 | 1 | fastoptim |" in table and report["machine"]["simd_tier"] in table
+    assert "| workload | threads | fastoptim | fastoptim-nocheck | roofline |" in table
+    assert "| 1x10 | 1 | " in table and "(1.00x)" in table and report["machine"]["simd_tier"] in table
 
 
 @pytest.mark.parametrize("rule", sorted(bench.RULES))

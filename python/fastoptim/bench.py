@@ -276,20 +276,28 @@ def _fmt_time(seconds: float) -> str:
 
 
 def format_table(report: Dict[str, Any]) -> str:
-    """The report as a Markdown table: median step time and how many times fastoptim's it is."""
+    """The report as a Markdown table: a row per workload and thread count, a column per contender,
+    each cell the median step time and, in brackets, how many times fastoptim's it is."""
     m = report["machine"]
+    contenders: List[str] = []
+    rows: Dict[Tuple[str, int], Dict[str, Dict[str, Any]]] = {}
+    for r in report["results"]:
+        if r["contender"] not in contenders:
+            contenders.append(r["contender"])
+        rows.setdefault((r["workload"], r["threads"]), {})[r["contender"]] = r
     lines = [
         f"{report['rule']} step, float32, median of {report['repeats']} interleaved runs; {report['date']}, "
         f"{m['processor']}, {m['cores']} cores, tier {m['simd_tier']}, numpy {m['numpy']}, torch {m['torch']}",
         "",
-        "| workload | threads | contender | median | x fastoptim |",
-        "|---|---|---|---|---|",
+        "| workload | threads | " + " | ".join(contenders) + " |",
+        "|---|---|" + "---|" * len(contenders),
     ]
-    for r in report["results"]:
-        lines.append(
-            f"| {r['workload']} | {r['threads']} | {r['contender']} | {_fmt_time(r['median_s'])} | "
-            f"{r['ratio_to_fastoptim']:.2f} |"
-        )
+    for (workload, threads), cells in rows.items():
+        row = [
+            f"{_fmt_time(cells[c]['median_s'])} ({cells[c]['ratio_to_fastoptim']:.2f}x)" if c in cells else "-"
+            for c in contenders
+        ]
+        lines.append(f"| {workload} | {threads} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
