@@ -10,6 +10,7 @@ void register_runtime(py::module_& m);
 void register_optim(py::module_& m);
 void register_bench(py::module_& m);
 void register_schedules(py::module_& m);
+void register_gradients(py::module_& m);
 }  // namespace fastoptim::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -23,4 +24,5 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::bind::register_schedules(m);
   fastoptim::bind::register_optim(m);
   fastoptim::bind::register_bench(m);
+  fastoptim::bind::register_gradients(m);
 }

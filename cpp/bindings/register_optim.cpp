@@ -10,12 +10,15 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cmath>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "arrays.hpp"
 #include "fastoptim/dispatch.hpp"
+#include "fastoptim/format.hpp"
 #include "fastoptim/rules.hpp"
 #include "fastoptim/schedules.hpp"
 
@@ -120,7 +123,8 @@ class EngineBase {
   }
 
   /// One optimizer step over all groups. Returns false when the step was skipped (nonfinite="skip").
-  bool step(const py::list& grads, const py::list& hypers, const std::string& nonfinite) {
+  bool step(const py::list& grads, const py::list& hypers, const std::string& nonfinite,
+            const py::object& max_grad_norm) {
     BusyGuard busy(busy_);
     const Nonfinite mode = parse_nonfinite(nonfinite);
     const std::size_t ng = groups_.size();
@@ -158,18 +162,36 @@ class EngineBase {
       prepare(gi);
     }
 
+    // One read of every gradient checks finiteness and, for max_grad_norm, sums squares over all
+    // groups (torch clips over all parameters at once). The clip factor then scales the gradients
+    // inside the rules' loops: the user's gradient arrays are only read.
+    const bool clip = !max_grad_norm.is_none();
+    const double max_norm = clip ? max_grad_norm.cast<double>() : 0.0;
+    if (clip && !(max_norm > 0)) throw py::value_error("max_grad_norm must be > 0, got " + shortest(max_norm));
     std::ptrdiff_t bad_group = -1, bad_tensor = -1;
+    double sum_squares = 0;
     {
       const KernelTable& k = kernels();
       const int threads = num_threads();
       py::gil_scoped_release release;
-      if (mode != Nonfinite::ignore)
-        for (std::size_t gi = 0; gi < ng && bad_tensor < 0; ++gi) {
-          bad_tensor = k.first_nonfinite(work(groups_[gi], threads));
-          bad_group = static_cast<std::ptrdiff_t>(gi);
+      if (mode != Nonfinite::ignore || clip)
+        for (std::size_t gi = 0; gi < ng; ++gi) {
+          const GradStats st = k.grad_stats(work(groups_[gi], threads), clip);
+          sum_squares += st.sum_squares;
+          if (st.first_bad >= 0 && bad_tensor < 0 && mode != Nonfinite::ignore) {
+            bad_tensor = st.first_bad;
+            bad_group = static_cast<std::ptrdiff_t>(gi);
+            if (!clip) break;
+          }
         }
-      if (bad_tensor < 0)
-        for (std::size_t gi = 0; gi < ng; ++gi) run(k, gi, work(groups_[gi], threads));
+      last_grad_norm_ = clip ? std::sqrt(sum_squares) : std::numeric_limits<double>::quiet_NaN();
+      if (bad_tensor < 0) {
+        const double factor = clip ? std::min(1.0, max_norm / (last_grad_norm_ + 1e-6)) : 1.0;
+        for (std::size_t gi = 0; gi < ng; ++gi) {
+          if (factor != 1.0) scale_gradients(gi, factor);
+          run(k, gi, work(groups_[gi], threads));
+        }
+      }
     }
     if (bad_tensor >= 0) {
       if (mode == Nonfinite::skip) return false;
@@ -254,6 +276,8 @@ class EngineBase {
     group_at(group).step = step;
   }
   std::size_t n_groups() const { return groups_.size(); }
+  /// The global L2 norm of the gradients that the latest step measured for max_grad_norm (else NaN).
+  double last_grad_norm() const { return last_grad_norm_; }
   /// Each group's lr as the latest step (or check) evaluated it.
   std::vector<double> last_lr() const {
     std::vector<double> out;
@@ -280,6 +304,8 @@ class EngineBase {
   virtual void run(const KernelTable& k, std::size_t group, const Work& w) = 0;
   /// The step succeeded: keep the scalar state prepare() computed.
   virtual void commit(std::size_t group) = 0;
+  /// Multiply the group's gradients by `factor` as the rule reads them (gradient clipping).
+  virtual void scale_gradients(std::size_t group, double factor) = 0;
 
   static Work work(const Group& g, int threads) {
     return {g.tensors.data(), g.chunks.data(), g.chunks.size(), g.tensors.size(), g.total, threads};
@@ -313,6 +339,7 @@ class EngineBase {
   std::vector<Group> groups_;
   std::vector<std::string> labels_;
   std::vector<std::vector<double>> values_;  // the hyper-parameters the latest parse evaluated, per group
+  double last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();
   SpanIndex spans_;
   std::atomic<bool> busy_{false};
 };
@@ -375,6 +402,7 @@ class Engine final : public EngineBase {
   }
   void run(const KernelTable& k, std::size_t group, const Work& w) override { step_fn<Rule>(k)(steps_[group], w); }
   void commit(std::size_t group) override { groups_[group].scalars = next_scalars_[group]; }
+  void scale_gradients(std::size_t group, double factor) override { steps_[group].grad_scale *= factor; }
 
  private:
   std::vector<typename Rule::Hyper> hypers_;  // parsed by the latest step() or validate()
@@ -418,7 +446,9 @@ void register_optim(py::module_& m) {
       .def(py::init([](const std::string& rule) { return make_engine(rule, static_cast<AllRules*>(nullptr)); }),
            py::arg("rule"))
       .def("add_group", &EngineBase::add_group, py::arg("params"), py::arg("labels"))
-      .def("step", &EngineBase::step, py::arg("grads"), py::arg("hypers"), py::arg("nonfinite"))
+      .def("step", &EngineBase::step, py::arg("grads"), py::arg("hypers"), py::arg("nonfinite"),
+           py::arg("max_grad_norm") = py::none())
+      .def("last_grad_norm", &EngineBase::last_grad_norm)
       .def("validate", &EngineBase::validate, py::arg("group"), py::arg("hyper"))
       .def("state", &EngineBase::state, py::arg("group"), py::arg("slot"))
       .def("check_state", &EngineBase::check_state_arrays, py::arg("group"), py::arg("slot"), py::arg("arrays"))

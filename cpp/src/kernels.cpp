@@ -1,10 +1,14 @@
 // Compiled once per SIMD tier (see CMakeLists.txt): FASTOPTIM_TIER names this copy's namespace and
 // the tier's -march flags decide what the vectoriser may use. Only the kernels (update loops, driver)
 // are instantiated here; the rules' tier-independent parts (validate, prepare) run in other units.
-#include "fastoptim/dispatch.hpp"
-#include "fastoptim/driver.hpp"
-#include "fastoptim/roofline.hpp"
+// The loops (rules.hpp, roofline.hpp) come before the driver that calls them by unqualified name.
 #include "fastoptim/rules.hpp"
+#include "fastoptim/roofline.hpp"
+// clang-format off
+#include "fastoptim/driver.hpp"
+#include "fastoptim/gradients.hpp"
+#include "fastoptim/dispatch.hpp"
+// clang-format on
 
 namespace fastoptim::FASTOPTIM_TIER {
 namespace {
@@ -25,7 +29,7 @@ typename StepFns<AllKernels>::type make_steps(std::tuple<Kernels...>*) {
 }  // namespace
 
 const KernelTable& kernel_table() {
-  static const KernelTable table{FASTOPTIM_STR(FASTOPTIM_TIER), &first_nonfinite,
+  static const KernelTable table{FASTOPTIM_STR(FASTOPTIM_TIER), &grad_stats, &norm, &scale, &clamp,
                                  make_steps(static_cast<AllKernels*>(nullptr))};
   return table;
 }

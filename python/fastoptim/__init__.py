@@ -21,6 +21,7 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .clip import clip_grad_norm, clip_grad_value
 from .lamb import LAMB
 from .lars import LARS
 from .lion import Lion
@@ -47,6 +48,8 @@ __all__ = [
     "SGD",
     "__version__",
     "available_tiers",
+    "clip_grad_norm",
+    "clip_grad_value",
     "schedules",
     "get_num_threads",
     "set_num_threads",

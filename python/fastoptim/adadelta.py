@@ -33,6 +33,7 @@ class Adadelta(Optimizer):
         weight_decay: L2 penalty :math:`\lambda`, >= 0. Default 0.
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+        max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
     State per parameter: ``square_avg`` (s), ``acc_delta`` (u). Memory traffic per parameter per
     step (float32): 28 bytes (read p, g, s, u; write p, s, u).
@@ -61,9 +62,10 @@ class Adadelta(Optimizer):
         *,
         maximize: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (group["lr"], group["rho"], group["eps"], group["weight_decay"], group["maximize"])

@@ -38,6 +38,7 @@ class Adagrad(Optimizer):
         maximize: maximize the objective instead of minimizing it. Default False.
         average: use the root mean square :math:`\sqrt{s_t/t}`. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+        max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
     State per parameter: ``sum``. Memory traffic per parameter per step (float32): 20 bytes
     (read p, g, s; write p, s).
@@ -69,6 +70,7 @@ class Adagrad(Optimizer):
         maximize: bool = False,
         average: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -79,7 +81,7 @@ class Adagrad(Optimizer):
             maximize=maximize,
             average=average,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (

@@ -40,6 +40,7 @@ class Adam(Optimizer):
         decoupled_weight_decay: decay the weights directly (AdamW) instead of adding
             :math:`\lambda p` to the gradient. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+        max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
     State per parameter: ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with amsgrad, ``max_exp_avg_sq``.
     Memory traffic per parameter per step (float32): 28 bytes (read p, g, m, v; write p, m, v),
@@ -73,6 +74,7 @@ class Adam(Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -83,7 +85,7 @@ class Adam(Optimizer):
             maximize=maximize,
             decoupled_weight_decay=decoupled_weight_decay or self._decoupled,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         beta1, beta2 = group["betas"]
@@ -132,7 +134,16 @@ class AdamW(Adam):
         amsgrad: bool = False,
         maximize: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         super().__init__(
-            params, lr, betas, eps, weight_decay, amsgrad=amsgrad, maximize=maximize, nonfinite=nonfinite
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            nonfinite=nonfinite,
+            max_grad_norm=max_grad_norm,
         )

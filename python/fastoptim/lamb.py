@@ -37,6 +37,7 @@ class LAMB(Optimizer):
         weight_decay: decoupled weight decay :math:`\lambda` inside the trust ratio, >= 0. Default 0.
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+        max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
     State per parameter: ``exp_avg``, ``exp_avg_sq``. Memory traffic per parameter per step
     (float32): 40 bytes = 24 (read p, g, m, v; write m, v) + 16 (read p, m, v; write p).
@@ -65,9 +66,10 @@ class LAMB(Optimizer):
         *,
         maximize: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         beta1, beta2 = group["betas"]

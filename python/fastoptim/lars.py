@@ -38,6 +38,7 @@ class LARS(Optimizer):
         eps: :math:`\epsilon`, >= 0. Default 1e-8.
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+        max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
     State per parameter: ``momentum_buffer`` (momentum != 0). Memory traffic per parameter per step
     (float32): 28 bytes = 8 (read p, g) + 20 (read p, g, b; write p, b); 20 without momentum.
@@ -67,6 +68,7 @@ class LARS(Optimizer):
         *,
         maximize: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -76,7 +78,7 @@ class LARS(Optimizer):
             eps=eps,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (

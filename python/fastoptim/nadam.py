@@ -38,6 +38,7 @@ class NAdam(Optimizer):
         decoupled_weight_decay: decay the weights directly, as AdamW does (NAdamW). Default False.
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+        max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
     State per parameter: ``exp_avg``, ``exp_avg_sq`` and the group's ``mu_product``. Memory traffic
     per parameter per step (float32): 28 bytes (read p, g, m, v; write p, m, v).
@@ -68,6 +69,7 @@ class NAdam(Optimizer):
         decoupled_weight_decay: bool = False,
         maximize: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -78,7 +80,7 @@ class NAdam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         beta1, beta2 = group["betas"]

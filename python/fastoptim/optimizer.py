@@ -45,13 +45,23 @@ class Optimizer:
     raises FloatingPointError naming the parameter and updates nothing; ``"skip"`` skips the whole
     step and counts it in ``skipped_steps``; ``"ignore"`` does not check (one read of the gradients
     fewer per step).
+
+    ``max_grad_norm`` clips the gradients' global L2 norm inside the step, as
+    ``clip_grad_norm(grads, max_norm)`` before it would (torch's semantics), without touching the
+    gradient arrays: the norm comes from the finiteness check's read, and the rules scale each
+    gradient element as they read it. ``last_grad_norm`` holds the norm before clipping.
     """
 
     _rule: ClassVar[str]
 
-    def __init__(self, params: Params, defaults: Dict[str, Any], *, nonfinite: str = "raise") -> None:
+    def __init__(
+        self, params: Params, defaults: Dict[str, Any], *, nonfinite: str = "raise", max_grad_norm: float | None = None
+    ) -> None:
         if nonfinite not in _NONFINITE:
             raise ValueError(f"nonfinite must be one of {_NONFINITE}, got {nonfinite!r}")
+        if max_grad_norm is not None and not max_grad_norm > 0:
+            raise ValueError(f"max_grad_norm must be > 0 or None, got {max_grad_norm!r}")
+        self.max_grad_norm = max_grad_norm
         self.defaults: Dict[str, Any] = dict(defaults)
         self.nonfinite = nonfinite
         self.skipped_steps = 0
@@ -126,10 +136,16 @@ class Optimizer:
         """
         per_group = self._split(grads)
         hypers = [self._hyper(g) for g in self.param_groups]
-        if self._engine.step(per_group, hypers, self.nonfinite):
+        if self._engine.step(per_group, hypers, self.nonfinite, self.max_grad_norm):
             self.last_lr = self._engine.last_lr()
         else:
             self.skipped_steps += 1
+
+    @property
+    def last_grad_norm(self) -> float | None:
+        """The gradients' global L2 norm at the latest step, before clipping (with ``max_grad_norm``)."""
+        value = self._engine.last_grad_norm()
+        return None if self.max_grad_norm is None or value != value else value
 
     def _split(self, grads: Grads) -> List[List[np.ndarray]]:
         """Gradients per group. The arrays themselves are checked in C++, in one call."""

@@ -37,6 +37,7 @@ class RMSprop(Optimizer):
         centered: normalise by the estimated variance. Default False.
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+        max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
     State per parameter: ``square_avg``, and ``momentum_buffer`` (momentum > 0) and ``grad_avg``
     (centered). Memory traffic per parameter per step (float32): 20 bytes (read p, g, s; write p, s),
@@ -69,11 +70,12 @@ class RMSprop(Optimizer):
         *,
         maximize: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (

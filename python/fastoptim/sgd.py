@@ -33,6 +33,7 @@ class SGD(Optimizer):
         nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0). Default False.
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
+        max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
     Memory traffic per parameter per step (float32): 12 bytes without momentum (read p, g; write p),
     20 with it (read p, g, b; write p, b); the finiteness check reads g once more.
@@ -64,11 +65,12 @@ class SGD(Optimizer):
         nesterov: bool = False,
         maximize: bool = False,
         nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize
         )
-        super().__init__(params, defaults, nonfinite=nonfinite)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (

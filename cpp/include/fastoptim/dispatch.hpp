@@ -29,7 +29,10 @@ using AllKernels = decltype(std::tuple_cat(std::declval<AllRules>(), std::declva
 /// One tier's compiled kernels.
 struct KernelTable {
   const char* tier;
-  std::ptrdiff_t (*first_nonfinite)(const Work&);
+  GradStats (*grad_stats)(const Work&, bool want_norm);
+  double (*norm)(const Work&, double p);
+  void (*scale)(const Work&, double c);
+  void (*clamp)(const Work&, double c);
   typename StepFns<AllKernels>::type steps;
 };
 

@@ -90,26 +90,5 @@ void run(const Step& s, const Work& w) {
   }
 }
 
-template <class T>
-inline bool chunk_finite(const T* __restrict g, std::size_t n) {
-  // x * 0 is 0 for finite x and NaN for inf or NaN, so the sum is NaN iff any element is not finite.
-  T acc = 0;
-#pragma omp simd reduction(+ : acc)
-  for (std::size_t i = 0; i < n; ++i) acc += g[i] * T(0);
-  return acc == acc;
-}
-
-/// Index of the first tensor whose gradient holds an inf or NaN, or -1 when all are finite.
-/// Reads every gradient once.
-inline std::ptrdiff_t first_nonfinite(const Work& w) {
-  std::vector<unsigned char> bad(w.n_chunks, 0);
-  for_each_chunk(w, [&](std::size_t c) {
-    visit_chunk(w, c, [&](auto*, auto* g, auto* const*, std::size_t n) { bad[c] = !chunk_finite(g, n); });
-  });
-  for (std::size_t c = 0; c < w.n_chunks; ++c)
-    if (bad[c]) return static_cast<std::ptrdiff_t>(w.chunks[c].tensor);
-  return -1;
-}
-
 }  // namespace FASTOPTIM_TIER
 }  // namespace fastoptim

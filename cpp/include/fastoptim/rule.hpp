@@ -7,7 +7,8 @@
 //   defaults() (torch's values), traffic(Hyper) (arrays read and written per pass),
 // optionally overriding slot_init (a slot's first value), scalars and scalar_init (per-group
 // scalar state that prepare() advances), and the elementwise loop(s) in namespace FASTOPTIM_TIER
-// (see driver.hpp).
+// (see driver.hpp). Every Step has `grad_scale`, which the loops multiply each gradient element by
+// first: -1 for maximize, times the clip factor when the optimizer clips to max_grad_norm.
 #include <array>
 #include <cmath>
 #include <cstddef>

@@ -52,4 +52,11 @@ struct Work {
   int threads = 1;
 };
 
+/// What one read of the gradients tells: the first tensor holding inf or NaN (-1: none) and, when
+/// asked for, the sum of their squares.
+struct GradStats {
+  std::ptrdiff_t first_bad = -1;
+  double sum_squares = 0;
+};
+
 }  // namespace fastoptim

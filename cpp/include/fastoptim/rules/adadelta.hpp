@@ -40,7 +40,7 @@ struct Adadelta : RuleBase {
   static unsigned state_mask(const Hyper&) { return 3u; }
 
   struct Step {
-    double lr, rho, eps, weight_decay, grad_sign;
+    double lr, rho, eps, weight_decay, grad_scale;
   };
   static Step prepare(const Hyper& h, std::int64_t, unsigned, double*) {
     return {h.lr, h.rho, h.eps, h.weight_decay, h.maximize ? -1.0 : 1.0};
@@ -58,7 +58,7 @@ inline void update(const Adadelta::Step& s, T* __restrict p, const T* __restrict
   T* __restrict sq = st[0];
   T* __restrict acc = st[1];
   const T lr = T(s.lr), rho = T(s.rho), keep = T(1 - s.rho), eps = T(s.eps), wd = T(s.weight_decay);
-  const T sign = T(s.grad_sign);
+  const T sign = T(s.grad_scale);
   const bool decay = s.weight_decay != 0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

@@ -45,7 +45,7 @@ struct Adagrad : RuleBase {
   static double slot_init(const Hyper& h, std::size_t) { return h.initial_accumulator_value; }
 
   struct Step {
-    double clr, inv_count, eps, weight_decay, grad_sign;
+    double clr, inv_count, eps, weight_decay, grad_scale;
   };
   static Step prepare(const Hyper& h, std::int64_t step, unsigned, double*) {
     const double t = static_cast<double>(step);
@@ -63,7 +63,7 @@ namespace FASTOPTIM_TIER {
 template <class T>
 inline void update(const Adagrad::Step& s, T* __restrict p, const T* __restrict g, T* const* st, std::size_t n) {
   T* __restrict sum = st[0];
-  const T clr = T(s.clr), inv_count = T(s.inv_count), eps = T(s.eps), wd = T(s.weight_decay), sign = T(s.grad_sign);
+  const T clr = T(s.clr), inv_count = T(s.inv_count), eps = T(s.eps), wd = T(s.weight_decay), sign = T(s.grad_scale);
   const bool decay = s.weight_decay != 0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

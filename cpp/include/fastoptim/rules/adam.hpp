@@ -46,7 +46,7 @@ struct Adam : RuleBase {
   struct Step {
     double step_size;     ///< lr / (1 - b1^t)
     double inv_sqrt_bc2;  ///< 1 / sqrt(1 - b2^t)
-    double beta1, beta2, eps, grad_sign;
+    double beta1, beta2, eps, grad_scale;
     double coupled_decay;  ///< wd for Adam, 0 for AdamW
     double param_scale;    ///< 1 - lr * wd for AdamW, 1 for Adam
     bool amsgrad;
@@ -80,7 +80,7 @@ inline void adam_loop(const Adam::Step& s, T* __restrict p, const T* __restrict 
                       T* __restrict v, T* __restrict vmax, std::size_t n) {
   const T step_size = T(s.step_size), inv_sqrt_bc2 = T(s.inv_sqrt_bc2), eps = T(s.eps);
   const T b1 = T(s.beta1), b2 = T(s.beta2), c1 = T(1 - s.beta1), c2 = T(1 - s.beta2);
-  const T sign = T(s.grad_sign), wd = T(s.coupled_decay), scale = T(s.param_scale);
+  const T sign = T(s.grad_scale), wd = T(s.coupled_decay), scale = T(s.param_scale);
   const bool coupled = s.coupled_decay != 0, decoupled = s.param_scale != 1;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

@@ -39,7 +39,7 @@ struct Adamax : RuleBase {
   static unsigned state_mask(const Hyper&) { return 3u; }
 
   struct Step {
-    double clr, beta1, beta2, eps, weight_decay, grad_sign;
+    double clr, beta1, beta2, eps, weight_decay, grad_scale;
   };
   static Step prepare(const Hyper& h, std::int64_t step, unsigned, double*) {
     return {h.lr / (1 - std::pow(h.beta1, static_cast<double>(step))), h.beta1, h.beta2, h.eps, h.weight_decay,
@@ -58,7 +58,7 @@ inline void update(const Adamax::Step& s, T* __restrict p, const T* __restrict g
   T* __restrict m = st[0];
   T* __restrict u = st[1];
   const T clr = T(s.clr), b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), eps = T(s.eps);
-  const T wd = T(s.weight_decay), sign = T(s.grad_sign);
+  const T wd = T(s.weight_decay), sign = T(s.grad_scale);
   const bool decay = s.weight_decay != 0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

@@ -45,7 +45,7 @@ struct Lamb : RuleBase {
 
   struct Step {
     static constexpr bool two_pass = true;
-    double lr, inv_bc1, inv_bc2, beta1, beta2, eps, weight_decay, grad_sign;
+    double lr, inv_bc1, inv_bc2, beta1, beta2, eps, weight_decay, grad_scale;
   };
   static Step prepare(const Hyper& h, std::int64_t step, unsigned, double*) {
     const double t = static_cast<double>(step);
@@ -81,7 +81,7 @@ inline void norms(const Lamb::Step& s, T* __restrict p, const T* __restrict g, T
   T* __restrict m = st[0];
   T* __restrict v = st[1];
   const LambDirection<T> r(s);
-  const T b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), c2 = T(1 - s.beta2), sign = T(s.grad_sign);
+  const T b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), c2 = T(1 - s.beta2), sign = T(s.grad_scale);
   for_lanes(n, [&](std::size_t i, std::size_t lane) {
     const T gi = sign * g[i];
     const T mi = b1 * m[i] + c1 * gi;

@@ -44,7 +44,7 @@ struct Lars : RuleBase {
 
   struct Step {
     static constexpr bool two_pass = true;
-    double lr, momentum, weight_decay, trust_coefficient, eps, grad_sign;
+    double lr, momentum, weight_decay, trust_coefficient, eps, grad_scale;
     bool use_buffer, fresh_buffer;
   };
   static Step prepare(const Hyper& h, std::int64_t, unsigned fresh, double*) {
@@ -60,10 +60,11 @@ struct Lars : RuleBase {
 namespace FASTOPTIM_TIER {
 
 template <class T>
-inline void norms(const Lars::Step&, T* __restrict p, const T* __restrict g, T* const*, std::size_t n, Lanes& p_sq,
-                  Lanes& g_sq) {
+inline void norms(const Lars::Step& s, T* __restrict p, const T* __restrict g, T* const*, std::size_t n,
+                  Lanes& p_sq, Lanes& g_sq) {
+  const T scale = T(s.grad_scale);
   for_lanes(n, [&](std::size_t i, std::size_t lane) {
-    const double pi = double(p[i]), gi = double(g[i]);
+    const double pi = double(p[i]), gi = double(scale * g[i]);
     p_sq.v[lane] += pi * pi;
     g_sq.v[lane] += gi * gi;
   });
@@ -77,7 +78,7 @@ inline double trust(const Lars::Step& s, double p_sq, double g_sq) {
 template <class T>
 inline void update(const Lars::Step& s, double trust_ratio, T* __restrict p, const T* __restrict g, T* const* st,
                    std::size_t n) {
-  const T lr = T(s.lr), mu = T(s.momentum), wd = T(s.weight_decay), sign = T(s.grad_sign), tr = T(trust_ratio);
+  const T lr = T(s.lr), mu = T(s.momentum), wd = T(s.weight_decay), sign = T(s.grad_scale), tr = T(trust_ratio);
   if (!s.use_buffer) {
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) p[i] -= lr * (tr * (sign * g[i] + wd * p[i]));

@@ -37,7 +37,7 @@ struct Lion : RuleBase {
   static unsigned state_mask(const Hyper&) { return 1u; }
 
   struct Step {
-    double lr, beta1, beta2, weight_decay, grad_sign;
+    double lr, beta1, beta2, weight_decay, grad_scale;
   };
   static Step prepare(const Hyper& h, std::int64_t, unsigned, double*) {
     return {h.lr, h.beta1, h.beta2, h.weight_decay, h.maximize ? -1.0 : 1.0};
@@ -54,7 +54,7 @@ template <class T>
 inline void update(const Lion::Step& s, T* __restrict p, const T* __restrict g, T* const* st, std::size_t n) {
   T* __restrict m = st[0];
   const T lr = T(s.lr), b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), c2 = T(1 - s.beta2);
-  const T wd = T(s.weight_decay), sign = T(s.grad_sign);
+  const T wd = T(s.weight_decay), sign = T(s.grad_scale);
   const bool decay = s.weight_decay != 0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

@@ -45,7 +45,7 @@ struct Nadam : RuleBase {
   static unsigned state_mask(const Hyper&) { return 3u; }
 
   struct Step {
-    double grad_coef, avg_coef, inv_bc2, beta1, beta2, eps, coupled_decay, param_scale, grad_sign;
+    double grad_coef, avg_coef, inv_bc2, beta1, beta2, eps, coupled_decay, param_scale, grad_scale;
   };
   /// Advances scalars[0], the running product of mu_t.
   static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* scalars) {
@@ -78,7 +78,7 @@ inline void update(const Nadam::Step& s, T* __restrict p, const T* __restrict g,
   T* __restrict v = st[1];
   const T gc = T(s.grad_coef), ac = T(s.avg_coef), inv_bc2 = T(s.inv_bc2), eps = T(s.eps);
   const T b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), c2 = T(1 - s.beta2);
-  const T wd = T(s.coupled_decay), scale = T(s.param_scale), sign = T(s.grad_sign);
+  const T wd = T(s.coupled_decay), scale = T(s.param_scale), sign = T(s.grad_scale);
   const bool coupled = s.coupled_decay != 0, decoupled = s.param_scale != 1;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

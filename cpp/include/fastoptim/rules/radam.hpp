@@ -43,7 +43,7 @@ struct Radam : RuleBase {
   static unsigned state_mask(const Hyper&) { return 3u; }
 
   struct Step {
-    double step_size, beta1, beta2, eps, coupled_decay, param_scale, grad_sign;
+    double step_size, beta1, beta2, eps, coupled_decay, param_scale, grad_scale;
     bool rectified;
   };
   static Step prepare(const Hyper& h, std::int64_t step, unsigned, double*) {
@@ -76,7 +76,7 @@ inline void radam_loop(const Radam::Step& s, T* __restrict p, const T* __restric
                        T* __restrict v, std::size_t n) {
   const T step_size = T(s.step_size), eps = T(s.eps);
   const T b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), c2 = T(1 - s.beta2);
-  const T wd = T(s.coupled_decay), scale = T(s.param_scale), sign = T(s.grad_sign);
+  const T wd = T(s.coupled_decay), scale = T(s.param_scale), sign = T(s.grad_scale);
   const bool coupled = s.coupled_decay != 0, decoupled = s.param_scale != 1;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

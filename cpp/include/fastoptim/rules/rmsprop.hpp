@@ -42,7 +42,7 @@ struct Rmsprop : RuleBase {
   static unsigned state_mask(const Hyper& h) { return 1u | (h.momentum > 0 ? 2u : 0u) | (h.centered ? 4u : 0u); }
 
   struct Step {
-    double lr, alpha, eps, weight_decay, momentum, grad_sign;
+    double lr, alpha, eps, weight_decay, momentum, grad_scale;
     bool use_momentum, centered;
   };
   static Step prepare(const Hyper& h, std::int64_t, unsigned, double*) {
@@ -61,7 +61,7 @@ template <bool Momentum, bool Centered, class T>
 inline void rmsprop_loop(const Rmsprop::Step& s, T* __restrict p, const T* __restrict g, T* __restrict sq,
                          T* __restrict buf, T* __restrict ga, std::size_t n) {
   const T lr = T(s.lr), alpha = T(s.alpha), keep = T(1 - s.alpha), eps = T(s.eps), wd = T(s.weight_decay);
-  const T mu = T(s.momentum), sign = T(s.grad_sign);
+  const T mu = T(s.momentum), sign = T(s.grad_scale);
   const bool decay = s.weight_decay != 0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

@@ -46,7 +46,7 @@ struct Sgd : RuleBase {
   /// Scalars of one step, computed once in double. `fresh` has bit k set when slot k was just
   /// allocated: torch starts the momentum buffer at d, not at (1 - dampening) * d.
   struct Step {
-    double lr, momentum, dampening, weight_decay, grad_sign;
+    double lr, momentum, dampening, weight_decay, grad_scale;
     bool nesterov, use_buffer, fresh_buffer;
   };
   static Step prepare(const Hyper& h, std::int64_t /*step*/, unsigned fresh, double* /*scalars*/) {
@@ -64,7 +64,7 @@ namespace FASTOPTIM_TIER {
 
 template <class T>
 inline void update(const Sgd::Step& s, T* __restrict p, const T* __restrict g, T* const* st, std::size_t n) {
-  const T lr = T(s.lr), wd = T(s.weight_decay), sign = T(s.grad_sign), mu = T(s.momentum);
+  const T lr = T(s.lr), wd = T(s.weight_decay), sign = T(s.grad_scale), mu = T(s.momentum);
   const T keep = T(1 - s.dampening);
   const bool decay = s.weight_decay != 0;
   if (!s.use_buffer) {

@@ -1,0 +1,88 @@
+// Gradient clipping: clip_grad_norm and clip_grad_value, multi-tensor and in place (see gradients.hpp).
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "arrays.hpp"
+#include "fastoptim/dispatch.hpp"
+#include "fastoptim/format.hpp"
+
+namespace fastoptim::bind {
+
+namespace {
+
+/// The gradients as kernels see them (each array in Tensor::param, updated in place), checked like
+/// parameters: float32/float64, C-contiguous, aligned, writeable, no two sharing memory.
+struct GradList {
+  std::vector<Tensor> tensors;
+  std::vector<Chunk> chunks;
+  std::size_t total = 0;
+
+  explicit GradList(const py::list& grads) {
+    std::vector<Span> spans;
+    std::vector<std::size_t> sizes;
+    for (std::size_t i = 0; i < grads.size(); ++i) {
+      Checked c = check_param(grads[i], "grads[" + std::to_string(i) + "]");
+      Tensor t;
+      t.param = c.data;
+      t.size = c.size;
+      t.dtype = c.dtype;
+      tensors.push_back(t);
+      sizes.push_back(c.size);
+      total += c.size;
+      c.span.owner = i;
+      spans.push_back(c.span);
+    }
+    SpanIndex index;
+    std::size_t a = 0, b = 0;
+    if (index.add(spans, &a, &b))
+      throw py::value_error("grads[" + std::to_string(a) + "] and grads[" + std::to_string(b) + "] share memory");
+    chunks = make_chunks(sizes, kChunkElems);
+  }
+  Work work() const { return {tensors.data(), chunks.data(), chunks.size(), tensors.size(), total, num_threads()}; }
+};
+
+double clip_grad_norm(const py::list& grads, double max_norm, double norm_type, bool error_if_nonfinite) {
+  if (!(max_norm >= 0)) throw py::value_error("max_norm must be >= 0, got " + shortest(max_norm));
+  if (!(norm_type > 0)) throw py::value_error("norm_type must be > 0 (or inf), got " + shortest(norm_type));
+  const GradList g(grads);
+  const KernelTable& k = kernels();
+  const Work w = g.work();
+  double total = 0;
+  {
+    py::gil_scoped_release release;
+    total = k.norm(w, norm_type);
+  }
+  if (error_if_nonfinite && !std::isfinite(total))
+    throw std::runtime_error("the total norm of order " + shortest(norm_type) +
+                             " of the gradients is not finite, so it cannot be clipped; pass "
+                             "error_if_nonfinite=False to clip anyway");
+  const double coef = max_norm / (total + 1e-6);
+  if (!(coef >= 1.0)) {  // torch's semantics: a NaN norm makes every gradient NaN
+    py::gil_scoped_release release;
+    k.scale(w, coef);
+  }
+  return total;
+}
+
+void clip_grad_value(const py::list& grads, double clip_value) {
+  if (!(clip_value >= 0)) throw py::value_error("clip_value must be >= 0, got " + shortest(clip_value));
+  const GradList g(grads);
+  const KernelTable& k = kernels();
+  const Work w = g.work();
+  py::gil_scoped_release release;
+  k.clamp(w, clip_value);
+}
+
+}  // namespace
+
+void register_gradients(py::module_& m) {
+  m.def("clip_grad_norm", &clip_grad_norm, py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"),
+        py::arg("error_if_nonfinite"));
+  m.def("clip_grad_value", &clip_grad_value, py::arg("grads"), py::arg("clip_value"));
+}
+
+}  // namespace fastoptim::bind
