@@ -11,7 +11,9 @@ import pytest
 
 import fastoptim as fo
 
-MODULES = ["fastoptim"] + [f"fastoptim.{m.name}" for m in pkgutil.iter_modules(fo.__path__) if not m.name.startswith("_")]
+MODULES = ["fastoptim"] + [
+    m.name for m in pkgutil.walk_packages(fo.__path__, "fastoptim.") if not m.name.rsplit(".", 1)[-1].startswith("_")
+]
 OPTIMIZERS = [getattr(fo, n) for n in fo.__all__ if isinstance(getattr(fo, n), type) and issubclass(getattr(fo, n), fo.Optimizer)]
 
 

@@ -16,7 +16,7 @@ Learning-rate schedules are in ``fastoptim.schedules`` and evaluated inside the 
 from __future__ import annotations
 
 from ._core import __version__
-from . import schedules
+from . import diagnostics, schedules
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
@@ -50,6 +50,7 @@ __all__ = [
     "available_tiers",
     "clip_grad_norm",
     "clip_grad_value",
+    "diagnostics",
     "schedules",
     "get_num_threads",
     "set_num_threads",
