@@ -34,6 +34,7 @@ import numpy as np
 
 from . import _core
 from .optimizer import Optimizer
+from ._progress import Progress
 from .runtime import get_num_threads, set_num_threads, simd_tier
 
 __all__ = ["WORKLOADS", "run", "main"]
@@ -169,25 +170,6 @@ def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> 
     return out
 
 
-class _Progress:
-    """A one-line progress bar on stderr, drawn only when stderr is a terminal or forced."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.enabled, self.start = total, 0, enabled, time.perf_counter()
-
-    def advance(self, label: str) -> None:
-        self.done += 1
-        if not self.enabled:
-            return
-        frac = self.done / self.total
-        bar = "#" * int(30 * frac)
-        elapsed = time.perf_counter() - self.start
-        sys.stderr.write(f"\r[{bar:<30}] {100 * frac:5.1f}% {elapsed:6.1f}s  {label:<28}")
-        if self.done == self.total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-
 def run(
     rule: str = "adam",
     workloads: Sequence[str] = QUICK,
@@ -211,7 +193,7 @@ def run(
     except ImportError:
         torch = None
     results: List[Dict[str, Any]] = []
-    bar: Optional[_Progress] = None
+    bar: Optional[Progress] = None
     for n_threads in threads:
         n = n_threads or all_threads
         set_num_threads(n)
@@ -220,7 +202,7 @@ def run(
         for w in workloads:
             contenders = _contenders(rule, WORKLOADS[w])
             if bar is None:
-                bar = _Progress(len(threads) * len(workloads) * len(contenders) * (repeats + 2), progress)
+                bar = Progress(len(threads) * len(workloads) * len(contenders) * (repeats + 2), progress)
             names = list(contenders)
             times: Dict[str, List[float]] = {c: [] for c in names}
             for r in range(repeats + 2):
