@@ -1,5 +1,30 @@
-"""The lab: small, self-contained experiments on why training gets stuck and what fixes it."""
+"""The lab: the classic experiments on why training gets stuck and how adaptive learning rates fix it.
 
+Each experiment is a module with ``run(steps=None, seed=0, fast=False, progress=False)``, which
+returns its figures as a dict, ``table_of(result)``, a short table for people, and
+``plot(result, path)``, which draws a PNG. ``fastoptim demo NAME`` runs them from the command line.
+
+=================  ===========================================================================
+``error-surface``  GD, AdaGrad (averaged, with and without lr decay), RMSProp, Adam and feature
+                   normalisation on a badly conditioned linear-regression error surface
+``saddle``         GD stalls at a saddle; the Hessian's negative eigenvector, momentum and noise
+                   escape it
+``momentum``       momentum rolls over a small hill into a deeper minimum
+``batch-size``     time per update and per epoch, and accuracy, against the batch size
+``vanishing``      per-layer gradient norms through sigmoid and ReLU stacks, and clipping
+``warmup``         Adam at a high learning rate with and without a linear warm-up
+``race``           every update rule on Rosenbrock, Beale and a saddle
+=================  ===========================================================================
+"""
+
+from types import ModuleType
+from typing import Dict
+
+from . import batch_size, error_surface, momentum, race, saddle, vanishing, warmup
 from .mlp import MLP
 
-__all__ = ["MLP"]
+EXPERIMENTS: Dict[str, ModuleType] = {
+    m.NAME: m for m in (error_surface, saddle, momentum, batch_size, vanishing, warmup, race)
+}
+
+__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "momentum", "race", "saddle", "vanishing", "warmup"]

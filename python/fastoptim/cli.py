@@ -1,0 +1,83 @@
+"""The ``fastoptim`` command: ``demo`` runs the lab's experiments, ``info`` describes the build,
+``bench`` compares step times against peers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from typing import List, Optional, Sequence
+
+__all__ = ["main"]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from .lab import EXPERIMENTS
+    from .lab._common import to_json
+
+    names = list(EXPERIMENTS) if args.name == "all" else [args.name]
+    os.makedirs(args.out, exist_ok=True)
+    progress = sys.stderr.isatty() and not args.no_progress
+    for name in names:
+        module = EXPERIMENTS[name]
+        start = time.perf_counter()
+        result = module.run(steps=args.steps, seed=args.seed, progress=progress)
+        png = os.path.join(args.out, f"{name}.png")
+        module.plot(result, png)
+        print(f"== {name} ({time.perf_counter() - start:.1f} s) ==")
+        print(module.table_of(result))
+        print(f"picture: {png}")
+        if args.json:
+            path = os.path.join(args.out, f"{name}.json")
+            with open(path, "w") as f:
+                f.write(to_json(result))
+            print(f"figures: {path}")
+        print()
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    import numpy
+
+    from . import __version__, _core, available_tiers, get_num_threads, simd_tier
+
+    print(f"fastoptim {__version__} (numpy {numpy.__version__}, python {sys.version.split()[0]})")
+    print(f"SIMD tier: {simd_tier()} (this CPU runs: {', '.join(available_tiers())})")
+    print(f"threads: {get_num_threads()}")
+    print("tiers compiled, with their flags:")
+    for tier in _core.compiled_tiers():
+        print(f"  {tier:<9} {_core.tier_flags(tier)}")
+    print(f"update rules: {', '.join(_core.rules)}")
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from .lab import EXPERIMENTS
+
+    parser = argparse.ArgumentParser(prog="fastoptim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run a lab experiment (default: error-surface) and draw its picture")
+    demo.add_argument("name", nargs="?", default="error-surface", choices=list(EXPERIMENTS) + ["all"])
+    demo.add_argument("--out", default="fastoptim-demo", help="folder for the PNG (and JSON) files")
+    demo.add_argument("--json", action="store_true", help="also write the figures as JSON")
+    demo.add_argument("--steps", type=int, default=None, help="override the experiment's step count")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--no-progress", action="store_true")
+    demo.set_defaults(run=_demo)
+    info = sub.add_parser("info", help="version, SIMD tier, threads and compiler flags")
+    info.set_defaults(run=_info)
+    bench = sub.add_parser("bench", help="step time against NumPy and torch (python -m fastoptim.bench)", add_help=False)
+    bench.set_defaults(run=None)
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from .bench import main as bench_main
+
+        return bench_main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

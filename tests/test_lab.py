@@ -1,0 +1,126 @@
+"""Each lab experiment, in fast mode, supports its claim with its own figures; the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("sklearn")
+
+from fastoptim.lab import EXPERIMENTS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def results():
+    return {}
+
+
+def run(name, results):
+    if name not in results:
+        results[name] = EXPERIMENTS[name].run(fast=True)
+    return results[name]
+
+
+def test_error_surface(results):
+    r = run("error-surface", results)
+    f = r["figures"]
+    assert r["condition_number"] > 1e5
+    large, small = f["gd, lr = 1.9/lambda_max"], f["gd, lr = 0.2/lambda_max"]
+    assert large["stalled"] and large["final_grad_norm"] > 1 and large["final_distance"] > 10  # stuck, not small gradient
+    assert small["steps"] >= 20_000 and small["final_distance"] > 10  # still crawling
+    burst, smooth = f["adagrad(average), lr = 1"], f["adagrad(average), lr = 10/sqrt(t+1)"]
+    assert burst["closest_distance"] < 1  # it arrives...
+    assert burst["late_max_over_median_step"] > 100  # ...and bursts sideways late in the run
+    assert burst["late_max_loss"] > 100 * r["min_loss"]
+    assert smooth["late_max_over_median_step"] < 10 and smooth["late_max_loss"] < 1.1 * r["min_loss"] + 50
+    assert f["gd on standardised x, lr = 0.5"]["final_distance"] < 1e-6  # normalising the feature fixes plain GD
+    assert f["adam, lr = 1"]["final_distance"] < 1e-3
+
+
+def test_saddle(results):
+    r = run("saddle", results)
+    sp, f = r["stalled_point"], r["figures"]
+    assert sp["kind"] == "saddle" and sp["minimum_ratio"] == 0.5 and sp["gradient_norm"] < 0.1
+    assert abs(f["gd"]["final_loss"]) < 0.01  # stalled at the saddle, f = 0 there
+    for run_name in ("escape along the eigenvector", "momentum 0.9", "gradient noise"):
+        assert f[run_name]["final_loss"] < -0.24  # reached a minimum (f = -0.25)
+
+
+def test_momentum(results):
+    f = run("momentum", results)["figures"]
+    assert f["gd, lr 0.01"]["final"] == pytest.approx(1.0, abs=1e-3)
+    assert f["momentum 0.9, lr 0.01"]["final"] == pytest.approx(5.0, abs=1e-2)
+
+
+def test_batch_size(results):
+    r = run("batch-size", results)
+    f = r["figures"]
+    full = max(f)
+    assert f[1]["updates"] == r["epochs"] * r["train_size"] and f[full]["updates"] == r["epochs"]
+    assert f[16]["train_accuracy"] > f[full]["train_accuracy"] + 0.3  # same epochs, far more updates
+    assert all(0 <= x["val_accuracy"] <= 1 and x["seconds_per_update"] > 0 for x in f.values())
+
+
+def test_vanishing(results):
+    f = run("vanishing", results)["figures"]
+    sig, relu, big = f["sigmoid, Glorot init"], f["relu, He init"], f["relu, unit init"]
+    assert sig["first_to_last"] < 1e-3 and "W0" in sig["vanishing"]
+    assert 0.1 < relu["first_to_last"] < 10 and not relu["vanishing"] and not relu["exploding"]
+    assert big["exploding"] and big["clipped"]["norm_before"] > 1e3
+    assert big["clipped"]["norm_after"] == pytest.approx(1.0, rel=1e-5)
+
+
+def test_warmup(results):
+    f = run("warmup", results)["figures"]
+    cold, warm = f["no warm-up"], f["linear warm-up, 50 steps"]
+    assert cold["early_max_loss"] > 3 * warm["early_max_loss"]
+    assert warm["final_loss"] < cold["final_loss"] and warm["val_accuracy"] > cold["val_accuracy"]
+    assert warm["lr"][0] == 0.0 and warm["lr"][60] == cold["lr"][60]
+
+
+def test_race(results):
+    r = run("race", results)
+    for surface, rules in r["figures"].items():
+        for rule, f in rules.items():
+            assert f["final_loss"] < f["start_loss"], (surface, rule)
+    saddle = r["figures"]["saddle"]
+    assert saddle["SGD"]["final_loss"] > 0  # still on the ridge
+    for rule in ("Adagrad", "RMSprop", "Adam", "Adamax", "NAdam", "RAdam", "Lion"):
+        assert saddle[rule]["final_loss"] < -0.2, rule
+
+
+def test_every_experiment_draws(results, tmp_path):
+    for name in ("momentum", "vanishing"):
+        EXPERIMENTS[name].plot(run(name, results), str(tmp_path / f"{name}.png"))
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_demo_all_writes_pictures_and_json(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "fastoptim", "demo", "all", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    for name in EXPERIMENTS:
+        assert f"== {name}" in out.stdout
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        data = json.loads((tmp_path / f"{name}.json").read_text())
+        assert data["name"] == name and data["figures"]
+
+
+def test_cli_default_info_and_errors(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "fastoptim", "demo", "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and (tmp_path / "error-surface.png").exists()
+    info = subprocess.run([sys.executable, "-m", "fastoptim", "info"], capture_output=True, text=True, timeout=60)
+    assert info.returncode == 0 and "SIMD tier" in info.stdout and "-march=x86-64" in info.stdout
+    bad = subprocess.run([sys.executable, "-m", "fastoptim", "demo", "nope"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+    bench = subprocess.run(
+        [sys.executable, "-m", "fastoptim", "bench", "--workloads", "1x10", "--repeats", "1", "--threads", "1", "--no-progress"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert bench.returncode == 0 and "| workload |" in bench.stdout
