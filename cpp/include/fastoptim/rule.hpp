@@ -48,6 +48,15 @@ struct Traffic {
   }
 };
 
+/// The checks every Adam-like rule shares (torch's): lr, eps, weight decay >= 0, betas in [0, 1).
+inline void require_adam_like(double lr, double beta1, double beta2, double eps, double weight_decay) {
+  require_nonnegative("lr", lr);
+  require_unit_interval("beta1", beta1);
+  require_unit_interval("beta2", beta2);
+  require_nonnegative("eps", eps);
+  require_nonnegative("weight_decay", weight_decay);
+}
+
 struct RuleBase {
   /// Names of the rule's per-group scalar state; prepare() reads and advances them.
   static constexpr std::array<const char*, 0> scalars{};

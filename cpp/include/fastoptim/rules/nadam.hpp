@@ -35,11 +35,7 @@ struct Nadam : RuleBase {
   static Hyper defaults() { return {2e-3, 0.9, 0.999, 1e-8, 0.0, 4e-3, false, false}; }
 
   static void validate(const Hyper& h) {
-    require_nonnegative("lr", h.lr);
-    require_unit_interval("beta1", h.beta1);
-    require_unit_interval("beta2", h.beta2);
-    require_nonnegative("eps", h.eps);
-    require_nonnegative("weight_decay", h.weight_decay);
+    require_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay);
     require_nonnegative("momentum_decay", h.momentum_decay);
   }
   static unsigned state_mask(const Hyper&) { return 3u; }
