@@ -9,7 +9,11 @@ import sys
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
-CLAIMS = {"checkpoint.py": "bit-identical: True", "linear_regression.py": "final loss"}
+CLAIMS = {
+    "checkpoint.py": "bit-identical: True",
+    "linear_regression.py": "final loss",
+    "mlp_with_schedule.py": "accuracy 0.9",
+}
 
 
 @pytest.mark.parametrize("name", sorted(CLAIMS))

@@ -41,6 +41,10 @@ class Optimizer:
     Arrays must be float32 or float64, C-contiguous, aligned and writeable: they are updated in
     place and never copied. Their state (moments, buffers) has their dtype.
 
+    ``lr``, ``weight_decay`` and the momentum-like settings (``momentum``, ``betas[0]``) take a
+    schedule from :mod:`fastoptim.schedules` (evaluated once per step, per group, inside the
+    compiled step) or any callable ``t -> float`` (the slow path), as well as a number.
+
     ``nonfinite`` says what a step does when a gradient holds inf or NaN: ``"raise"`` (default)
     raises FloatingPointError naming the parameter and updates nothing; ``"skip"`` skips the whole
     step and counts it in ``skipped_steps``; ``"ignore"`` does not check (one read of the gradients
