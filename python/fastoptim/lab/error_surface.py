@@ -114,9 +114,9 @@ def plot(r: Result, path: str) -> None:
     W, B = np.meshgrid(np.linspace(w0 - 0.8, w0 + 0.8, 300), np.linspace(b0 - 90, b0 + 90, 300))
     x, y, _ = _problem(0)
     L = 0.5 * np.mean((W[..., None] * x + B[..., None] - y) ** 2, axis=-1)
-    ax.contour(W, B, np.log10(L), levels=30, cmap="Greys", linewidths=0.6)
+    ax.contour(W, B, np.log10(L), levels=18, cmap="Greys", linewidths=0.5)
     for label, p in r["paths"].items():
-        ax.plot(p[:, 0], p[:, 1], lw=1.0, label=label)
+        ax.plot(p[:, 0], p[:, 1], lw=0.8 if "rmsprop" in label else 1.4, alpha=0.5 if "rmsprop" in label else 0.9, label=label)
     ax.plot([w0], [b0], "r*", ms=14, label="minimum")
     ax.set(xlim=(w0 - 0.8, w0 + 0.8), ylim=(b0 - 90, b0 + 90), xlabel="w", ylabel="b",
            title=f"error surface of y = w x + b on raw x (condition number {r['condition_number']:.2g})")
