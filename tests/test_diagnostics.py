@@ -245,7 +245,7 @@ def test_monitor_stalled_means_flat_loss_with_large_gradient():
         descending.record([np.array([5.0])], loss=1.0 / (t + 1))
     assert not descending.stalled
     arrived = GradientMonitor(window=10)
-    for t in range(12):
+    for _ in range(12):
         arrived.record([np.array([1e-6])], loss=0.5)
     assert not arrived.stalled  # flat, but the gradient is small: converged, not stuck
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["Adadelta"]
 
@@ -55,10 +56,10 @@ class Adadelta(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float = 1.0,
+        lr: ScheduleLike = 1.0,
         rho: float = 0.9,
         eps: float = 1e-6,
-        weight_decay: float = 0.0,
+        weight_decay: ScheduleLike = 0.0,
         *,
         maximize: bool = False,
         nonfinite: str = "raise",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["Adagrad"]
 
@@ -61,9 +62,9 @@ class Adagrad(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float = 1e-2,
+        lr: ScheduleLike = 1e-2,
         lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
+        weight_decay: ScheduleLike = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
         *,

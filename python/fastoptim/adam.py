@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["Adam", "AdamW"]
 
@@ -65,10 +66,10 @@ class Adam(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float = 1e-3,
-        betas: Tuple[float, float] = (0.9, 0.999),
+        lr: ScheduleLike = 1e-3,
+        betas: Tuple[ScheduleLike, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: ScheduleLike = 0.0,
         *,
         amsgrad: bool = False,
         maximize: bool = False,
@@ -126,10 +127,10 @@ class AdamW(Adam):
     def __init__(
         self,
         params: Params,
-        lr: float = 1e-3,
-        betas: Tuple[float, float] = (0.9, 0.999),
+        lr: ScheduleLike = 1e-3,
+        betas: Tuple[ScheduleLike, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 1e-2,
+        weight_decay: ScheduleLike = 1e-2,
         *,
         amsgrad: bool = False,
         maximize: bool = False,

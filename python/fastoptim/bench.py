@@ -188,6 +188,7 @@ def run(
         if w not in WORKLOADS:
             raise ValueError(f"unknown workload {w!r}; choose from {list(WORKLOADS)}")
     all_threads = get_num_threads()
+    torch: Any
     try:
         import torch
     except ImportError:

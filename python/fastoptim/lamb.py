@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["LAMB"]
 
@@ -59,10 +60,10 @@ class LAMB(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float = 1e-3,
-        betas: Tuple[float, float] = (0.9, 0.999),
+        lr: ScheduleLike = 1e-3,
+        betas: Tuple[ScheduleLike, float] = (0.9, 0.999),
         eps: float = 1e-6,
-        weight_decay: float = 0.0,
+        weight_decay: ScheduleLike = 0.0,
         *,
         maximize: bool = False,
         nonfinite: str = "raise",

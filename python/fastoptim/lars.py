@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["LARS"]
 
@@ -60,9 +61,9 @@ class LARS(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float,
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
+        lr: ScheduleLike,
+        momentum: ScheduleLike = 0.9,
+        weight_decay: ScheduleLike = 0.0,
         trust_coefficient: float = 1e-3,
         eps: float = 1e-8,
         *,

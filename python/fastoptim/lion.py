@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["Lion"]
 
@@ -52,9 +53,9 @@ class Lion(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float = 1e-4,
-        betas: Tuple[float, float] = (0.9, 0.99),
-        weight_decay: float = 0.0,
+        lr: ScheduleLike = 1e-4,
+        betas: Tuple[ScheduleLike, float] = (0.9, 0.99),
+        weight_decay: ScheduleLike = 0.0,
         *,
         maximize: bool = False,
         nonfinite: str = "raise",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["NAdam"]
 
@@ -60,10 +61,10 @@ class NAdam(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float = 2e-3,
-        betas: Tuple[float, float] = (0.9, 0.999),
+        lr: ScheduleLike = 2e-3,
+        betas: Tuple[ScheduleLike, float] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: ScheduleLike = 0.0,
         momentum_decay: float = 4e-3,
         *,
         decoupled_weight_decay: bool = False,

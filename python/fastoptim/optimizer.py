@@ -193,8 +193,11 @@ class Optimizer:
         state: Dict[Key, Dict[str, Any]] = {}
         for g, keys in enumerate(self._keys):
             step = self._engine.get_step(g)
-            slots = {n: self._engine.state(g, s) for s, n in enumerate(self._slots)}
-            slots = {n: arrs for n, arrs in slots.items() if arrs is not None}
+            slots: Dict[str, List[np.ndarray]] = {}
+            for s, n in enumerate(self._slots):
+                arrs = self._engine.state(g, s)
+                if arrs is not None:
+                    slots[n] = arrs
             if step == 0 and not slots:
                 continue
             scalars = self._engine.scalars(g)
@@ -255,7 +258,8 @@ class Optimizer:
         """Check one group's saved entries; return its step, scalar state and per-slot arrays (None: no state)."""
         present = [e for e in entries if e is not None]
         if not present:
-            return 0, dict(zip(self._scalars, _core.rules[self._rule]["scalar_init"])), [None] * len(self._slots)
+            initial: List[float] = list(_core.rules[self._rule]["scalar_init"])
+            return 0, dict(zip(self._scalars, initial)), [None] * len(self._slots)
         if len(present) != len(entries):
             missing = [k for k, e in zip(keys, entries) if e is None]
             raise ValueError(f"param group {g}: state_dict has no state for {missing}")
@@ -310,7 +314,7 @@ class Optimizer:
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".fastoptim-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
+                np.savez(f, **arrays)  # type: ignore[arg-type]
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -347,7 +351,7 @@ def _as_groups(params: Params) -> List[Dict[str, Any]]:
         return [{"params": params}]
     if isinstance(params, (set, frozenset)):
         raise TypeError("params must be an ordered collection (list or dict), not a set")
-    items = list(params)
+    items: List[Any] = list(params)
     if not items:
         raise ValueError("optimizer got an empty parameter list")
     if all(isinstance(p, Mapping) for p in items):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["RMSprop"]
 
@@ -61,11 +62,11 @@ class RMSprop(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float = 1e-2,
+        lr: ScheduleLike = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
+        weight_decay: ScheduleLike = 0.0,
+        momentum: ScheduleLike = 0.0,
         centered: bool = False,
         *,
         maximize: bool = False,

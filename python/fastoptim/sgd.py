@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
+from .schedules import ScheduleLike
 
 __all__ = ["SGD"]
 
@@ -57,10 +58,10 @@ class SGD(Optimizer):
     def __init__(
         self,
         params: Params,
-        lr: float = 1e-3,
-        momentum: float = 0.0,
+        lr: ScheduleLike = 1e-3,
+        momentum: ScheduleLike = 0.0,
         dampening: float = 0.0,
-        weight_decay: float = 0.0,
+        weight_decay: ScheduleLike = 0.0,
         *,
         nesterov: bool = False,
         maximize: bool = False,

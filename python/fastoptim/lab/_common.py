@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -47,7 +47,7 @@ def step_sizes(path: np.ndarray) -> np.ndarray:
 def descend(
     make_opt: Callable[[np.ndarray], Any],
     grad: Callable[[np.ndarray], np.ndarray],
-    start: Sequence[float],
+    start: Union[Sequence[float], np.ndarray],
     steps: int,
     progress: Optional[Progress] = None,
     label: str = "",

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Dict, Sequence, Tuple
+from typing import Callable, Dict, Sequence, Tuple
 
 import numpy as np
 
 __all__ = ["MLP"]
 
-_ACTIVATIONS = {
+_ACTIVATIONS: Dict[str, Tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
     # name: (f, f' expressed through the output a = f(z))
     "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda a: a * (1 - a)),
     "tanh": (np.tanh, lambda a: 1 - a * a),
     "relu": (lambda z: np.maximum(z, 0), lambda a: (a > 0).astype(a.dtype)),
 }
-_INITS = {
+_INITS: Dict[str, Callable[[int, int], float]] = {
     "he": lambda fan_in, fan_out: np.sqrt(2.0 / fan_in),  # Kaiming He et al. 2015, for ReLU
     "xavier": lambda fan_in, fan_out: np.sqrt(2.0 / (fan_in + fan_out)),  # Glorot & Bengio 2010
     "normal": lambda fan_in, fan_out: 1.0,

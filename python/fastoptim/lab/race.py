@@ -13,7 +13,7 @@ while the adaptive rules, which divide each coordinate by its own gradient scale
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -65,6 +65,14 @@ SURFACES: Dict[str, Tuple[Callable, list, tuple, tuple]] = {
 }
 
 
+def _maker(cls: type, kw: dict) -> Callable[[np.ndarray], Any]:
+    return lambda t: cls([t], **kw, max_grad_norm=10.0)
+
+
+def _gradient(fg: Callable) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda v: fg(v)[1]
+
+
 def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progress: bool = False) -> Result:
     n = steps or (200 if fast else 500)
     bar = Progress(len(SURFACES) * len(RULES) * n, progress)
@@ -73,7 +81,7 @@ def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progr
     for surface, (fg, start, _, _) in SURFACES.items():
         figures[surface], paths[surface] = {}, {}
         for rule, (cls, kw) in RULES.items():
-            path = descend(lambda t: cls([t], **kw, max_grad_norm=10.0), lambda v: fg(v)[1], start, n, bar, f"{surface} {rule}")
+            path = descend(_maker(cls, kw), _gradient(fg), start, n, bar, f"{surface} {rule}")
             paths[surface][rule] = path
             figures[surface][rule] = dict(start_loss=float(fg(path[0])[0]), final_loss=float(fg(path[-1])[0]), final=path[-1])
     return dict(name=NAME, steps=n, figures=figures, paths=paths)
@@ -90,8 +98,8 @@ def plot(r: Result, path: str) -> None:
     fig, axes = plt.subplots(1, len(SURFACES), figsize=(18, 5.5))
     colors = plt.cm.tab20(np.linspace(0, 1, len(RULES)))
     for ax, (surface, (fg, start, xr, yr)) in zip(axes, SURFACES.items()):
-        X, Y = np.meshgrid(np.linspace(*xr, 250), np.linspace(*yr, 250))
-        Z = np.vectorize(lambda a, b: fg((a, b))[0])(X, Y)
+        X, Y = np.meshgrid(np.linspace(xr[0], xr[1], 250), np.linspace(yr[0], yr[1], 250))
+        Z = np.vectorize(lambda a, b, fg=fg: fg((a, b))[0])(X, Y)
         ax.contour(X, Y, np.log1p(Z - Z.min()), levels=30, cmap="Greys", linewidths=0.5)
         for color, (rule, p) in zip(colors, r["paths"][surface].items()):
             ax.plot(p[:, 0], p[:, 1], color=color, lw=1.2, label=rule)
