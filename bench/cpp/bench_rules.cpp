@@ -37,37 +37,28 @@ Arrays& arrays(std::size_t n) {
   return *slot;
 }
 
-struct Setup {
-  fo::Tensor tensor;
-  std::vector<fo::Chunk> chunks;
-  fo::Work work;
-};
-
-Setup setup(std::size_t n, unsigned state_mask) {
+/// One float32 tensor of n elements over the cached arrays, using the state slots in `state_mask`.
+fo::TensorSet tensor_set(std::size_t n, unsigned state_mask) {
   Arrays& a = arrays(n);
-  Setup s;
-  s.tensor.param = a.data[0].get();
-  s.tensor.grad = a.data[1].get();
-  for (std::size_t k = 0; k < fo::kMaxState; ++k) s.tensor.state[k] = (state_mask >> k) & 1u ? a.data[k + 2].get() : nullptr;
-  s.tensor.size = n;
-  s.tensor.dtype = fo::DType::f32;
-  s.chunks = fo::make_chunks({n}, fo::kChunkElems);
-  return s;
-}
-
-fo::Work work_of(const Setup& s, int threads) {
-  return {&s.tensor, s.chunks.data(), s.chunks.size(), 1, s.tensor.size, threads};
+  fo::Tensor t;
+  t.param = a.data[0].get();
+  t.grad = a.data[1].get();
+  for (std::size_t k = 0; k < fo::kMaxState; ++k) t.state[k] = (state_mask >> k) & 1u ? a.data[k + 2].get() : nullptr;
+  t.size = n;
+  t.dtype = fo::DType::f32;
+  fo::TensorSet set;
+  set.add(t);
+  return set;
 }
 
 template <class Rule>
 void bench_rule(benchmark::State& state, std::string tier, int threads, std::size_t n) {
   fo::select_tier(tier);
   const typename Rule::Hyper h = Rule::defaults();
-  const Setup s = setup(n, Rule::state_mask(h));
-  const fo::Work w = work_of(s, threads);
+  const fo::TensorSet set = tensor_set(n, Rule::state_mask(h));
+  const fo::Work w = set.work(threads);
   const fo::StepFn<Rule> fn = fo::step_fn<Rule>(fo::kernels());
-  std::vector<double> scalars(Rule::scalars.size() + 1);
-  for (std::size_t k = 0; k < Rule::scalars.size(); ++k) scalars[k] = Rule::scalar_init(k);
+  std::vector<double> scalars = fo::initial_scalars<Rule>();
   std::int64_t step = 100;  // past any warm-up branch (RAdam's rectification starts at step 6)
   for (auto _ : state) fn(Rule::prepare(h, ++step, 0u, scalars.data()), w);
   const std::size_t bytes = Rule::traffic(h).bytes(sizeof(float));
@@ -79,8 +70,8 @@ template <class Rule>
 void bench_roofline(benchmark::State& state, std::string tier, int threads, std::size_t n) {
   fo::select_tier(tier);
   const fo::Traffic t = Rule::traffic(Rule::defaults());
-  const Setup s = setup(n, 7u);
-  const fo::Work w = work_of(s, threads);
+  const fo::TensorSet set = tensor_set(n, 7u);
+  const fo::Work w = set.work(threads);
   const fo::StepFn<fo::Roofline> fn = fo::step_fn<fo::Roofline>(fo::kernels());
   for (auto _ : state)
     for (int p = 0; p < t.n_passes; ++p) fn(t.passes[p], w);

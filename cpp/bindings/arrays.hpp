@@ -28,6 +28,14 @@ struct Checked {
   std::size_t size;
   DType dtype;
   Span span;
+  /// The array as a kernel's Tensor::param (no gradient or state yet).
+  Tensor tensor() const {
+    Tensor t;
+    t.param = data;
+    t.size = size;
+    t.dtype = dtype;
+    return t;
+  }
 };
 
 /// Check a parameter: ndarray, native float32/float64, C-contiguous, aligned, writeable.

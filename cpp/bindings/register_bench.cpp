@@ -23,27 +23,22 @@ class RooflineRunner {
       void* ptr[5] = {};
       for (std::size_t k = 0; k < 5; ++k) {
         Checked c = check_param(arrays[k], "tensors[" + std::to_string(i) + "][" + std::to_string(k) + "]");
-        if (k > 0 && (c.size != t.size || c.dtype != t.dtype))
+        if (k == 0) t = c.tensor();
+        if (c.size != t.size || c.dtype != t.dtype)
           throw py::value_error("tensors[" + std::to_string(i) + "] mixes sizes or dtypes");
         ptr[k] = c.data;
-        t.size = c.size;
-        t.dtype = c.dtype;
         keep_.push_back(py::reinterpret_borrow<py::array>(arrays[k]));
       }
-      t.param = ptr[0];
       t.grad = ptr[1];
       for (int k = 0; k < 3; ++k) t.state[k] = ptr[k + 2];
-      tensors_.push_back(t);
-      sizes_.push_back(t.size);
-      total_ += t.size;
+      set_.add(t);
     }
-    chunks_ = make_chunks(sizes_, kChunkElems);
   }
 
   void run(int reads, int writes) {
     if (reads < 2 || reads > 5 || writes < 0 || writes >= reads)
       throw py::value_error("the roofline needs 2 <= reads <= 5 and 0 <= writes < reads");
-    const Work w{tensors_.data(), chunks_.data(), chunks_.size(), tensors_.size(), total_, num_threads()};
+    const Work w = set_.work(num_threads());
     const StepFn<Roofline> fn = step_fn<Roofline>(kernels());
     py::gil_scoped_release release;
     fn(Pass{reads, writes}, w);
@@ -51,10 +46,7 @@ class RooflineRunner {
 
  private:
   std::vector<py::array> keep_;
-  std::vector<Tensor> tensors_;
-  std::vector<std::size_t> sizes_;
-  std::vector<Chunk> chunks_;
-  std::size_t total_ = 0;
+  TensorSet set_;
 };
 
 }  // namespace

@@ -17,22 +17,13 @@ namespace {
 /// The gradients as kernels see them (each array in Tensor::param, updated in place), checked like
 /// parameters: float32/float64, C-contiguous, aligned, writeable, no two sharing memory.
 struct GradList {
-  std::vector<Tensor> tensors;
-  std::vector<Chunk> chunks;
-  std::size_t total = 0;
+  TensorSet set;
 
   explicit GradList(const py::list& grads) {
     std::vector<Span> spans;
-    std::vector<std::size_t> sizes;
     for (std::size_t i = 0; i < grads.size(); ++i) {
       Checked c = check_param(grads[i], "grads[" + std::to_string(i) + "]");
-      Tensor t;
-      t.param = c.data;
-      t.size = c.size;
-      t.dtype = c.dtype;
-      tensors.push_back(t);
-      sizes.push_back(c.size);
-      total += c.size;
+      set.add(c.tensor());
       c.span.owner = i;
       spans.push_back(c.span);
     }
@@ -40,9 +31,8 @@ struct GradList {
     std::size_t a = 0, b = 0;
     if (index.add(spans, &a, &b))
       throw py::value_error("grads[" + std::to_string(a) + "] and grads[" + std::to_string(b) + "] share memory");
-    chunks = make_chunks(sizes, kChunkElems);
   }
-  Work work() const { return {tensors.data(), chunks.data(), chunks.size(), tensors.size(), total, num_threads()}; }
+  Work work() const { return set.work(num_threads()); }
 };
 
 double clip_grad_norm(const py::list& grads, double max_norm, double norm_type, bool error_if_nonfinite) {

@@ -71,9 +71,7 @@ struct Group {
   std::vector<py::array> params;
   std::vector<Expect> expect;            // what each parameter's gradient must be
   std::vector<std::size_t> owners;       // index of each parameter in Engine::labels_
-  std::vector<Tensor> tensors;           // param pointer, size, dtype; grad and state set per step
-  std::vector<Chunk> chunks;
-  std::size_t total = 0;
+  TensorSet set;                         // param pointer, size, dtype; grad and state set per step
   std::vector<std::vector<py::array>> state;  // [slot][tensor]; an empty slot is not allocated
   unsigned fresh = 0;                    // slots allocated since the last completed step
   std::int64_t step = 0;                 // completed steps
@@ -90,20 +88,13 @@ class EngineBase {
     if (labels.size() != params.size()) throw py::value_error("one label per parameter is required");
     Group g;
     std::vector<Span> spans;
-    std::vector<std::size_t> sizes;
     for (std::size_t i = 0; i < params.size(); ++i) {
       const std::size_t owner = labels_.size() + i;
       Checked c = check_param(params[i], labels[i]);
-      Tensor t;
-      t.param = c.data;
-      t.size = c.size;
-      t.dtype = c.dtype;
       g.params.push_back(py::reinterpret_borrow<py::array>(params[i]));
       g.expect.push_back(expect_of(g.params.back()));
       g.owners.push_back(owner);
-      g.tensors.push_back(t);
-      sizes.push_back(c.size);
-      g.total += c.size;
+      g.set.add(c.tensor());
       c.span.owner = owner;
       spans.push_back(c.span);
     }
@@ -114,7 +105,6 @@ class EngineBase {
       throw py::value_error(a == b ? label(a) + " is listed twice"
                                    : label(a) + " and " + label(b) + " share memory; each parameter must own its data");
     }
-    g.chunks = make_chunks(sizes, kChunkElems);
     g.state.resize(n_state());
     g.scalars = initial_scalars();
     spans_ = std::move(index);
@@ -127,6 +117,9 @@ class EngineBase {
             const py::object& max_grad_norm) {
     BusyGuard busy(busy_);
     const Nonfinite mode = parse_nonfinite(nonfinite);
+    const bool clip = !max_grad_norm.is_none();
+    const double max_norm = clip ? max_grad_norm.cast<double>() : 0.0;
+    if (clip && !(max_norm > 0)) throw py::value_error("max_grad_norm must be > 0, got " + shortest(max_norm));
     const std::size_t ng = groups_.size();
     if (grads.size() != ng || hypers.size() != ng)
       throw py::value_error("expected gradients and hyper-parameters for " + std::to_string(ng) + " parameter groups");
@@ -153,7 +146,7 @@ class EngineBase {
           throw py::value_error("gradient of " + labels_[g.owners[i]] +
                                 (other == g.owners[i] ? " aliases the parameter itself"
                                                       : " shares memory with " + labels_[other]));
-        g.tensors[i].grad = data;
+        g.set.tensors[i].grad = data;
         keep.push_back(std::move(gobj));
       }
     }
@@ -165,9 +158,6 @@ class EngineBase {
     // One read of every gradient checks finiteness and, for max_grad_norm, sums squares over all
     // groups (torch clips over all parameters at once). The clip factor then scales the gradients
     // inside the rules' loops: the user's gradient arrays are only read.
-    const bool clip = !max_grad_norm.is_none();
-    const double max_norm = clip ? max_grad_norm.cast<double>() : 0.0;
-    if (clip && !(max_norm > 0)) throw py::value_error("max_grad_norm must be > 0, got " + shortest(max_norm));
     std::ptrdiff_t bad_group = -1, bad_tensor = -1;
     double sum_squares = 0;
     {
@@ -307,9 +297,7 @@ class EngineBase {
   /// Multiply the group's gradients by `factor` as the rule reads them (gradient clipping).
   virtual void scale_gradients(std::size_t group, double factor) = 0;
 
-  static Work work(const Group& g, int threads) {
-    return {g.tensors.data(), g.chunks.data(), g.chunks.size(), g.tensors.size(), g.total, threads};
-  }
+  static Work work(const Group& g, int threads) { return g.set.work(threads); }
 
   Group& group_at(std::size_t group) {
     if (group >= groups_.size()) throw py::index_error("no param group " + std::to_string(group));
@@ -331,8 +319,8 @@ class EngineBase {
         for (const py::array& p : g.params) g.state[k].push_back(py::array(full_like(p, init)));
         g.fresh |= 1u << k;
       }
-      for (std::size_t i = 0; i < g.tensors.size(); ++i)
-        g.tensors[i].state[k] = used ? g.state[k][i].mutable_data() : nullptr;
+      for (std::size_t i = 0; i < g.set.tensors.size(); ++i)
+        g.set.tensors[i].state[k] = used ? g.state[k][i].mutable_data() : nullptr;
     }
   }
 
@@ -385,11 +373,7 @@ class Engine final : public EngineBase {
   double slot_init(std::size_t group, std::size_t slot) const override {
     return Rule::slot_init(hypers_[group], slot);
   }
-  std::vector<double> initial_scalars() const override {
-    std::vector<double> v(Rule::scalars.size());
-    for (std::size_t k = 0; k < v.size(); ++k) v[k] = Rule::scalar_init(k);
-    return v;
-  }
+  std::vector<double> initial_scalars() const override { return fastoptim::initial_scalars<Rule>(); }
 
   void prepare(std::size_t group) override {
     if (group >= steps_.size()) {
@@ -416,9 +400,7 @@ void register_rule(py::dict& rules) {
   info["state"] = std::vector<std::string>(Rule::state.begin(), Rule::state.end());
   info["hyper"] = std::vector<std::string>(Rule::hyper_fields.begin(), Rule::hyper_fields.end());
   info["scalars"] = std::vector<std::string>(Rule::scalars.begin(), Rule::scalars.end());
-  std::vector<double> scalar_init;
-  for (std::size_t k = 0; k < Rule::scalars.size(); ++k) scalar_init.push_back(Rule::scalar_init(k));
-  info["scalar_init"] = scalar_init;
+  info["scalar_init"] = initial_scalars<Rule>();
   rules[Rule::name] = info;
 }
 

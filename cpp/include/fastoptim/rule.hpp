@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "fastoptim/format.hpp"
 
@@ -67,5 +68,13 @@ struct RuleBase {
     return 0.0;
   }
 };
+
+/// A rule's per-group scalar state as it starts.
+template <class Rule>
+std::vector<double> initial_scalars() {
+  std::vector<double> v(Rule::scalars.size());
+  for (std::size_t k = 0; k < v.size(); ++k) v[k] = Rule::scalar_init(k);
+  return v;
+}
 
 }  // namespace fastoptim

@@ -32,16 +32,6 @@ inline constexpr std::size_t kParallelMinElems = std::size_t{1} << 15;
 /// Largest chunk a thread takes at once.
 inline constexpr std::size_t kChunkElems = std::size_t{1} << 15;
 
-/// Cut tensors of the given sizes into chunks of at most `chunk_elems` elements.
-/// Small tensors become one chunk each; the list is built once per parameter group.
-inline std::vector<Chunk> make_chunks(const std::vector<std::size_t>& sizes, std::size_t chunk_elems) {
-  std::vector<Chunk> chunks;
-  for (std::size_t t = 0; t < sizes.size(); ++t)
-    for (std::size_t b = 0; b < sizes[t]; b += chunk_elems)
-      chunks.push_back({static_cast<std::uint32_t>(t), b, b + chunk_elems < sizes[t] ? b + chunk_elems : sizes[t]});
-  return chunks;
-}
-
 /// Everything one rule call needs besides its scalars: the tensors, their chunks, the thread count.
 struct Work {
   const Tensor* tensors = nullptr;
@@ -50,6 +40,23 @@ struct Work {
   std::size_t n_tensors = 0;
   std::size_t total = 0;  ///< elements over all tensors; decides whether to go parallel
   int threads = 1;
+};
+
+/// Tensors and the chunks they are cut into (at most kChunkElems elements each; small tensors are
+/// one chunk): what one kernel call runs over. Built once, e.g. per parameter group.
+struct TensorSet {
+  std::vector<Tensor> tensors;
+  std::vector<Chunk> chunks;
+  std::size_t total = 0;  ///< elements over all tensors
+
+  void add(const Tensor& t) {
+    const auto index = static_cast<std::uint32_t>(tensors.size());
+    for (std::size_t b = 0; b < t.size; b += kChunkElems)
+      chunks.push_back({index, b, b + kChunkElems < t.size ? b + kChunkElems : t.size});
+    tensors.push_back(t);
+    total += t.size;
+  }
+  Work work(int threads) const { return {tensors.data(), chunks.data(), chunks.size(), tensors.size(), total, threads}; }
 };
 
 /// What one read of the gradients tells: the first tensor holding inf or NaN (-1: none) and, when
