@@ -123,6 +123,7 @@ def test_clip_grad_norm_nonfinite_and_bad_input():
     n = [np.array([1.0, np.nan])]
     fo.clip_grad_norm(n, 1.0)
     assert np.isnan(n[0]).all()  # as torch: a NaN norm spreads
+    assert np.isnan(fo.clip_grad_norm([np.array([1.0, np.nan, 2.0]), np.array([5.0])], 1.0, norm_type=float("inf")))
     ro = np.ones(3)
     ro.flags.writeable = False
     with pytest.raises(ValueError, match=r"grads\[0\] is read-only"):

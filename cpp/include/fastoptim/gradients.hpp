@@ -54,6 +54,9 @@ inline GradStats grad_stats(const Work& w, bool want_norm) {
   return out;
 }
 
+/// The larger of a and b, or NaN if either is NaN (a NaN gradient makes an inf-norm NaN, as in torch).
+inline double nan_max(double a, double b) { return (a != a || a > b) ? a : b; }
+
 /// The p-norm of all of Tensor::param taken as one vector (p = inf for the largest magnitude).
 inline double norm(const Work& w, double p) {
   const bool inf = std::isinf(p);
@@ -64,17 +67,17 @@ inline double norm(const Work& w, double p) {
       for_lanes(n, [&](std::size_t i, std::size_t lane) {
         const double a = std::fabs(double(x[i]));
         if (inf)
-          acc.v[lane] = acc.v[lane] > a || a != a ? (a != a ? a : acc.v[lane]) : a;
+          acc.v[lane] = nan_max(acc.v[lane], a);
         else
           acc.v[lane] += p == 1 ? a : p == 2 ? a * a : std::pow(a, p);
       });
       double m = acc.v[0];
-      for (double v : acc.v) m = m > v || v != v ? (v != v ? v : m) : v;
+      for (double v : acc.v) m = nan_max(m, v);
       parts[c] = inf ? m : acc.total();
     });
   });
   double total = 0;
-  for (double v : parts) total = inf ? (total > v || v != v ? (v != v ? v : total) : v) : total + v;
+  for (double v : parts) total = inf ? nan_max(total, v) : total + v;
   return inf ? total : p == 1 ? total : p == 2 ? std::sqrt(total) : std::pow(total, 1 / p);
 }
 
