@@ -22,7 +22,13 @@ double cosine_between(double a, double b, double frac) { return b + (a - b) * (1
 
 double clamp01(double x) { return x < 0 ? 0 : x > 1 ? 1 : x; }
 
-// Argument positions, per kind, in the order the Python functions pass them.
+// The kinds, in the order of Schedule::kinds(); a schedule keeps its index so value() is one switch.
+enum class Kind : std::size_t {
+  constant, step, multistep, exponential, inverse_time, inverse_sqrt, polynomial, linear, cosine,
+  cosine_restarts, one_cycle, one_cycle_momentum, cyclic, noam, warmup_stable_decay, warmup_cosine, join, plateau,
+};
+
+// Codes of the string options, as the Python functions pass them.
 enum Anneal { kLinear = 0, kCos = 1 };
 enum CyclicMode { kTriangular = 0, kTriangular2 = 1, kExpRange = 2 };
 enum DecayShape { kDecayLinear = 0, kDecayCosine = 1, kDecaySqrt = 2 };
@@ -64,6 +70,7 @@ Schedule::Schedule(std::string kind, std::vector<double> args, std::vector<std::
   const auto& ks = kinds();
   auto it = std::find_if(ks.begin(), ks.end(), [&](const auto& k) { return k.first == kind_; });
   if (it == ks.end()) bad(kind_, "unknown schedule");
+  id_ = static_cast<std::size_t>(it - ks.begin());
   if (args_.size() != it->second)
     bad(kind_, "takes " + std::to_string(it->second) + " numeric arguments, got " + std::to_string(args_.size()));
   const std::string& k = kind_;
@@ -146,86 +153,88 @@ Schedule::Schedule(std::string kind, std::vector<double> args, std::vector<std::
   if (k != "join" && k != "multistep" && !ints_.empty()) bad(k, "takes no integer lists");
 }
 
+namespace {
+/// A schedule keeps its kind as an index into kinds(), which has the order of Kind.
+Kind kind_of(std::size_t id) { return static_cast<Kind>(id); }
+}  // namespace
+
 double Schedule::value(std::int64_t step) const {
   const std::vector<double>& a = args_;
   const double t = static_cast<double>(step);
-  const std::string& k = kind_;
-  switch (k[0]) {  // dispatch on the first letter, then compare; schedules are evaluated once per step
-    case 'c':
-      if (k == "constant") return a[0];
-      if (k == "cosine") return t >= a[1] ? a[2] : cosine_between(a[0], a[2], t / a[1]);
-      if (k == "cosine_restarts") {
-        double cur = t, period = a[1];
-        if (a[2] == 1) {
-          cur = std::fmod(t, a[1]);
-        } else if (t >= a[1]) {
-          const double n = std::floor(std::log(t / a[1] * (a[2] - 1) + 1) / std::log(a[2]));
-          cur = t - a[1] * (std::pow(a[2], n) - 1) / (a[2] - 1);
-          period = a[1] * std::pow(a[2], n);
-        }
-        return cosine_between(a[0], a[3], cur / period);
-      }
-      if (k == "cyclic") {
-        const double up = a[2], total = a[2] + a[3], ratio = up / total;
-        const double cycle = std::floor(1 + t / total), x = 1 + t / total - cycle;
-        const double scale = x <= ratio ? x / ratio : (x - 1) / (ratio - 1);
-        const double amp = a[4] == kTriangular ? 1 : a[4] == kTriangular2 ? 1 / std::pow(2.0, cycle - 1) : std::pow(a[5], t);
-        return a[0] + (a[1] - a[0]) * scale * amp;
-      }
-      break;
-    case 'e':
-      return a[0] * std::pow(a[1], t);
-    case 'i':
-      if (k == "inverse_time") return a[0] / (1 + a[1] * (a[3] != 0 ? std::floor(t / a[2]) : t / a[2]));
-      return a[0] / std::sqrt(1 + t / a[1]);
-    case 'j': {
-      std::size_t i = 0;
-      while (i < ints_.size() && step >= ints_[i]) ++i;
-      return children_[i]->value(i == 0 ? step : step - ints_[i - 1]);
-    }
-    case 'l':
-      return a[0] + (a[1] - a[0]) * std::min(t, a[2]) / a[2];
-    case 'm':
+  switch (kind_of(id_)) {
+    case Kind::constant:
+      return a[0];
+    case Kind::step:
+      return a[0] * std::pow(a[2], std::floor(t / a[1]));
+    case Kind::multistep:
       return a[0] * std::pow(a[1], static_cast<double>(std::upper_bound(ints_.begin(), ints_.end(), step) - ints_.begin()));
-    case 'n':
-      return a[2] / std::sqrt(a[0]) * std::min(1 / std::sqrt(t + 1), (t + 1) * std::pow(a[1], -1.5));
-    case 'o': {
-      const bool lr = k == "one_cycle";
-      if (lr) {
-        const double initial = a[0] / a[3], final_value = initial / a[4];
-        const bool three = a[6] != 0;
-        const std::vector<double> points =
-            three ? std::vector<double>{initial, a[0], initial, final_value} : std::vector<double>{initial, a[0], final_value};
-        return one_cycle_value(t, one_cycle_ends(a[1], a[2], three), points, a[5] != 0);
+    case Kind::exponential:
+      return a[0] * std::pow(a[1], t);
+    case Kind::inverse_time:
+      return a[0] / (1 + a[1] * (a[3] != 0 ? std::floor(t / a[2]) : t / a[2]));
+    case Kind::inverse_sqrt:
+      return a[0] / std::sqrt(1 + t / a[1]);
+    case Kind::polynomial:
+      return (a[0] - a[1]) * std::pow(1 - std::min(t, a[2]) / a[2], a[3]) + a[1];
+    case Kind::linear:
+      return a[0] + (a[1] - a[0]) * std::min(t, a[2]) / a[2];
+    case Kind::cosine:
+      return t >= a[1] ? a[2] : cosine_between(a[0], a[2], t / a[1]);
+    case Kind::cosine_restarts: {
+      double cur = t, period = a[1];
+      if (a[2] == 1) {
+        cur = std::fmod(t, a[1]);
+      } else if (t >= a[1]) {
+        const double n = std::floor(std::log(t / a[1] * (a[2] - 1) + 1) / std::log(a[2]));
+        cur = t - a[1] * (std::pow(a[2], n) - 1) / (a[2] - 1);
+        period = a[1] * std::pow(a[2], n);
       }
+      return cosine_between(a[0], a[3], cur / period);
+    }
+    case Kind::one_cycle: {
+      const double initial = a[0] / a[3], final_value = initial / a[4];
+      const bool three = a[6] != 0;
+      const std::vector<double> points =
+          three ? std::vector<double>{initial, a[0], initial, final_value} : std::vector<double>{initial, a[0], final_value};
+      return one_cycle_value(t, one_cycle_ends(a[1], a[2], three), points, a[5] != 0);
+    }
+    case Kind::one_cycle_momentum: {
       const bool three = a[5] != 0;
       const std::vector<double> points =
           three ? std::vector<double>{a[2], a[1], a[2], a[2]} : std::vector<double>{a[2], a[1], a[2]};
       return one_cycle_value(t, one_cycle_ends(a[0], a[3], three), points, a[4] != 0);
     }
-    case 'p':
-      if (k == "plateau") return current_;
-      return (a[0] - a[1]) * std::pow(1 - std::min(t, a[2]) / a[2], a[3]) + a[1];
-    case 's':
-      return a[0] * std::pow(a[2], std::floor(t / a[1]));
-    case 'w':
-      if (k == "warmup_cosine") {
-        if (t < a[1]) return a[3] + (a[0] - a[3]) * t / a[1];
-        return cosine_between(a[0], a[4], std::min(t - a[1], a[2] - a[1]) / (a[2] - a[1]));
-      } else {
-        const double warm = a[1], flat = a[1] + a[2], end = flat + a[3];
-        if (t < warm) return a[6] + (a[0] - a[6]) * t / warm;
-        if (t < flat) return a[0];
-        if (t >= end) return a[4];
-        const double frac = (t - flat) / a[3];
-        if (a[5] == kDecayLinear) return a[0] + (a[4] - a[0]) * frac;
-        if (a[5] == kDecayCosine) return cosine_between(a[0], a[4], frac);
-        return a[4] + (a[0] - a[4]) * (1 - std::sqrt(frac));
-      }
-    default:
-      break;
+    case Kind::cyclic: {
+      const double up = a[2], total = a[2] + a[3], ratio = up / total;
+      const double cycle = std::floor(1 + t / total), x = 1 + t / total - cycle;
+      const double scale = x <= ratio ? x / ratio : (x - 1) / (ratio - 1);
+      const double amp = a[4] == kTriangular ? 1 : a[4] == kTriangular2 ? 1 / std::pow(2.0, cycle - 1) : std::pow(a[5], t);
+      return a[0] + (a[1] - a[0]) * scale * amp;
+    }
+    case Kind::noam:
+      return a[2] / std::sqrt(a[0]) * std::min(1 / std::sqrt(t + 1), (t + 1) * std::pow(a[1], -1.5));
+    case Kind::warmup_stable_decay: {
+      const double warm = a[1], flat = a[1] + a[2], end = flat + a[3];
+      if (t < warm) return a[6] + (a[0] - a[6]) * t / warm;
+      if (t < flat) return a[0];
+      if (t >= end) return a[4];
+      const double frac = (t - flat) / a[3];
+      if (a[5] == kDecayLinear) return a[0] + (a[4] - a[0]) * frac;
+      if (a[5] == kDecayCosine) return cosine_between(a[0], a[4], frac);
+      return a[4] + (a[0] - a[4]) * (1 - std::sqrt(frac));
+    }
+    case Kind::warmup_cosine:
+      if (t < a[1]) return a[3] + (a[0] - a[3]) * t / a[1];
+      return cosine_between(a[0], a[4], std::min(t - a[1], a[2] - a[1]) / (a[2] - a[1]));
+    case Kind::join: {
+      std::size_t i = 0;
+      while (i < ints_.size() && step >= ints_[i]) ++i;
+      return children_[i]->value(i == 0 ? step : step - ints_[i - 1]);
+    }
+    case Kind::plateau:
+      return current_;
   }
-  throw std::logic_error("schedule kind without a formula: " + k);
+  throw std::logic_error("schedule kind without a formula: " + kind_);
 }
 
 void Schedule::values(const std::int64_t* t, double* out, std::size_t n) const {
@@ -233,7 +242,7 @@ void Schedule::values(const std::int64_t* t, double* out, std::size_t n) const {
 }
 
 double Schedule::report(double metric) {
-  if (kind_ != "plateau") throw std::invalid_argument(kind_ + ": only ReduceOnPlateau takes report()");
+  if (kind_of(id_) != Kind::plateau) throw std::invalid_argument(kind_ + ": only ReduceOnPlateau takes report()");
   const std::vector<double>& a = args_;
   const bool minimize = a[7] != 0, relative = a[4] != 0;
   const double th = a[3];
@@ -260,12 +269,12 @@ double Schedule::report(double metric) {
 }
 
 std::vector<double> Schedule::state() const {
-  if (kind_ != "plateau") return {};
+  if (kind_of(id_) != Kind::plateau) return {};
   return {current_, best_, bad_, cooldown_left_, reports_};
 }
 
 void Schedule::set_state(const std::vector<double>& s) {
-  if (kind_ != "plateau" || s.size() != 5) throw std::invalid_argument(kind_ + ": state does not fit this schedule");
+  if (kind_of(id_) != Kind::plateau || s.size() != 5) throw std::invalid_argument(kind_ + ": state does not fit this schedule");
   current_ = s[0], best_ = s[1], bad_ = s[2], cooldown_left_ = s[3], reports_ = s[4];
 }
 

@@ -39,6 +39,7 @@ class Schedule {
 
  private:
   std::string kind_;
+  std::size_t id_ = 0;  // kind_'s index in kinds()
   std::vector<double> args_;
   std::vector<std::int64_t> ints_;
   std::vector<std::shared_ptr<Schedule>> children_;
