@@ -331,8 +331,8 @@ class Optimizer:
             state = {}
             for i, (key, step, slots, scalars) in enumerate(meta["state"]):
                 state[key] = {"step": step, **scalars, **{n: z[f"state/{i}/{n}"] for n in slots}}
-        groups = [{k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()} for g in meta["param_groups"]]
-        self.load_state_dict({"state": state, "param_groups": groups, "skipped_steps": meta["skipped_steps"]})
+        # JSON turned tuples (betas) into lists; load_state_dict's decoding turns them back.
+        self.load_state_dict({"state": state, "param_groups": meta["param_groups"], "skipped_steps": meta["skipped_steps"]})
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
