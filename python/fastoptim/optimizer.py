@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Dict, List, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Sequence, Set, Tuple, Union
 
 import numpy as np
 
@@ -105,10 +105,9 @@ class Optimizer:
         except (KeyError, TypeError, ValueError) as exc:
             raise type(exc)(f"param group {index}: {exc}") from None
         self._engine.validate(index, hyper)
-        start = sum(len(k) for k in self._keys)
-        keys: List[Key] = list(names) if names is not None else list(range(start, start + len(arrays)))
+        keys: List[Key] = list(names) if names is not None else list(range(self._total, self._total + len(arrays)))
         labels = [f"parameter {k!r}" if named else f"parameter {k}" for k in keys]
-        reused = set(keys) & set(self._key_index()) if named else set()
+        reused = set(keys) & self._all_keys() if named else set()
         if reused:
             raise ValueError(f"param group {index}: names {sorted(reused)} are already used by another group")
         self._engine.add_group(arrays, labels)
@@ -124,8 +123,8 @@ class Optimizer:
         """The rule's scalars for one group, in the order of ``_core.rules[rule]["hyper"]``."""
         raise NotImplementedError
 
-    def _key_index(self) -> Dict[Key, Tuple[int, int]]:
-        return {k: (g, i) for g, keys in enumerate(self._keys) for i, k in enumerate(keys)}
+    def _all_keys(self) -> Set[Key]:
+        return {k for keys in self._keys for k in keys}
 
     # -- the step ---------------------------------------------------------------------------------
 
@@ -164,7 +163,7 @@ class Optimizer:
             except KeyError as exc:
                 raise ValueError(f"no gradient for parameter {exc.args[0]!r}") from None
             if len(grads) != self._total:
-                unknown = sorted(set(grads) - set(self._key_index()), key=str)
+                unknown = sorted(set(grads) - self._all_keys(), key=str)
                 raise ValueError(f"gradients for unknown parameters {unknown}")
             return out
         if isinstance(grads, np.ndarray):
