@@ -217,7 +217,7 @@ def test_error_in_a_later_group_leaves_earlier_groups_untouched():
     opt = fo.SGD([{"params": [a]}, {"params": [b]}], lr=0.1, momentum=0.9)
     with pytest.raises(ValueError, match="parameter 1"):
         opt.step([np.ones(3), np.ones(4)])
-    assert not a.any() and opt.state_dict()["state"] == {}
+    assert not a.any() and opt.state_dict()["state"] == {0: {"step": 0}, 1: {"step": 0}}
 
 
 # -- non-finite gradients -------------------------------------------------------------------------

@@ -65,9 +65,9 @@ def test_state_dict_round_trip_and_copies():
             assert np.array_equal(sd2["state"][key][slot], value)
 
 
-def test_fresh_optimizer_has_no_state():
-    opt = fo.Adam([np.zeros(3)])
-    assert opt.state_dict()["state"] == {}
+def test_fresh_optimizer_has_only_step_counts():
+    opt = fo.Adam([np.zeros(3), np.zeros(2)])
+    assert opt.state_dict()["state"] == {0: {"step": 0}, 1: {"step": 0}}
 
 
 @pytest.mark.parametrize(
@@ -76,9 +76,7 @@ def test_fresh_optimizer_has_no_state():
         (lambda sd: sd["state"]["b"].update(exp_avg=np.zeros(4, np.float32)), r"state 'exp_avg' of parameter 'b' has shape \(4,\)"),
         (lambda sd: sd["state"]["w"].update(exp_avg_sq=np.zeros((2, 2))), "state 'exp_avg_sq' of parameter 'w' has dtype float64"),
         (lambda sd: sd["state"]["w"].update(momentum_buffer=np.zeros((2, 2), np.float32)), "unknown entries"),
-        (lambda sd: sd["state"]["w"].update(step=7), "saved at different steps"),
-        (lambda sd: sd["state"]["w"].pop("exp_avg"), "'exp_avg' is saved for some parameters only"),
-        (lambda sd: sd["state"].pop("b"), r"no state for \['b'\]"),
+        (lambda sd: sd["state"].pop("b"), r"missing keys \['b'\], unexpected keys \[\]"),
         (lambda sd: sd["param_groups"][0].update(params=["w", "c"]), "state_dict names"),
         (lambda sd: sd["param_groups"][0].update(betas=(2.0, 0.9)), "invalid beta1=2"),
         (lambda sd: sd["param_groups"].append({}), "has 2 param groups"),

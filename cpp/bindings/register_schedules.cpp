@@ -19,8 +19,12 @@ std::int64_t step_of(py::handle t) {
   if (PyBool_Check(t.ptr()) || !PyIndex_Check(t.ptr()))
     throw py::type_error("a schedule takes an integer step (or an integer array), got " +
                          py::str(py::type::handle_of(t).attr("__name__")).cast<std::string>());
-  const auto step = py::cast<std::int64_t>(py::reinterpret_steal<py::object>(PyNumber_Index(t.ptr())));
-  if (step < 0) throw py::value_error("a schedule's step must be >= 0, got " + std::to_string(step));
+  py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(t.ptr()));
+  if (!index) throw py::error_already_set();
+  int overflow = 0;
+  const long long step = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+  if (overflow || step < 0)
+    throw py::value_error("a schedule's step must be >= 0 and < 2**63, got " + py::repr(index).cast<std::string>());
   return step;
 }
 
@@ -63,7 +67,11 @@ void register_schedules(py::module_& m) {
       .def_property_readonly("children", &Schedule::children)
       .def("report", &Schedule::report, py::arg("metric"))
       .def("state", &Schedule::state)
-      .def("set_state", &Schedule::set_state, py::arg("state"));
+      .def("set_state", &Schedule::set_state, py::arg("state"))
+      .def("check_state", &Schedule::check_state, py::arg("state"),
+           "Raise ValueError unless set_state(state) would accept it.")
+      .def("__copy__", [](const Schedule& s) { return s.clone(); })
+      .def("__deepcopy__", [](const Schedule& s, const py::dict&) { return s.clone(); }, py::arg("memo"));
   py::list kinds;
   for (const auto& k : Schedule::kinds()) kinds.append(py::make_tuple(k.first, k.second));
   m.attr("schedule_kinds") = kinds;

@@ -81,6 +81,19 @@ std::string join(const std::vector<std::string>& v) {
 
 }  // namespace
 
+namespace {
+/// The best tier this CPU runs; throws when FASTOPTIM_HIDE_TIERS hides them all.
+std::string best_tier() {
+  const std::vector<std::string> tiers = supported_tiers();
+  if (tiers.empty()) {
+    const char* env = std::getenv("FASTOPTIM_HIDE_TIERS");
+    throw std::runtime_error(std::string("no SIMD tier can run: FASTOPTIM_HIDE_TIERS=") + (env ? env : "") +
+                             " hides every compiled tier (" + join(compiled_tiers()) + ")");
+  }
+  return tiers.back();
+}
+}  // namespace
+
 std::vector<std::string> compiled_tiers() {
   std::vector<std::string> out;
   for (const auto& t : tiers()) out.emplace_back(t.name);
@@ -119,13 +132,13 @@ void select_tier_from_env() {
     }
     return;
   }
-  select_tier(supported_tiers().back());
+  select_tier(best_tier());
 }
 
 const KernelTable& kernels() {
   const KernelTable* t = active.load();
   if (!t) {
-    select_tier(supported_tiers().back());
+    select_tier(best_tier());
     t = active.load();
   }
   return *t;

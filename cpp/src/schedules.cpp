@@ -140,8 +140,13 @@ Schedule::Schedule(std::string kind, std::vector<double> args, std::vector<std::
     for (std::size_t i = 0; i < ints_.size(); ++i)
       if (ints_[i] < 0 || (i > 0 && ints_[i] <= ints_[i - 1]))
         bad(k, "boundaries must be non-negative and strictly increasing");
-    for (const auto& c : children_)
+    for (const auto& c : children_) {
       if (!c) bad(k, "a schedule is missing");
+      depth_ = std::max(depth_, c->depth_ + 1);
+    }
+    if (depth_ > kMaxDepth)
+      bad(k, "joins nest " + std::to_string(depth_) + " levels deep; at most " + std::to_string(kMaxDepth) +
+                 " are allowed (join a flat list of schedules instead)");
   } else if (k == "plateau") {
     value(0, "init");
     if (!(a[1] >= 0 && a[1] < 1)) bad(k, "factor=" + shortest(a[1]) + " must be in [0, 1)");
@@ -181,15 +186,20 @@ double Schedule::value(std::int64_t step) const {
     case Kind::cosine:
       return t >= a[1] ? a[2] : cosine_between(a[0], a[2], t / a[1]);
     case Kind::cosine_restarts: {
-      double cur = t, period = a[1];
-      if (a[2] == 1) {
-        cur = std::fmod(t, a[1]);
-      } else if (t >= a[1]) {
-        const double n = std::floor(std::log(t / a[1] * (a[2] - 1) + 1) / std::log(a[2]));
-        cur = t - a[1] * (std::pow(a[2], n) - 1) / (a[2] - 1);
-        period = a[1] * std::pow(a[2], n);
+      // The cycle is found in integers: a logarithm rounds down at exact restarts (t = 1210 for
+      // period 10, mult 3 gave the end of a cycle instead of the start of the next).
+      using Wide = unsigned __int128;
+      const auto step_u = static_cast<Wide>(step), mult = static_cast<Wide>(a[2]);
+      Wide start = 0, period = static_cast<Wide>(a[1]);
+      if (mult == 1) {
+        start = step_u - step_u % period;
+      } else {
+        while (step_u >= start + period) {
+          start += period;
+          period *= mult;
+        }
       }
-      return cosine_between(a[0], a[3], cur / period);
+      return cosine_between(a[0], a[3], static_cast<double>(step_u - start) / static_cast<double>(period));
     }
     case Kind::one_cycle: {
       const double initial = a[0] / a[3], final_value = initial / a[4];
@@ -273,9 +283,27 @@ std::vector<double> Schedule::state() const {
   return {current_, best_, bad_, cooldown_left_, reports_};
 }
 
+void Schedule::check_state(const std::vector<double>& s) const {
+  if (kind_of(id_) != Kind::plateau || s.size() != 5)
+    throw std::invalid_argument(kind_ + ": a state of " + std::to_string(s.size()) + " values does not fit this schedule");
+  auto count = [&](double v, const char* name) {
+    if (!(v >= 0 && v == std::floor(v) && v <= 1e15))
+      throw std::invalid_argument(kind_ + ": state " + name + "=" + shortest(v) + " must be an integer >= 0");
+  };
+  if (!std::isfinite(s[0]) || s[0] < 0) throw std::invalid_argument(kind_ + ": state value=" + shortest(s[0]) + " must be finite and >= 0");
+  if (std::isnan(s[1])) throw std::invalid_argument(kind_ + ": state best=nan is not a metric");
+  count(s[2], "bad_reports"), count(s[3], "cooldown_left"), count(s[4], "reports");
+}
+
 void Schedule::set_state(const std::vector<double>& s) {
-  if (kind_of(id_) != Kind::plateau || s.size() != 5) throw std::invalid_argument(kind_ + ": state does not fit this schedule");
+  check_state(s);
   current_ = s[0], best_ = s[1], bad_ = s[2], cooldown_left_ = s[3], reports_ = s[4];
+}
+
+std::shared_ptr<Schedule> Schedule::clone() const {
+  auto copy = std::make_shared<Schedule>(*this);
+  for (auto& c : copy->children_) c = c->clone();
+  return copy;
 }
 
 }  // namespace fastoptim

@@ -151,8 +151,9 @@ def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> 
     # The roofline runs on the last optimizer's own arrays: the same memory, tensors and threads.
     opt.step(grads)
     passes = opt._engine.traffic(0)
-    state = [opt._engine.state(0, s) or [] for s in range(len(opt._slots))]
-    tensors = [[p, g] + [slot[i] for slot in state if slot] for i, (p, g) in enumerate(zip(ps, grads))]
+    # Same-sized copies of the state arrays the step uses (state_dict() copies them).
+    state = opt.state_dict()["state"]
+    tensors = [[p, g] + [v for v in state[i].values() if isinstance(v, np.ndarray)] for i, (p, g) in enumerate(zip(ps, grads))]
     for t in tensors:
         while len(t) < 5:  # the roofline of a rule that keeps little state still needs arrays to read
             t.append(np.ones_like(t[0]))

@@ -31,7 +31,7 @@ sharp minima and saddle regions.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Sequence, Union
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, Union
 
 from ._core import Schedule
 
@@ -56,6 +56,10 @@ __all__ = [
     "warmup_cosine",
     "join",
     "ReduceOnPlateau",
+    "to_spec",
+    "from_spec",
+    "same_schedule",
+    "state_updates",
 ]
 
 ScheduleLike = Union[float, Schedule, Callable[[int], float]]
@@ -354,44 +358,85 @@ class ReduceOnPlateau(Schedule):
         """The current value (what the next step uses)."""
         return self(0)
 
+    def __copy__(self) -> "ReduceOnPlateau":
+        return self.__deepcopy__({})
 
-def _to_spec(value: Any) -> Dict[str, Any]:
-    """A JSON-able description of a schedule, with its state; the inverse of :func:`_from_spec`."""
+    def __deepcopy__(self, memo: Dict[int, Any]) -> "ReduceOnPlateau":
+        copied = from_spec(to_spec(self))
+        assert isinstance(copied, ReduceOnPlateau)
+        return copied
+
+
+def to_spec(schedule: Schedule) -> Dict[str, Any]:
+    """A JSON-able description of a schedule with its state (ReduceOnPlateau's counters); the inverse of
+    :func:`from_spec`. Checkpoints store schedules this way.
+
+    >>> to_spec(exponential(1.0, 0.5))
+    {'schedule': 'exponential', 'args': [1.0, 0.5], 'ints': [], 'children': [], 'state': []}
+    """
     return {
-        "schedule": value.kind,
-        "args": list(value.args),
-        "ints": list(value.ints),
-        "children": [_to_spec(c) for c in value.children],
-        "state": list(value.state()),
+        "schedule": schedule.kind,
+        "args": list(schedule.args),
+        "ints": list(schedule.ints),
+        "children": [to_spec(c) for c in schedule.children],
+        "state": list(schedule.state()),
     }
 
 
-def _from_spec(spec: Dict[str, Any]) -> Schedule:
-    children = [_from_spec(c) for c in spec["children"]]
-    if spec["schedule"] == "plateau":
-        s: Schedule = ReduceOnPlateau.__new__(ReduceOnPlateau)
-        Schedule.__init__(s, "plateau", spec["args"], spec["ints"], children)
-    else:
-        s = Schedule(spec["schedule"], spec["args"], spec["ints"], children)
-    if spec["state"]:
-        s.set_state(spec["state"])
+def from_spec(spec: Mapping[str, Any]) -> Schedule:
+    """Build the schedule :func:`to_spec` described, state included; ValueError if ``spec`` is malformed.
+
+    >>> from_spec(to_spec(cosine(1.0, 10)))(5)
+    0.5
+    """
+    try:
+        kind, args, ints, children, state = (spec[k] for k in ("schedule", "args", "ints", "children", "state"))
+        built = [from_spec(c) for c in children]
+        if kind == "plateau":
+            s: Schedule = ReduceOnPlateau.__new__(ReduceOnPlateau)
+            Schedule.__init__(s, "plateau", args, ints, built)
+        else:
+            s = Schedule(kind, args, ints, built)
+        if state:
+            s.set_state(state)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"not a schedule description: {exc!r}") from None
     return s
 
 
-def _same_shape(a: Dict[str, Any], b: Dict[str, Any]) -> bool:
-    """Two specs describe the same schedule, whatever their state."""
+def same_schedule(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether two :func:`to_spec` descriptions are the same schedule, whatever their state.
+
+    >>> same_schedule(to_spec(cosine(1.0, 10)), to_spec(cosine(1.0, 10))), same_schedule(to_spec(cosine(1.0, 10)), to_spec(cosine(1.0, 20)))
+    (True, False)
+    """
     return (
         a["schedule"] == b["schedule"]
         and a["args"] == b["args"]
         and a["ints"] == b["ints"]
         and len(a["children"]) == len(b["children"])
-        and all(_same_shape(x, y) for x, y in zip(a["children"], b["children"]))
+        and all(same_schedule(x, y) for x, y in zip(a["children"], b["children"]))
     )
 
 
-def _restore(current: Schedule, spec: Dict[str, Any]) -> None:
-    """Load the state in ``spec`` into ``current`` (of the same shape), children included."""
+def state_updates(current: Schedule, spec: Mapping[str, Any]) -> List[Tuple[Schedule, List[float]]]:
+    """The ``(schedule, state)`` pairs that load ``spec``'s state into ``current`` (the same schedule,
+    see :func:`same_schedule`), children included, each state checked first (ValueError) so that
+    applying them with ``set_state`` cannot fail halfway.
+
+    >>> s = ReduceOnPlateau(1.0, patience=0)
+    >>> saved = to_spec(s); saved["state"][0] = 0.5  # a checkpoint taken after one reduction
+    >>> [(target is s, state[0]) for target, state in state_updates(s, saved)]
+    [(True, 0.5)]
+    """
+    out: List[Tuple[Schedule, List[float]]] = []
     if spec["state"]:
-        current.set_state(spec["state"])
+        try:
+            state = [float(v) for v in spec["state"]]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{current.kind}: state {spec['state']!r} is not a list of numbers") from exc
+        current.check_state(state)
+        out.append((current, state))
     for c, s in zip(current.children, spec["children"]):
-        _restore(c, s)
+        out.extend(state_updates(c, s))
+    return out

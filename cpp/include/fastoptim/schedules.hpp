@@ -33,6 +33,13 @@ class Schedule {
   /// Its counters (value, best, bad steps, cooldown, reports); empty for stateless schedules.
   std::vector<double> state() const;
   void set_state(const std::vector<double>& s);
+  /// Throw std::invalid_argument unless set_state(s) would accept `s` (sizes and ranges).
+  void check_state(const std::vector<double>& s) const;
+  /// A copy that shares nothing with this one (children included).
+  std::shared_ptr<Schedule> clone() const;
+
+  /// How deep joins may nest: evaluation and destruction recurse once per level.
+  static constexpr int kMaxDepth = 100;
 
   /// The kinds and how many numeric arguments each takes.
   static const std::vector<std::pair<std::string, std::size_t>>& kinds();
@@ -40,6 +47,7 @@ class Schedule {
  private:
   std::string kind_;
   std::size_t id_ = 0;  // kind_'s index in kinds()
+  int depth_ = 1;       // levels of join below and including this one
   std::vector<double> args_;
   std::vector<std::int64_t> ints_;
   std::vector<std::shared_ptr<Schedule>> children_;

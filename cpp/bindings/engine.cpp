@@ -1,0 +1,438 @@
+#include "engine.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <unordered_map>
+
+#include "fastoptim/format.hpp"
+
+namespace fastoptim::bind {
+
+namespace {
+
+std::atomic<long> fail_countdown{0};
+
+/// Every state array is allocated here: an array shaped and typed like `param`, filled with `init`.
+py::object alloc_like(const py::array& param, double init) {
+  long left = fail_countdown.load();
+  while (left > 0 && !fail_countdown.compare_exchange_weak(left, left - 1)) {
+  }
+  if (left == 1) throw std::bad_alloc();  // pybind11 raises MemoryError
+  // Released, never destroyed: a static py::object would be freed after the interpreter is gone.
+  static const py::handle full_like = py::object(py::module_::import("numpy").attr("full_like")).release();
+  return full_like(param, init);
+}
+
+Nonfinite parse_nonfinite(const std::string& s) {
+  if (s == "raise") return Nonfinite::raise;
+  if (s == "skip") return Nonfinite::skip;
+  if (s == "ignore") return Nonfinite::ignore;
+  throw py::value_error("nonfinite must be 'raise', 'skip' or 'ignore', got '" + s + "'");
+}
+
+double parse_max_grad_norm(const py::object& obj) {
+  if (obj.is_none()) return 0.0;
+  const double v = PyFloat_AsDouble(obj.ptr());
+  if ((v == -1.0 && PyErr_Occurred()) || PyBool_Check(obj.ptr())) {
+    PyErr_Clear();
+    throw py::type_error("max_grad_norm must be a number > 0 or None, got " + py::repr(obj).cast<std::string>());
+  }
+  if (!(v > 0) || std::isinf(v)) throw py::value_error("max_grad_norm must be > 0 and finite, got " + shortest(v));
+  return v;
+}
+
+void* data_of(const py::object& a) { return py::detail::array_proxy(a.ptr())->data; }
+
+/// Whether a registered parameter is still what it was: the same data, dtype and shape, still
+/// writeable, C-contiguous and aligned. A few loads per parameter per step.
+bool unchanged(const Param& p) {
+  const auto* a = py::detail::array_proxy(p.array.ptr());
+  return a->data == p.data && (a->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) && grad_fits(p.array.ptr(), p.expect);
+}
+
+py::value_error changed_error(const Param& p) {
+  const auto* a = py::detail::array_proxy(p.array.ptr());
+  const py::array& now = p.array;
+  std::string what;
+  if (now.dtype().num() != p.expect.type_num)
+    what = "its dtype is now " + py::str(now.dtype()).cast<std::string>();
+  else if (!std::equal(p.expect.shape.begin(), p.expect.shape.end(), now.shape(), now.shape() + now.ndim()) ||
+           static_cast<std::size_t>(now.ndim()) != p.expect.shape.size())
+    what = "its shape is now " + shape_str(now);
+  else if (a->data != p.data)
+    what = "its data moved (was it resized?)";
+  else if (!now.writeable())
+    what = "it is now read-only";
+  else
+    what = "it is no longer C-contiguous and aligned";
+  return py::value_error(p.label + " changed after it was given to the optimizer: " + what +
+                         "; nothing was updated. The optimizer keeps state shaped like each parameter: "
+                         "put a new array in param_groups instead of changing this one");
+}
+
+}  // namespace
+
+void fail_allocation(long n) { fail_countdown.store(n < 0 ? 0 : n); }
+
+double hyper_value(py::handle obj, std::int64_t t, const char* name, bool* scheduled) {
+  *scheduled = false;
+  if (PyFloat_CheckExact(obj.ptr())) return PyFloat_AS_DOUBLE(obj.ptr());
+  if (py::isinstance<Schedule>(obj)) {
+    *scheduled = true;
+    return obj.cast<const Schedule&>().value(t);
+  }
+  py::object value = py::reinterpret_borrow<py::object>(obj);
+  if (PyCallable_Check(obj.ptr())) {
+    *scheduled = true;
+    value = value(t);
+  }
+  const double v = PyFloat_AsDouble(value.ptr());
+  if (v == -1.0 && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::type_error(std::string(name) + " must be a number, a schedule or a callable t -> float, got " +
+                         py::repr(value).cast<std::string>());
+  }
+  return v;
+}
+
+void check_finite(double v, const char* name, bool scheduled, std::int64_t t, std::size_t group, bool in_step) {
+  if (std::isfinite(v)) return;
+  const std::string where = " (param group " + std::to_string(group) + ")";
+  if (scheduled && in_step) {
+    PyErr_SetString(PyExc_FloatingPointError, (std::string(name) + " is " + shortest(v) + " at step " + std::to_string(t) +
+                                               where + "; nothing was updated")
+                                                  .c_str());
+    throw py::error_already_set();
+  }
+  throw py::value_error(std::string(name) + " must be finite, got " + shortest(v) + (scheduled ? " at step " + std::to_string(t) : "") + where);
+}
+
+void EngineBase::set_groups(const py::list& lists, const py::list& labels) {
+  BusyGuard busy(busy_, Busy::Mode::state);
+  if (labels.size() != lists.size()) throw py::value_error("one label list per parameter group is required");
+  std::unordered_map<PyObject*, std::size_t> old;
+  for (std::size_t i = 0; i < params_.size(); ++i) old.emplace(params_[i].array.ptr(), i);
+  std::vector<Param> params;
+  std::vector<Group> groups(lists.size());
+  std::vector<Span> spans;
+  for (std::size_t gi = 0; gi < lists.size(); ++gi) {
+    py::sequence arrays = py::reinterpret_borrow<py::sequence>(lists[gi]);
+    py::sequence names = py::reinterpret_borrow<py::sequence>(labels[gi]);
+    if (names.size() != arrays.size()) throw py::value_error("one label per parameter is required");
+    for (std::size_t i = 0; i < arrays.size(); ++i) {
+      const std::string label = names[i].cast<std::string>();
+      Checked c = check_param(arrays[i], label);
+      Param rec;
+      const auto found = old.find(arrays[i].ptr());
+      if (found != old.end()) {
+        rec = params_[found->second];
+        if (!unchanged(rec)) throw changed_error(rec);
+      } else {
+        rec.array = py::reinterpret_borrow<py::array>(arrays[i]);
+        rec.expect = expect_of(rec.array);
+        rec.data = c.data;
+        rec.state.resize(n_state());
+        rec.scalars = initial_scalars();
+      }
+      rec.label = label;
+      c.span.owner = params.size();
+      spans.push_back(c.span);
+      groups[gi].members.push_back(params.size());
+      groups[gi].set.add(c.tensor());
+      params.push_back(std::move(rec));
+    }
+  }
+  SpanIndex index;
+  std::size_t a = 0, b = 0;
+  if (index.add(spans, &a, &b))
+    throw py::value_error(a == b ? params[a].label + " is listed twice"
+                                 : params[a].label + " and " + params[b].label +
+                                       " share memory; each parameter must own its data");
+  params_ = std::move(params);
+  groups_ = std::move(groups);
+  spans_ = std::move(index);
+}
+
+bool EngineBase::same_params(const py::list& lists) const {
+  if (lists.size() != groups_.size()) return false;
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    PyObject* list = PyList_GET_ITEM(lists.ptr(), static_cast<Py_ssize_t>(gi));
+    const std::vector<std::size_t>& members = groups_[gi].members;
+    if (!PyList_Check(list) || static_cast<std::size_t>(PyList_GET_SIZE(list)) != members.size()) return false;
+    for (std::size_t i = 0; i < members.size(); ++i)
+      if (PyList_GET_ITEM(list, static_cast<Py_ssize_t>(i)) != params_[members[i]].array.ptr()) return false;
+  }
+  return true;
+}
+
+bool EngineBase::matches(const py::list& lists) const { return same_params(lists); }
+
+std::int64_t EngineBase::group_step(std::size_t group) const {
+  if (group >= groups_.size()) return 0;
+  std::int64_t t = 0;
+  for (std::size_t m : groups_[group].members) t = std::max(t, params_[m].step);
+  return t;
+}
+
+std::vector<double> EngineBase::last_lr() const {
+  std::vector<double> out;
+  for (const auto& v : values_) out.push_back(v.empty() ? 0.0 : v[0]);
+  out.resize(groups_.size());
+  return out;
+}
+
+void EngineBase::plan(std::vector<Pending>& pending) {
+  runs_.clear();
+  std::vector<unsigned> fresh;
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    Group& g = groups_[gi];
+    const unsigned mask = state_mask(gi);
+    fresh.assign(g.members.size(), 0u);
+    for (std::size_t i = 0; i < g.members.size(); ++i) {
+      Param& p = params_[g.members[i]];
+      for (std::size_t k = 0; k < n_state(); ++k) {
+        void* ptr = nullptr;
+        if ((mask >> k) & 1u) {
+          if (!p.state[k]) {
+            pending.push_back({g.members[i], k, alloc_like(p.array, slot_init(gi, k))});
+            fresh[i] |= 1u << k;
+            ptr = data_of(pending.back().array);
+          } else {
+            ptr = data_of(p.state[k]);
+          }
+        }
+        g.set.tensors[i].state[k] = ptr;
+      }
+    }
+    // Cut the group into runs of parameters that share a step count, scalar state and fresh slots.
+    const std::size_t first = runs_.size();
+    for (std::size_t i = 0; i < g.members.size(); ++i) {
+      const Param& p = params_[g.members[i]];
+      std::size_t r = first;
+      while (r < runs_.size() && !(runs_[r].step == p.step && runs_[r].fresh == fresh[i] && runs_[r].scalars == p.scalars)) ++r;
+      if (r == runs_.size()) {
+        Run run;
+        run.group = gi;
+        run.step = p.step;
+        run.fresh = fresh[i];
+        run.scalars = p.scalars;
+        runs_.push_back(std::move(run));
+      }
+      runs_[r].members.push_back(i);
+    }
+    if (runs_.size() == first + 1) {
+      runs_.back().members.clear();  // the whole group: its own TensorSet
+    } else {
+      for (std::size_t r = first; r < runs_.size(); ++r)
+        for (std::size_t i : runs_[r].members) runs_[r].own.add(g.set.tensors[i]);
+    }
+  }
+  for (std::size_t r = 0; r < runs_.size(); ++r) prepare(r);
+}
+
+bool EngineBase::step(const py::list& lists, const py::list& grads, const py::list& hypers,
+                      const std::string& nonfinite, const py::object& max_grad_norm) {
+  BusyGuard busy(busy_, Busy::Mode::step);
+  const Nonfinite mode = parse_nonfinite(nonfinite);
+  const double max_norm = parse_max_grad_norm(max_grad_norm);
+  const bool clip = max_norm > 0;
+  const std::size_t ng = groups_.size();
+  if (!same_params(lists))
+    throw py::value_error("the parameters changed since they were registered; Optimizer.step() registers them first");
+  if (grads.size() != ng || hypers.size() != ng)
+    throw py::value_error("expected gradients and settings for " + std::to_string(ng) + " parameter groups, got " +
+                          std::to_string(grads.size()) + " and " + std::to_string(hypers.size()));
+  std::vector<py::object> keep;  // the gradients stay alive while the GIL is released
+  keep.reserve(params_.size());
+  for (std::size_t gi = 0; gi < ng; ++gi) {
+    Group& g = groups_[gi];
+    parse_hyper(gi, hypers[gi], group_step(gi), true);
+    py::sequence gs = py::reinterpret_borrow<py::sequence>(grads[gi]);
+    const std::size_t n = gs.size();
+    if (n != g.members.size())
+      throw py::value_error("expected " + std::to_string(g.members.size()) + " gradients for param group " +
+                            std::to_string(gi) + ", got " + std::to_string(n));
+    const bool is_list = PyList_Check(gs.ptr());
+    for (std::size_t i = 0; i < n; ++i) {
+      const Param& p = params_[g.members[i]];
+      if (!unchanged(p)) throw changed_error(p);
+      py::object gobj = is_list ? py::reinterpret_borrow<py::object>(PyList_GET_ITEM(gs.ptr(), static_cast<Py_ssize_t>(i)))
+                                : py::object(gs[i]);
+      if (!grad_fits(gobj.ptr(), p.expect)) check_grad(gobj, p.array, "gradient of " + p.label);  // raises, saying why
+      void* data = data_of(gobj);
+      const auto begin = reinterpret_cast<std::uintptr_t>(data);
+      std::size_t other = 0;
+      if (spans_.overlaps({begin, begin + p.expect.nbytes, 0}, &other))
+        throw py::value_error("gradient of " + p.label +
+                              (other == g.members[i] ? " aliases the parameter itself"
+                                                     : " shares memory with " + params_[other].label));
+      g.set.tensors[i].grad = data;
+      keep.push_back(std::move(gobj));
+    }
+  }
+  std::vector<Pending> pending;  // new state, kept only if the step completes
+  plan(pending);
+
+  // One read of every gradient checks finiteness and, for max_grad_norm, sums squares over all
+  // groups (torch clips over all parameters at once). The clip factor then scales the gradients
+  // inside the rules' loops: the user's gradient arrays are only read.
+  std::ptrdiff_t bad_group = -1, bad_tensor = -1;
+  {
+    const KernelTable& k = kernels();
+    const int threads = num_threads();
+    py::gil_scoped_release release;
+    double sum_squares = 0;
+    if (mode != Nonfinite::ignore || clip)
+      for (std::size_t gi = 0; gi < ng; ++gi) {
+        const GradStats st = k.grad_stats(groups_[gi].set.work(threads), clip);
+        sum_squares += st.sum_squares;
+        if (st.first_bad >= 0 && bad_tensor < 0 && mode != Nonfinite::ignore) {
+          bad_tensor = st.first_bad;
+          bad_group = static_cast<std::ptrdiff_t>(gi);
+          if (!clip) break;
+        }
+      }
+    last_grad_norm_ = clip ? std::sqrt(sum_squares) : std::numeric_limits<double>::quiet_NaN();
+    if (bad_tensor < 0) {
+      const double factor = clip ? std::min(1.0, max_norm / (last_grad_norm_ + 1e-6)) : 1.0;
+      for (std::size_t r = 0; r < runs_.size(); ++r) {
+        if (factor != 1.0) scale_gradients(r, factor);
+        const Run& rr = runs_[r];
+        run(k, r, rr.members.empty() ? groups_[rr.group].set.work(threads) : rr.own.work(threads));
+      }
+    }
+  }
+  if (bad_tensor >= 0) {
+    if (mode == Nonfinite::skip) return false;
+    const Group& g = groups_[static_cast<std::size_t>(bad_group)];
+    PyErr_SetString(PyExc_FloatingPointError,
+                    ("gradient of " + params_[g.members[static_cast<std::size_t>(bad_tensor)]].label +
+                     " holds inf or NaN; nothing was updated (pass nonfinite='skip' to skip such steps)")
+                        .c_str());
+    throw py::error_already_set();
+  }
+  for (Pending& a : pending) params_[a.param].state[a.slot] = std::move(a.array);
+  for (const Run& rr : runs_) {
+    const Group& g = groups_[rr.group];
+    auto commit = [&](std::size_t i) {
+      Param& p = params_[g.members[i]];
+      p.step = rr.step + 1;
+      p.scalars = rr.scalars;
+    };
+    if (rr.members.empty())
+      for (std::size_t i = 0; i < g.members.size(); ++i) commit(i);
+    else
+      for (std::size_t i : rr.members) commit(i);
+  }
+  return true;
+}
+
+py::list EngineBase::snapshot() {
+  BusyGuard busy(busy_, Busy::Mode::state);
+  py::list out;
+  for (const Group& g : groups_) {
+    py::list entries;
+    for (std::size_t m : g.members) {
+      const Param& p = params_[m];
+      py::dict scalars, slots;
+      for (std::size_t k = 0; k < p.scalars.size(); ++k) scalars[py::str(scalar_name(k))] = p.scalars[k];
+      for (std::size_t k = 0; k < p.state.size(); ++k)
+        if (p.state[k]) slots[py::str(slot_name(k))] = p.state[k].attr("copy")();
+      if (p.step == 0 && slots.empty())
+        entries.append(py::none());
+      else
+        entries.append(py::make_tuple(p.step, scalars, slots));
+    }
+    out.append(entries);
+  }
+  return out;
+}
+
+namespace {
+
+std::int64_t parse_step(py::handle obj, const std::string& where) {
+  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
+    throw py::value_error(where + ": 'step' must be an integer, got " + py::repr(obj).cast<std::string>());
+  int overflow = 0;
+  py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+  const long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
+  constexpr long long kMaxStep = 1LL << 53;  // exact as a double, far from overflow
+  if (overflow || v < 0 || v > kMaxStep)
+    throw py::value_error(where + ": 'step' must be in [0, 2**53], got " + py::repr(obj).cast<std::string>());
+  return v;
+}
+
+}  // namespace
+
+void EngineBase::load(const py::list& entries) {
+  BusyGuard busy(busy_, Busy::Mode::state);
+  if (entries.size() != groups_.size())
+    throw py::value_error("state for " + std::to_string(entries.size()) + " param groups, this optimizer has " +
+                          std::to_string(groups_.size()));
+  struct Loaded {
+    std::size_t param;
+    std::int64_t step;
+    std::vector<double> scalars;
+    std::vector<py::object> slots;  // the arrays offered, later their copies
+  };
+  std::vector<Loaded> plan;
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    py::sequence group = py::reinterpret_borrow<py::sequence>(entries[gi]);
+    const Group& g = groups_[gi];
+    if (group.size() != g.members.size())
+      throw py::value_error("param group " + std::to_string(gi) + ": state for " + std::to_string(group.size()) +
+                            " parameters, the group has " + std::to_string(g.members.size()));
+    for (std::size_t i = 0; i < g.members.size(); ++i) {
+      const Param& p = params_[g.members[i]];
+      Loaded l{g.members[i], 0, initial_scalars(), std::vector<py::object>(n_state())};
+      py::object entry = group[i];
+      if (!entry.is_none()) {
+        const std::string where = "state of " + p.label;
+        py::tuple t = py::reinterpret_borrow<py::tuple>(entry);
+        l.step = parse_step(t[0], where);
+        py::dict scalars = t[1].cast<py::dict>(), slots = t[2].cast<py::dict>();
+        for (std::size_t k = 0; k < n_scalars(); ++k) {
+          py::str name(scalar_name(k));
+          if (!scalars.contains(name)) {
+            if (l.step == 0) continue;
+            throw py::value_error(where + ": '" + scalar_name(k) + "' is missing (step " + std::to_string(l.step) +
+                                  " needs it)");
+          }
+          const double v = PyFloat_AsDouble(py::object(scalars[name]).ptr());
+          if ((v == -1.0 && PyErr_Occurred()) || !std::isfinite(v)) {
+            PyErr_Clear();
+            throw py::value_error(where + ": '" + scalar_name(k) + "' must be a finite number, got " +
+                                  py::repr(scalars[name]).cast<std::string>());
+          }
+          l.scalars[k] = v;
+        }
+        for (std::size_t k = 0; k < n_state(); ++k) {
+          py::str name(slot_name(k));
+          if (!slots.contains(name)) continue;
+          l.slots[k] = slots[name];
+          check_state(l.slots[k], p.array, "state '" + slot_name(k) + "' of " + p.label);
+        }
+      }
+      plan.push_back(std::move(l));
+    }
+  }
+  // Copies, then the swap: an allocation failure leaves the state as it was.
+  for (Loaded& l : plan)
+    for (py::object& a : l.slots)
+      if (a) {
+        py::object copy = alloc_like(params_[l.param].array, 0.0);
+        std::memcpy(data_of(copy), py::detail::array_proxy(a.ptr())->data, params_[l.param].expect.nbytes);
+        a = std::move(copy);
+      }
+  for (Loaded& l : plan) {
+    Param& p = params_[l.param];
+    p.step = l.step;
+    p.scalars = std::move(l.scalars);
+    p.state = std::move(l.slots);
+  }
+}
+
+}  // namespace fastoptim::bind

@@ -1,0 +1,136 @@
+#pragma once
+// _core.Engine: the parameters, state and step counts of one optimizer, and its step.
+//
+// One Engine serves one Python optimizer and all of its parameter groups. State is kept per
+// parameter, as torch does, and found by the array's identity: a parameter keeps its state when
+// param_groups are edited (arrays swapped in, groups reordered), and a group may hold parameters at
+// different step counts. step() is a single call: it checks every parameter, gradient and setting of
+// every group, allocates missing state aside, optionally checks finiteness, and only then updates;
+// new state is kept only when the step completes. Any error leaves every parameter, every state
+// array and every count as it was.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "arrays.hpp"
+#include "busy.hpp"
+#include "fastoptim/dispatch.hpp"
+#include "fastoptim/schedules.hpp"
+
+namespace fastoptim::bind {
+
+/// One parameter and what the optimizer keeps for it.
+struct Param {
+  py::array array;                 ///< the user's array; its identity is the key to its state
+  std::string label;               ///< "parameter 3" or "parameter 'w'", for messages
+  Expect expect;                   ///< dtype, shape and bytes when registered: what its gradient must be
+  void* data = nullptr;            ///< its data pointer when registered
+  std::vector<py::object> state;   ///< per slot; a null handle is a slot not allocated
+  std::int64_t step = 0;           ///< completed steps
+  std::vector<double> scalars;     ///< the rule's per-parameter scalar state (NAdam's mu_product)
+};
+
+struct Group {
+  std::vector<std::size_t> members;  ///< indices into EngineBase::params_
+  TensorSet set;                     ///< parameter pointers; gradients and state are set per step
+};
+
+/// Parameters of one group that share a step count, scalar state and newly allocated slots: one
+/// Rule::Step and one kernel call. A group is one run unless its parameters have diverged (one was
+/// added to it mid-run, or moved from another group).
+struct Run {
+  std::size_t group = 0;
+  std::vector<std::size_t> members;  ///< positions in the group; empty when the run is the whole group
+  TensorSet own;                     ///< the members' tensors, when not the whole group
+  std::int64_t step = 0;             ///< completed steps of every member
+  unsigned fresh = 0;                ///< slots this step allocates
+  std::vector<double> scalars;       ///< scalar state before the step; prepare() advances it
+};
+
+enum class Nonfinite { raise, skip, ignore };
+
+/// A setting's value at step t: a number, a Schedule (evaluated in C++), or any Python callable
+/// t -> float (the slow path). `scheduled` tells whether it came from a schedule or callable.
+double hyper_value(py::handle obj, std::int64_t t, const char* name, bool* scheduled);
+/// Raise unless `v` is finite: ValueError, or FloatingPointError for a schedule's value during a step.
+void check_finite(double v, const char* name, bool scheduled, std::int64_t t, std::size_t group, bool in_step);
+
+/// Make the n-th state allocation from now fail with MemoryError (0: never). For tests only.
+void fail_allocation(long n);
+
+class EngineBase {
+ public:
+  virtual ~EngineBase() = default;
+
+  /// Register the parameters of every group (lists[g]: arrays, labels[g]: their labels), keeping the
+  /// state of arrays already registered. All checks first; on error nothing changes.
+  void set_groups(const py::list& lists, const py::list& labels);
+  /// Whether `lists` holds exactly the registered arrays, group by group.
+  bool matches(const py::list& lists) const;
+  /// One optimizer step over all groups. Returns false when the step was skipped (nonfinite="skip").
+  bool step(const py::list& lists, const py::list& grads, const py::list& hypers, const std::string& nonfinite,
+            const py::object& max_grad_norm);
+  /// Raise ValueError if `hyper` breaks the rule's ranges, naming the group.
+  void validate(std::size_t group, const py::handle& hyper) { parse_hyper(group, hyper, group_step(group), false); }
+
+  /// Per group, per parameter: None (no state yet) or (step, {scalar: value}, {slot: copy}).
+  py::list snapshot();
+  /// Replace all state by `entries`, shaped as snapshot() returns it. Everything is checked before
+  /// anything changes.
+  void load(const py::list& entries);
+
+  /// A group's schedule position: the most steps any of its parameters has taken.
+  std::int64_t group_step(std::size_t group) const;
+  std::size_t n_groups() const { return groups_.size(); }
+  /// The global L2 norm of the gradients that the latest step measured for max_grad_norm (else NaN).
+  double last_grad_norm() const { return last_grad_norm_; }
+  /// Each group's lr as the latest step (or check) evaluated it.
+  std::vector<double> last_lr() const;
+  Busy& busy() { return busy_; }
+
+  virtual std::size_t n_state() const = 0;
+  virtual std::string slot_name(std::size_t slot) const = 0;
+  virtual std::string scalar_name(std::size_t k) const = 0;
+  virtual std::size_t n_scalars() const = 0;
+  /// The (reads, writes) of each pass of a step with the group's latest validated settings.
+  virtual std::vector<std::pair<int, int>> traffic(std::size_t group) = 0;
+
+ protected:
+  /// Evaluate the group's settings at step t and check them. A non-finite value is a ValueError,
+  /// or, when a schedule produced it during a step, a FloatingPointError.
+  virtual void parse_hyper(std::size_t group, const py::handle& hyper, std::int64_t t, bool in_step) = 0;
+  virtual unsigned state_mask(std::size_t group) const = 0;
+  virtual double slot_init(std::size_t group, std::size_t slot) const = 0;
+  virtual std::vector<double> initial_scalars() const = 0;
+  /// Compute runs_[r]'s step scalars (and advance its scalar state) before the GIL is released.
+  virtual void prepare(std::size_t r) = 0;
+  virtual void run(const KernelTable& k, std::size_t r, const Work& w) = 0;
+  /// Multiply run r's gradients by `factor` as the rule reads them (gradient clipping).
+  virtual void scale_gradients(std::size_t r, double factor) = 0;
+
+  std::vector<Run> runs_;                    ///< the current step's runs
+  std::vector<std::vector<double>> values_;  ///< the settings the latest parse evaluated, per group
+
+ private:
+  /// Point the tensors at their state, allocating missing slots into `pending`; then cut groups into runs.
+  struct Pending {
+    std::size_t param, slot;
+    py::object array;
+  };
+  void plan(std::vector<Pending>& pending);
+  bool same_params(const py::list& lists) const;
+
+  std::vector<Param> params_;
+  std::vector<Group> groups_;
+  SpanIndex spans_;
+  double last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();
+  Busy busy_;
+};
+
+}  // namespace fastoptim::bind
