@@ -74,11 +74,11 @@ def test_not_an_array():
 
 def test_same_array_twice_and_overlapping_views():
     a = np.zeros(10)
-    with pytest.raises(ValueError, match="parameter 0 is listed twice|parameter 0 and parameter 1 share memory"):
+    with pytest.raises(ValueError, match=r"parameter 0 is listed twice \(again as parameter 1\)"):
         fo.SGD([a, a])
     with pytest.raises(ValueError, match="parameter 'x' and parameter 'y' share memory"):
         fo.SGD({"x": a[:6], "y": a[4:]})
-    with pytest.raises(ValueError, match="parameter 0 and parameter 1 share memory"):
+    with pytest.raises(ValueError, match=r"parameter 0 is listed twice \(again as parameter 1\)"):
         fo.SGD([{"params": [a]}, {"params": [a]}])
     fo.SGD([a[:5], a[5:]])  # disjoint views of one buffer are fine
 

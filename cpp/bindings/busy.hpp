@@ -1,8 +1,8 @@
 #pragma once
-// One optimizer's lock. A step takes it without waiting (a second concurrent step is a usage error,
-// reported at once); state readers and writers (state_dict, load_state_dict, save, load, re-registering
-// parameters) wait for it with the GIL released, so a checkpoint taken from another thread is never
-// torn. The thread that holds it may take it again for reading (a Python callable schedule, or a
+// One optimizer's lock. A step while another thread is inside a step is a usage error, reported at
+// once; everything else (a step while another thread reads or loads state, state_dict, load_state_dict,
+// save, load, re-registering parameters) waits for the lock with the GIL released, so a checkpoint
+// taken from another thread is never torn. The thread that holds it may take it again for reading (a Python callable schedule, or a
 // `with hold()` block), but never for a step: a step inside a step would change the tensors it runs on.
 #include <pybind11/pybind11.h>
 
@@ -26,8 +26,9 @@ class Busy {
       return;
     }
     if (!mutex_.try_lock()) {
-      if (mode == Mode::step)
-        throw std::runtime_error("this optimizer is already inside step() or a state change in another thread");
+      // A step while another thread steps is a usage error; anything else waits its turn.
+      if (mode == Mode::step && stepping_.load())
+        throw std::runtime_error("this optimizer is already inside step() in another thread");
       pybind11::gil_scoped_release release;
       mutex_.lock();
     }
@@ -47,7 +48,7 @@ class Busy {
   std::mutex mutex_;
   std::atomic<std::thread::id> owner_{};
   int depth_ = 0;
-  bool stepping_ = false;
+  std::atomic<bool> stepping_{false};
 };
 
 /// Holds a Busy for one scope.

@@ -118,6 +118,7 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels) {
   std::vector<Param> params;
   std::vector<Group> groups(lists.size());
   std::vector<Span> spans;
+  std::unordered_map<PyObject*, std::size_t> seen;  // array -> its first position
   for (std::size_t gi = 0; gi < lists.size(); ++gi) {
     py::sequence arrays = py::reinterpret_borrow<py::sequence>(lists[gi]);
     py::sequence names = py::reinterpret_borrow<py::sequence>(labels[gi]);
@@ -125,6 +126,8 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels) {
     for (std::size_t i = 0; i < arrays.size(); ++i) {
       const std::string label = names[i].cast<std::string>();
       Checked c = check_param(arrays[i], label);
+      const auto first = seen.emplace(arrays[i].ptr(), params.size());
+      if (!first.second) throw py::value_error(params[first.first->second].label + " is listed twice (again as " + label + ")");
       Param rec;
       const auto found = old.find(arrays[i].ptr());
       if (found != old.end()) {
@@ -148,9 +151,7 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels) {
   SpanIndex index;
   std::size_t a = 0, b = 0;
   if (index.add(spans, &a, &b))
-    throw py::value_error(a == b ? params[a].label + " is listed twice"
-                                 : params[a].label + " and " + params[b].label +
-                                       " share memory; each parameter must own its data");
+    throw py::value_error(params[a].label + " and " + params[b].label + " share memory; each parameter must own its data");
   params_ = std::move(params);
   groups_ = std::move(groups);
   spans_ = std::move(index);

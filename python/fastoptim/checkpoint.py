@@ -227,7 +227,7 @@ def read(path: Union[str, os.PathLike], optimizer: str, rule: str) -> Dict[str, 
     """
     name = os.fspath(path)
     try:
-        with np.load(name, allow_pickle=False) as z:
+        with open(name, "rb") as f, np.load(f, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"][()]))
             if not isinstance(meta, dict) or meta.get("format") != FORMAT:
                 raise ValueError(f"unknown format {meta.get('format') if isinstance(meta, dict) else meta!r}")

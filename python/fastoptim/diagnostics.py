@@ -71,7 +71,9 @@ def hessian(grad_fn: GradFn, theta: np.ndarray, eps: Optional[float] = None) -> 
         array([[ 2.,  0.],
                [ 0., -6.]])
     """
-    theta = np.array(theta, dtype=np.float64)
+    theta = _finite_theta(theta)
+    if eps is not None and not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"eps must be finite and > 0, got {eps!r}")
     flat = theta.reshape(-1)
     n = flat.size
     H = np.empty((n, n))
@@ -81,7 +83,16 @@ def hessian(grad_fn: GradFn, theta: np.ndarray, eps: Optional[float] = None) -> 
         up[i] += h
         down[i] -= h
         H[:, i] = (_grad(grad_fn, up.reshape(theta.shape)) - _grad(grad_fn, down.reshape(theta.shape))).reshape(-1) / (2 * h)
+    if not np.isfinite(H).all():
+        raise ValueError("the finite-difference Hessian holds inf or NaN: grad_fn is not finite near theta")
     return (H + H.T) / 2
+
+
+def _finite_theta(theta: np.ndarray) -> np.ndarray:
+    theta = np.array(theta, dtype=np.float64)
+    if not np.isfinite(theta).all():
+        raise ValueError("theta holds inf or NaN")
+    return theta
 
 
 _finite_difference_hessian = hessian  # critical_point's `hessian` argument shadows the name
@@ -222,11 +233,13 @@ def critical_point(
         >>> cp.escape(0.1)
         array([0. , 0.1])
     """
-    theta = np.array(theta, dtype=np.float64)
+    theta = _finite_theta(theta)
     H = np.asarray(hessian, dtype=np.float64) if hessian is not None else _finite_difference_hessian(grad_fn, theta)
     n = theta.size
     if H.shape != (n, n):
         raise ValueError(f"hessian has shape {H.shape}, expected {(n, n)}")
+    if not np.isfinite(H).all():
+        raise ValueError("hessian holds inf or NaN: its eigenvalues cannot classify the point")
     values, vectors = np.linalg.eigh((H + H.T) / 2)
     threshold = tol * max(1.0, float(np.max(np.abs(values))))
     pos, neg = int(np.sum(values > threshold)), int(np.sum(values < -threshold))
@@ -276,6 +289,8 @@ class GradientMonitor:
     * :attr:`vanishing` names the parameters whose gradient norm is below ``vanishing_ratio`` times
       the largest one's: in a deep sigmoid net, the first layers;
     * :attr:`exploding` names those whose gradient norm exceeds ``exploding_norm`` or holds inf/NaN;
+    * :attr:`nonfinite` names those whose gradient holds inf or NaN (vanishing compares finite
+      norms only);
     * :attr:`stalled` is truthy when, over the last ``window`` records, the loss moved by less than
       ``flat_tol`` (relative) while the mean gradient norm stayed above ``small_grad``: the
       parameters oscillate across a valley instead of descending it, a learning-rate problem, not a
@@ -359,9 +374,12 @@ class GradientMonitor:
         if not self._norms:
             return Flag()
         norms = self._norms[-1]
-        top = float(np.nanmax(norms)) if np.isfinite(norms).any() else 0.0
+        finite = np.isfinite(norms)
+        if not finite.any():
+            return Flag()  # nothing to compare with: see `nonfinite`
+        top = float(norms[finite].max())
         if top == 0:
-            return Flag(self.names, "every gradient is zero")
+            return Flag([n for n, f in zip(self.names, finite) if f], "every finite gradient is zero")
         names = [n for n, v in zip(self.names, norms) if v < self.vanishing_ratio * top]
         return Flag(names, f"gradient norm below {self.vanishing_ratio:g} x the largest ({top:.3g})" if names else "")
 
@@ -373,6 +391,14 @@ class GradientMonitor:
         norms, bad = self._norms[-1], self._nonfinite[-1]
         names = [n for n, v, b in zip(self.names, norms, bad) if b > 0 or not v <= self.exploding_norm]
         return Flag(names, f"gradient norm above {self.exploding_norm:g} or not finite" if names else "")
+
+    @property
+    def nonfinite(self) -> Flag:
+        """Parameters whose latest gradient holds inf or NaN."""
+        if not self._norms:
+            return Flag()
+        names = [n for n, b in zip(self.names, self._nonfinite[-1]) if b > 0]
+        return Flag(names, "gradient holds inf or NaN" if names else "")
 
     @property
     def stalled(self) -> Flag:
