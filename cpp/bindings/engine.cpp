@@ -50,7 +50,14 @@ void* data_of(const py::object& a) { return py::detail::array_proxy(a.ptr())->da
 /// writeable, C-contiguous and aligned. A few loads per parameter per step.
 bool unchanged(const Param& p) {
   const auto* a = py::detail::array_proxy(p.array.ptr());
-  return a->data == p.data && (a->flags & py::detail::npy_api::NPY_ARRAY_WRITEABLE_) && grad_fits(p.array.ptr(), p.expect);
+  constexpr int need = py::detail::npy_api::NPY_ARRAY_WRITEABLE_ | py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
+                       py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if (a->data != p.data || (a->flags & need) != need || a->nd != static_cast<int>(p.expect.shape.size())) return false;
+  for (int k = 0; k < a->nd; ++k)
+    if (a->dimensions[k] != p.expect.shape[static_cast<std::size_t>(k)]) return false;
+  if (a->descr == p.descr.ptr()) return true;  // the dtype object it was registered with: nothing to look up
+  const auto* d = py::detail::array_descriptor_proxy(a->descr);
+  return d->type_num == p.expect.type_num && d->byteorder != '>';
 }
 
 py::value_error changed_error(const Param& p) {
@@ -137,6 +144,7 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels) {
         rec.array = py::reinterpret_borrow<py::array>(arrays[i]);
         rec.expect = expect_of(rec.array);
         rec.data = c.data;
+        rec.descr = py::reinterpret_borrow<py::object>(py::detail::array_proxy(arrays[i].ptr())->descr);
         rec.state.resize(n_state());
         rec.scalars = initial_scalars();
       }
@@ -172,7 +180,8 @@ bool EngineBase::same_params(const py::list& lists) const {
 bool EngineBase::matches(const py::list& lists) const { return same_params(lists); }
 
 std::int64_t EngineBase::group_step(std::size_t group) const {
-  if (group >= groups_.size()) return 0;
+  if (group >= groups_.size() || groups_[group].members.empty()) return 0;
+  if (groups_[group].ready) return params_[groups_[group].members[0]].step;
   std::int64_t t = 0;
   for (std::size_t m : groups_[group].members) t = std::max(t, params_[m].step);
   return t;
@@ -188,13 +197,25 @@ std::vector<double> EngineBase::last_lr() const {
 void EngineBase::plan(std::vector<Pending>& pending) {
   runs_.clear();
   std::vector<unsigned> fresh;
+  const std::size_t slots = n_state();
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
     Group& g = groups_[gi];
     const unsigned mask = state_mask(gi);
+    if (g.members.empty()) continue;
+    if (g.ready && g.ready_mask == mask) {
+      Run run;
+      run.group = gi;
+      run.step = params_[g.members[0]].step;
+      run.scalars = params_[g.members[0]].scalars;
+      run.mask = mask;
+      runs_.push_back(std::move(run));
+      continue;
+    }
+    g.ready = false;  // until this plan's step completes
     fresh.assign(g.members.size(), 0u);
     for (std::size_t i = 0; i < g.members.size(); ++i) {
       Param& p = params_[g.members[i]];
-      for (std::size_t k = 0; k < n_state(); ++k) {
+      for (std::size_t k = 0; k < slots; ++k) {
         void* ptr = nullptr;
         if ((mask >> k) & 1u) {
           if (!p.state[k]) {
@@ -208,27 +229,33 @@ void EngineBase::plan(std::vector<Pending>& pending) {
         g.set.tensors[i].state[k] = ptr;
       }
     }
-    // Cut the group into runs of parameters that share a step count, scalar state and fresh slots.
-    const std::size_t first = runs_.size();
-    for (std::size_t i = 0; i < g.members.size(); ++i) {
+    // Cut the group into runs of parameters that share a step count, scalar state and fresh slots:
+    // one run, the whole group, unless its parameters have diverged.
+    const bool has_scalars = n_scalars() > 0;
+    auto same = [&](const Run& run, std::size_t i) {
       const Param& p = params_[g.members[i]];
+      return run.step == p.step && run.fresh == fresh[i] && (!has_scalars || run.scalars == p.scalars);
+    };
+    auto start = [&](std::size_t i) {
+      Run run;
+      run.group = gi;
+      run.step = params_[g.members[i]].step;
+      run.fresh = fresh[i];
+      run.scalars = params_[g.members[i]].scalars;
+      run.mask = mask;
+      runs_.push_back(std::move(run));
+    };
+    const std::size_t first = runs_.size();
+    start(0);
+    std::size_t i = 1;
+    while (i < g.members.size() && same(runs_[first], i)) ++i;
+    if (i == g.members.size()) continue;
+    for (std::size_t j = 0; j < g.members.size(); ++j) {
       std::size_t r = first;
-      while (r < runs_.size() && !(runs_[r].step == p.step && runs_[r].fresh == fresh[i] && runs_[r].scalars == p.scalars)) ++r;
-      if (r == runs_.size()) {
-        Run run;
-        run.group = gi;
-        run.step = p.step;
-        run.fresh = fresh[i];
-        run.scalars = p.scalars;
-        runs_.push_back(std::move(run));
-      }
-      runs_[r].members.push_back(i);
-    }
-    if (runs_.size() == first + 1) {
-      runs_.back().members.clear();  // the whole group: its own TensorSet
-    } else {
-      for (std::size_t r = first; r < runs_.size(); ++r)
-        for (std::size_t i : runs_[r].members) runs_[r].own.add(g.set.tensors[i]);
+      while (r < runs_.size() && !same(runs_[r], j)) ++r;
+      if (r == runs_.size()) start(j);
+      runs_[r].members.push_back(j);
+      runs_[r].own.add(g.set.tensors[j]);
     }
   }
   for (std::size_t r = 0; r < runs_.size(); ++r) prepare(r);
@@ -316,17 +343,21 @@ bool EngineBase::step(const py::list& lists, const py::list& grads, const py::li
     throw py::error_already_set();
   }
   for (Pending& a : pending) params_[a.param].state[a.slot] = std::move(a.array);
+  const bool has_scalars = n_scalars() > 0;
   for (const Run& rr : runs_) {
     const Group& g = groups_[rr.group];
     auto commit = [&](std::size_t i) {
       Param& p = params_[g.members[i]];
       p.step = rr.step + 1;
-      p.scalars = rr.scalars;
+      if (has_scalars) p.scalars = rr.scalars;
     };
-    if (rr.members.empty())
+    if (rr.members.empty()) {
       for (std::size_t i = 0; i < g.members.size(); ++i) commit(i);
-    else
+      groups_[rr.group].ready = true;
+      groups_[rr.group].ready_mask = rr.mask;
+    } else {
       for (std::size_t i : rr.members) commit(i);
+    }
   }
   return true;
 }
@@ -428,6 +459,7 @@ void EngineBase::load(const py::list& entries) {
         std::memcpy(data_of(copy), py::detail::array_proxy(a.ptr())->data, params_[l.param].expect.nbytes);
         a = std::move(copy);
       }
+  for (Group& g : groups_) g.ready = false;
   for (Loaded& l : plan) {
     Param& p = params_[l.param];
     p.step = l.step;

@@ -31,6 +31,7 @@ struct Param {
   std::string label;               ///< "parameter 3" or "parameter 'w'", for messages
   Expect expect;                   ///< dtype, shape and bytes when registered: what its gradient must be
   void* data = nullptr;            ///< its data pointer when registered
+  py::object descr;                ///< its dtype object when registered (held, so its address stays its own)
   std::vector<py::object> state;   ///< per slot; a null handle is a slot not allocated
   std::int64_t step = 0;           ///< completed steps
   std::vector<double> scalars;     ///< the rule's per-parameter scalar state (NAdam's mu_product)
@@ -39,6 +40,11 @@ struct Param {
 struct Group {
   std::vector<std::size_t> members;  ///< indices into EngineBase::params_
   TensorSet set;                     ///< parameter pointers; gradients and state are set per step
+  /// The latest step ran the whole group as one run and completed: its members share a step count
+  /// and scalar state, and `set` points at their state for slots `ready_mask`. Then the next step
+  /// with the same mask needs no planning (the common case). Anything else that changes state clears it.
+  bool ready = false;
+  unsigned ready_mask = 0;
 };
 
 /// Parameters of one group that share a step count, scalar state and newly allocated slots: one
@@ -50,6 +56,7 @@ struct Run {
   TensorSet own;                     ///< the members' tensors, when not the whole group
   std::int64_t step = 0;             ///< completed steps of every member
   unsigned fresh = 0;                ///< slots this step allocates
+  unsigned mask = 0;                 ///< slots this step uses
   std::vector<double> scalars;       ///< scalar state before the step; prepare() advances it
 };
 
