@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
-#include <cstring>
 #include <new>
 #include <unordered_map>
 
@@ -12,19 +11,6 @@
 namespace fastoptim::bind {
 
 namespace {
-
-std::atomic<long> fail_countdown{0};
-
-/// Every state array is allocated here: an array shaped and typed like `param`, filled with `init`.
-py::object alloc_like(const py::array& param, double init) {
-  long left = fail_countdown.load();
-  while (left > 0 && !fail_countdown.compare_exchange_weak(left, left - 1)) {
-  }
-  if (left == 1) throw std::bad_alloc();  // pybind11 raises MemoryError
-  // Released, never destroyed: a static py::object would be freed after the interpreter is gone.
-  static const py::handle full_like = py::object(py::module_::import("numpy").attr("full_like")).release();
-  return full_like(param, init);
-}
 
 Nonfinite parse_nonfinite(const std::string& s) {
   if (s == "raise") return Nonfinite::raise;
@@ -43,8 +29,6 @@ double parse_max_grad_norm(const py::object& obj) {
   if (!(v > 0) || std::isinf(v)) throw py::value_error("max_grad_norm must be > 0 and finite, got " + shortest(v));
   return v;
 }
-
-void* data_of(const py::object& a) { return py::detail::array_proxy(a.ptr())->data; }
 
 /// Whether a registered parameter is still what it was: the same data, dtype and shape, still
 /// writeable, C-contiguous and aligned. A few loads per parameter per step.
@@ -80,9 +64,24 @@ py::value_error changed_error(const Param& p) {
                          "put a new array in param_groups instead of changing this one");
 }
 
+std::atomic<long> fail_countdown{0};  // see fail_allocation()
+
 }  // namespace
 
+/// Every state array is allocated here: an array shaped and typed like `param`, filled with `init`.
+py::object alloc_like(const py::array& param, double init) {
+  long left = fail_countdown.load();
+  while (left > 0 && !fail_countdown.compare_exchange_weak(left, left - 1)) {
+  }
+  if (left == 1) throw std::bad_alloc();  // pybind11 raises MemoryError
+  // Released, never destroyed: a static py::object would be freed after the interpreter is gone.
+  static const py::handle full_like = py::object(py::module_::import("numpy").attr("full_like")).release();
+  return full_like(param, init);
+}
+
 void fail_allocation(long n) { fail_countdown.store(n < 0 ? 0 : n); }
+
+void* data_of(const py::object& a) { return py::detail::array_proxy(a.ptr())->data; }
 
 double hyper_value(py::handle obj, std::int64_t t, const char* name, bool* scheduled) {
   *scheduled = false;
@@ -360,112 +359,6 @@ bool EngineBase::step(const py::list& lists, const py::list& grads, const py::li
     }
   }
   return true;
-}
-
-py::list EngineBase::snapshot() {
-  BusyGuard busy(busy_, Busy::Mode::state);
-  py::list out;
-  for (const Group& g : groups_) {
-    py::list entries;
-    for (std::size_t m : g.members) {
-      const Param& p = params_[m];
-      py::dict scalars, slots;
-      for (std::size_t k = 0; k < p.scalars.size(); ++k) scalars[py::str(scalar_name(k))] = p.scalars[k];
-      for (std::size_t k = 0; k < p.state.size(); ++k)
-        if (p.state[k]) slots[py::str(slot_name(k))] = p.state[k].attr("copy")();
-      if (p.step == 0 && slots.empty())
-        entries.append(py::none());
-      else
-        entries.append(py::make_tuple(p.step, scalars, slots));
-    }
-    out.append(entries);
-  }
-  return out;
-}
-
-namespace {
-
-std::int64_t parse_step(py::handle obj, const std::string& where) {
-  if (PyBool_Check(obj.ptr()) || !PyIndex_Check(obj.ptr()))
-    throw py::value_error(where + ": 'step' must be an integer, got " + py::repr(obj).cast<std::string>());
-  int overflow = 0;
-  py::object index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
-  const long long v = PyLong_AsLongLongAndOverflow(index.ptr(), &overflow);
-  constexpr long long kMaxStep = 1LL << 53;  // exact as a double, far from overflow
-  if (overflow || v < 0 || v > kMaxStep)
-    throw py::value_error(where + ": 'step' must be in [0, 2**53], got " + py::repr(obj).cast<std::string>());
-  return v;
-}
-
-}  // namespace
-
-void EngineBase::load(const py::list& entries) {
-  BusyGuard busy(busy_, Busy::Mode::state);
-  if (entries.size() != groups_.size())
-    throw py::value_error("state for " + std::to_string(entries.size()) + " param groups, this optimizer has " +
-                          std::to_string(groups_.size()));
-  struct Loaded {
-    std::size_t param;
-    std::int64_t step;
-    std::vector<double> scalars;
-    std::vector<py::object> slots;  // the arrays offered, later their copies
-  };
-  std::vector<Loaded> plan;
-  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
-    py::sequence group = py::reinterpret_borrow<py::sequence>(entries[gi]);
-    const Group& g = groups_[gi];
-    if (group.size() != g.members.size())
-      throw py::value_error("param group " + std::to_string(gi) + ": state for " + std::to_string(group.size()) +
-                            " parameters, the group has " + std::to_string(g.members.size()));
-    for (std::size_t i = 0; i < g.members.size(); ++i) {
-      const Param& p = params_[g.members[i]];
-      Loaded l{g.members[i], 0, initial_scalars(), std::vector<py::object>(n_state())};
-      py::object entry = group[i];
-      if (!entry.is_none()) {
-        const std::string where = "state of " + p.label;
-        py::tuple t = py::reinterpret_borrow<py::tuple>(entry);
-        l.step = parse_step(t[0], where);
-        py::dict scalars = t[1].cast<py::dict>(), slots = t[2].cast<py::dict>();
-        for (std::size_t k = 0; k < n_scalars(); ++k) {
-          py::str name(scalar_name(k));
-          if (!scalars.contains(name)) {
-            if (l.step == 0) continue;
-            throw py::value_error(where + ": '" + scalar_name(k) + "' is missing (step " + std::to_string(l.step) +
-                                  " needs it)");
-          }
-          const double v = PyFloat_AsDouble(py::object(scalars[name]).ptr());
-          if ((v == -1.0 && PyErr_Occurred()) || !std::isfinite(v)) {
-            PyErr_Clear();
-            throw py::value_error(where + ": '" + scalar_name(k) + "' must be a finite number, got " +
-                                  py::repr(scalars[name]).cast<std::string>());
-          }
-          l.scalars[k] = v;
-        }
-        for (std::size_t k = 0; k < n_state(); ++k) {
-          py::str name(slot_name(k));
-          if (!slots.contains(name)) continue;
-          l.slots[k] = slots[name];
-          check_state(l.slots[k], p.array, "state '" + slot_name(k) + "' of " + p.label);
-        }
-      }
-      plan.push_back(std::move(l));
-    }
-  }
-  // Copies, then the swap: an allocation failure leaves the state as it was.
-  for (Loaded& l : plan)
-    for (py::object& a : l.slots)
-      if (a) {
-        py::object copy = alloc_like(params_[l.param].array, 0.0);
-        std::memcpy(data_of(copy), py::detail::array_proxy(a.ptr())->data, params_[l.param].expect.nbytes);
-        a = std::move(copy);
-      }
-  for (Group& g : groups_) g.ready = false;
-  for (Loaded& l : plan) {
-    Param& p = params_[l.param];
-    p.step = l.step;
-    p.scalars = std::move(l.scalars);
-    p.state = std::move(l.slots);
-  }
 }
 
 }  // namespace fastoptim::bind

@@ -70,6 +70,10 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
 
 /// Make the n-th state allocation from now fail with MemoryError (0: never). For tests only.
 void fail_allocation(long n);
+/// Every state array is allocated here: an array shaped and typed like `param`, filled with `init`.
+py::object alloc_like(const py::array& param, double init);
+/// An ndarray's data pointer.
+void* data_of(const py::object& a);
 
 class EngineBase {
  public:
