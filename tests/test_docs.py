@@ -40,3 +40,42 @@ def test_optimizers_document_math_bytes_example_and_references(cls):
 def test_stubs_and_marker_ship():
     pkg = pathlib.Path(fo.__file__).parent
     assert (pkg / "py.typed").exists() and (pkg / "_core.pyi").exists()
+
+
+TORCH_FLAGS = {"foreach", "fused", "capturable", "differentiable"}
+README = (pathlib.Path(__file__).parent.parent / "README.md").read_text()
+
+
+def readme_signatures():
+    """The optimizer table's first column: ``Name(arg, arg=default, *, ...)``."""
+    import re
+
+    rows = re.findall(r"^\| `(\w+)\((.*?)\)` \|", README, flags=re.M)
+    return {name: args for name, args in rows}
+
+
+@pytest.mark.parametrize("cls", [c for c in OPTIMIZERS if c is not fo.Optimizer], ids=lambda c: c.__name__)
+def test_readme_table_gives_each_signature(cls):
+    """The README's signature lists every argument but the common ones and torch's flags, in order,
+    keyword-only where the class has it so, with the class's default (`...` stands for Adam's)."""
+    import ast
+    import inspect
+
+    params = inspect.signature(cls).parameters
+    shown = readme_signatures()[cls.__name__]
+    if shown.startswith("..."):  # AdamW: only what differs from Adam
+        for item in shown.split(", "):
+            if "=" in item:
+                name, default = item.split("=")
+                assert params[name].default == ast.literal_eval(default), name
+        return
+    tree = ast.parse(f"def f({shown}): pass").body[0].args  # type: ignore[attr-defined]
+    positional = [a.arg for a in tree.args]
+    defaults = [None] * (len(tree.args) - len(tree.defaults)) + tree.defaults
+    rows = [(a, d, False) for a, d in zip(positional, defaults)]
+    rows += [(a.arg, d, True) for a, d in zip(tree.kwonlyargs, tree.kw_defaults)]
+    expected = [p for p in params.values() if p.name not in TORCH_FLAGS | {"nonfinite", "max_grad_norm"}]
+    assert [r[0] for r in rows] == [p.name for p in expected]
+    for (name, default, keyword_only), p in zip(rows, expected):
+        assert (p.kind == p.KEYWORD_ONLY) == keyword_only, name
+        assert p.default == (p.empty if default is None else ast.literal_eval(default)), name

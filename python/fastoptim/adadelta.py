@@ -33,6 +33,8 @@ class Adadelta(Optimizer):
         eps: :math:`\epsilon`, >= 0. Default 1e-6.
         weight_decay: L2 penalty :math:`\lambda`, >= 0. Default 0.
         maximize: maximize the objective instead of minimizing it. Default False.
+        foreach, fused, capturable, differentiable: torch's flags where torch has them: the first two
+            are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
@@ -60,13 +62,18 @@ class Adadelta(Optimizer):
         rho: float = 0.9,
         eps: float = 1e-6,
         weight_decay: ScheduleLike = 0.0,
+        foreach: bool | None = None,
         *,
+        capturable: bool = False,
         maximize: bool = False,
+        differentiable: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+        )
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (group["lr"], group["rho"], group["eps"], group["weight_decay"], group["maximize"])

@@ -38,6 +38,8 @@ class Adagrad(Optimizer):
         eps: :math:`\epsilon`, >= 0. Default 1e-10.
         maximize: maximize the objective instead of minimizing it. Default False.
         average: use the root mean square :math:`\sqrt{s_t/t}`. Default False.
+        foreach, fused, capturable, differentiable: torch's flags where torch has them: the first two
+            are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
@@ -67,8 +69,11 @@ class Adagrad(Optimizer):
         weight_decay: ScheduleLike = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         average: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
@@ -82,7 +87,7 @@ class Adagrad(Optimizer):
             maximize=maximize,
             average=average,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, differentiable=differentiable)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (

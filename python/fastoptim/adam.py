@@ -40,6 +40,8 @@ class Adam(Optimizer):
         maximize: maximize the objective instead of minimizing it. Default False.
         decoupled_weight_decay: decay the weights directly (AdamW) instead of adding
             :math:`\lambda p` to the gradient. Default False.
+        foreach, fused, capturable, differentiable: torch's flags where torch has them: the first two
+            are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
@@ -70,9 +72,13 @@ class Adam(Optimizer):
         betas: Tuple[ScheduleLike, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: ScheduleLike = 0.0,
-        *,
         amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
@@ -86,7 +92,9 @@ class Adam(Optimizer):
             maximize=maximize,
             decoupled_weight_decay=decoupled_weight_decay or self._decoupled,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+        )
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         beta1, beta2 = group["betas"]
@@ -131,9 +139,13 @@ class AdamW(Adam):
         betas: Tuple[ScheduleLike, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: ScheduleLike = 1e-2,
-        *,
         amsgrad: bool = False,
+        *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
     ) -> None:
@@ -143,8 +155,10 @@ class AdamW(Adam):
             betas,
             eps,
             weight_decay,
-            amsgrad=amsgrad,
+            amsgrad,
             maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
             nonfinite=nonfinite,
             max_grad_norm=max_grad_norm,
         )

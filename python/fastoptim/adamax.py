@@ -32,6 +32,8 @@ class Adamax(Optimizer):
         eps: :math:`\epsilon`, >= 0. Default 1e-8.
         weight_decay: L2 penalty :math:`\lambda`, >= 0. Default 0.
         maximize: maximize the objective instead of minimizing it. Default False.
+        foreach, fused, capturable, differentiable: torch's flags where torch has them: the first two
+            are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
@@ -59,13 +61,18 @@ class Adamax(Optimizer):
         betas: Tuple[ScheduleLike, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: ScheduleLike = 0.0,
+        foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
+        capturable: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+        )
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         beta1, beta2 = group["betas"]

@@ -38,6 +38,8 @@ class NAdam(Optimizer):
         momentum_decay: :math:`\psi`, >= 0. Default 4e-3.
         decoupled_weight_decay: decay the weights directly, as AdamW does (NAdamW). Default False.
         maximize: maximize the objective instead of minimizing it. Default False.
+        foreach, fused, capturable, differentiable: torch's flags where torch has them: the first two
+            are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
@@ -66,9 +68,12 @@ class NAdam(Optimizer):
         eps: float = 1e-8,
         weight_decay: ScheduleLike = 0.0,
         momentum_decay: float = 4e-3,
-        *,
         decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
     ) -> None:
@@ -81,7 +86,9 @@ class NAdam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+        )
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         beta1, beta2 = group["betas"]

@@ -63,6 +63,10 @@ class Optimizer:
     gradient arrays: the norm comes from the finiteness check's read, and the rules scale each
     gradient element as they read it. ``last_grad_norm`` holds the norm before clipping.
 
+    For code written for torch, the subclasses take torch's ``foreach`` and ``fused`` flags, and ignore
+    them (every step is one fused multi-tensor call), and ``capturable`` and ``differentiable``, which
+    must be False.
+
     One optimizer may be used from several threads: a step while another thread is inside a step
     raises RuntimeError, and ``state_dict``, ``load_state_dict``, ``save`` and ``load`` wait for a
     step in progress, so a checkpoint is never torn. ``copy.deepcopy`` copies the optimizer with its
@@ -73,8 +77,19 @@ class Optimizer:
     _rule: ClassVar[str]
 
     def __init__(
-        self, params: Params, defaults: Dict[str, Any], *, nonfinite: str = "raise", max_grad_norm: float | None = None
+        self,
+        params: Params,
+        defaults: Dict[str, Any],
+        *,
+        nonfinite: str = "raise",
+        max_grad_norm: float | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
     ) -> None:
+        if capturable:
+            raise ValueError("capturable=True is for CUDA graphs; fastoptim steps NumPy arrays on the CPU")
+        if differentiable:
+            raise ValueError("differentiable=True needs autograd through the step; fastoptim updates arrays in place in C++")
         self.nonfinite = nonfinite
         self.max_grad_norm = max_grad_norm
         self.defaults: Dict[str, Any] = dict(defaults)

@@ -38,6 +38,8 @@ class RAdam(Optimizer):
         weight_decay: :math:`\lambda`, >= 0. Default 0.
         decoupled_weight_decay: decay the weights directly, as AdamW does. Default False.
         maximize: maximize the objective instead of minimizing it. Default False.
+        foreach, fused, capturable, differentiable: torch's flags where torch has them: the first two
+            are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
@@ -65,9 +67,12 @@ class RAdam(Optimizer):
         betas: Tuple[ScheduleLike, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: ScheduleLike = 0.0,
-        *,
         decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
     ) -> None:
@@ -79,7 +84,9 @@ class RAdam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+        )
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         beta1, beta2 = group["betas"]

@@ -37,6 +37,8 @@ class RMSprop(Optimizer):
         momentum: momentum factor :math:`\mu`, >= 0. Default 0.
         centered: normalise by the estimated variance. Default False.
         maximize: maximize the objective instead of minimizing it. Default False.
+        foreach, fused, capturable, differentiable: torch's flags where torch has them: the first two
+            are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
@@ -68,15 +70,20 @@ class RMSprop(Optimizer):
         weight_decay: ScheduleLike = 0.0,
         momentum: ScheduleLike = 0.0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
+        foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
+        *,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+        )
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (

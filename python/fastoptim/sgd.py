@@ -33,6 +33,8 @@ class SGD(Optimizer):
         weight_decay: L2 penalty :math:`\lambda` added to the gradient, >= 0. Default 0.
         nesterov: use Nesterov momentum (needs momentum > 0 and dampening 0). Default False.
         maximize: maximize the objective instead of minimizing it. Default False.
+        foreach, fused, capturable, differentiable: torch's flags where torch has them: the first two
+            are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
 
@@ -62,16 +64,19 @@ class SGD(Optimizer):
         momentum: ScheduleLike = 0.0,
         dampening: float = 0.0,
         weight_decay: ScheduleLike = 0.0,
-        *,
         nesterov: bool = False,
+        *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, differentiable=differentiable)
 
     def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
         return (
