@@ -1,14 +1,16 @@
 """Step time of fastoptim against its peers, measured side by side in one process.
 
-    python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--json out.json]
+    python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--json FILE]
 
 For each workload (a set of float32 tensors) it times one optimizer step of every contender:
 
 * ``fastoptim``: the default step, which checks the gradients for inf/NaN first;
 * ``fastoptim-nocheck``: ``nonfinite="ignore"``, the like-for-like peer of torch's kernels, which
   do not check;
-* ``roofline``: a loop that moves the same bytes as the rule with no arithmetic, on the same
-  tensors, threads and SIMD tier (the memory-bandwidth bound);
+* ``roofline``: a same-bytes copy loop, reading and writing the arrays the rule reads and writes
+  with no arithmetic, on the same tensors, threads and SIMD tier: a memory-bandwidth reference,
+  not a strict bound (with interleaved runs, a step can find more of its data in cache than the
+  loop did and beat it);
 * ``numpy``: the rule written the obvious way in NumPy (SGD and Adam);
 * ``torch-forloop``, ``torch-foreach``, ``torch-fused``: torch.optim's three CPU paths, when torch
   is installed and has the rule.
@@ -293,7 +295,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"only {','.join(QUICK)} (default: {','.join(DEFAULT)})")
     parser.add_argument("--threads", default="0", help="comma-separated thread counts; 0 = all (default)")
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     workloads = args.workloads.split(",") if args.workloads else (QUICK if args.quick else DEFAULT)
