@@ -115,7 +115,8 @@ def _numpy_step(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) ->
     return None
 
 
-def _torch_steps(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -> Dict[str, Callable[[], None]]:
+def _torch_steps(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -> Dict[str, Tuple[Callable[[], None], List[np.ndarray]]]:
+    """torch.optim's CPU paths for the rule, each with (zero-copy views of) its parameters."""
     try:
         import torch
     except ImportError:
@@ -124,7 +125,7 @@ def _torch_steps(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -
     cls = getattr(torch.optim, name, None)
     if cls is None:
         return {}
-    steps: Dict[str, Callable[[], None]] = {}
+    steps: Dict[str, Tuple[Callable[[], None], List[np.ndarray]]] = {}
     for label, flags in [("torch-forloop", dict(foreach=False)), ("torch-foreach", dict(foreach=True)), ("torch-fused", dict(fused=True))]:
         tparams = [torch.tensor(p) for p in params]
         for p, g in zip(tparams, grads):
@@ -134,28 +135,34 @@ def _torch_steps(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -
             opt.step()
         except (RuntimeError, TypeError, ValueError):
             continue  # this path does not exist for this rule
-        steps[label] = opt.step
+        steps[label] = (opt.step, [t.detach().numpy() for t in tparams])
     return steps
 
 
-def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> Dict[str, Callable[[], None]]:
+Contenders = Dict[str, Tuple[Callable[[], None], Optional[List[np.ndarray]]]]
+
+
+def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> Contenders:
+    """Each contender's step and the parameters it updates (None for the roofline), every one of
+    them one step in (state allocated), so that after the same number of steps they hold the same
+    values: the benchmark compares the same work."""
     import fastoptim
 
     name, settings = RULES[rule]
     rng = np.random.default_rng(seed)
     params = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
     grads = [rng.standard_normal(s, dtype=np.float32) * 1e-3 for s in shapes]
-    out: Dict[str, Callable[[], None]] = {}
+    out: Contenders = {}
     for label, nonfinite in [("fastoptim", "raise"), ("fastoptim-nocheck", "ignore")]:
         ps = [p.copy() for p in params]
         opt: Optimizer = getattr(fastoptim, name)(ps, **settings, nonfinite=nonfinite)
-        out[label] = partial(opt.step, grads)
-    # The roofline runs on the last optimizer's own arrays: the same memory, tensors and threads.
-    opt.step(grads)
+        opt.step(grads)
+        out[label] = (partial(opt.step, grads), ps)
+    # The roofline runs on copies of the last optimizer's parameters and state (state_dict() copies
+    # them): the same sizes, tensors and threads, and it leaves the contenders' arrays alone.
     passes = opt._engine.traffic(0)
-    # Same-sized copies of the state arrays the step uses (state_dict() copies them).
     state = opt.state_dict()["state"]
-    tensors = [[p, g] + [v for v in state[i].values() if isinstance(v, np.ndarray)] for i, (p, g) in enumerate(zip(ps, grads))]
+    tensors = [[p.copy(), g] + [v for v in state[i].values() if isinstance(v, np.ndarray)] for i, (p, g) in enumerate(zip(ps, grads))]
     for t in tensors:
         while len(t) < 5:  # the roofline of a rule that keeps little state still needs arrays to read
             t.append(np.ones_like(t[0]))
@@ -166,10 +173,12 @@ def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> 
         for reads, writes in passes:
             runner.run(reads, writes)
 
-    out["roofline"] = roofline
-    numpy_step = _numpy_step(rule, [p.copy() for p in params], grads)
+    out["roofline"] = (roofline, None)
+    numpy_params = [p.copy() for p in params]
+    numpy_step = _numpy_step(rule, numpy_params, grads)
     if numpy_step is not None:
-        out["numpy"] = numpy_step
+        numpy_step()
+        out["numpy"] = (numpy_step, numpy_params)
     out.update(_torch_steps(rule, params, grads))
     return out
 
@@ -214,7 +223,7 @@ def run(
                 order = names[r % len(names) :] + names[: r % len(names)]
                 for c in order:
                     t0 = time.perf_counter()
-                    contenders[c]()
+                    contenders[c][0]()
                     elapsed = time.perf_counter() - t0
                     if r >= 2:
                         times[c].append(elapsed)
