@@ -160,15 +160,39 @@ def test_clip_grad_norm_matches_torch(p):
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("rule", ["Adam", "SGD", "LARS"])
+# Every rule with settings under which clipping changes the result (LARS with weight decay, so its
+# trust ratio is not scale-free).
+CLIP_SETTINGS = {
+    "SGD": dict(lr=0.1, momentum=0.9),
+    "Adam": dict(lr=0.01),
+    "AdamW": dict(lr=0.01),
+    "Adagrad": dict(lr=0.1),
+    "RMSprop": dict(lr=0.01),
+    "Adadelta": dict(lr=1.0),
+    "Adamax": dict(lr=0.01),
+    "NAdam": dict(lr=0.01),
+    "RAdam": dict(lr=0.01),
+    "Lion": dict(lr=0.01),
+    "LAMB": dict(lr=0.01, weight_decay=0.1),
+    "LARS": dict(lr=0.1, momentum=0.9, weight_decay=0.01),
+}
+
+
+def _two_groups(rule, params, **kw):
+    settings = CLIP_SETTINGS[rule]
+    return getattr(fo, rule)([{"params": params[:1]}, {"params": params[1:], "lr": settings["lr"] / 2}], **settings, **kw)
+
+
+@pytest.mark.parametrize("rule", sorted(CLIP_SETTINGS))
 def test_max_grad_norm_inside_step_equals_clip_then_step(rule):
-    shapes = [(30,), (4, 5)]
-    kw = dict(lr=0.1, momentum=0.9) if rule != "Adam" else dict(lr=0.01)
+    """Over two groups (one norm over both, as torch clips), every rule: clipping inside the step
+    equals clip_grad_norm then the step, bit for bit, and differs from not clipping."""
+    shapes = [(30,), (4, 5), (9,)]
     grads = grad_stream(shapes, 20, np.float32, scale=5.0)
-    inside = init_params(shapes, np.float32)
-    opt = getattr(fo, rule)(inside, **kw, max_grad_norm=1.0)
-    outside = init_params(shapes, np.float32)
-    ref = getattr(fo, rule)(outside, **kw)
+    inside, outside, unclipped = (init_params(shapes, np.float32) for _ in range(3))
+    opt = _two_groups(rule, inside, max_grad_norm=1.0)
+    ref = _two_groups(rule, outside)
+    free = _two_groups(rule, unclipped)
     for gs in grads:
         kept = [g.copy() for g in gs]
         opt.step(gs)
@@ -176,10 +200,35 @@ def test_max_grad_norm_inside_step_equals_clip_then_step(rule):
         clipped = [g.copy() for g in gs]
         assert fo.clip_grad_norm(clipped, 1.0) == opt.last_grad_norm
         ref.step(clipped)
+        free.step(gs)
     for a, b in zip(inside, outside):
         assert np.array_equal(a, b)
+    assert max(float(np.max(np.abs(a - c))) for a, c in zip(inside, unclipped)) > 1e-4
     with pytest.raises(ValueError, match="max_grad_norm must be > 0"):
         fo.SGD([np.zeros(1)], max_grad_norm=0.0)
+
+
+@pytest.mark.parametrize("nonfinite", ["skip", "ignore"])
+def test_max_grad_norm_with_nonfinite_skip_and_ignore(nonfinite):
+    shapes = [(30,), (4, 5)]
+    grads = grad_stream(shapes, 6, np.float32, scale=5.0)
+    bad = [np.full(s, np.nan, np.float32) for s in shapes]
+    inside, outside = init_params(shapes, np.float32), init_params(shapes, np.float32)
+    opt = fo.Adam(inside, lr=0.01, max_grad_norm=1.0, nonfinite=nonfinite)
+    ref = fo.Adam(outside, lr=0.01)
+    for i, gs in enumerate(grads):
+        opt.step(gs)
+        clipped = [g.copy() for g in gs]
+        fo.clip_grad_norm(clipped, 1.0)
+        ref.step(clipped)
+        if i == 2 and nonfinite == "skip":
+            opt.step(bad)  # skipped whole: nothing moves, nothing counts
+            assert opt.skipped_steps == 1
+    for a, b in zip(inside, outside):
+        assert np.array_equal(a, b)
+    if nonfinite == "ignore":
+        opt.step(bad)  # not checked: the NaN norm makes the clip factor NaN, as torch's would
+        assert all(np.isnan(p).all() for p in inside)
 
 
 def test_max_grad_norm_matches_torch_clip_and_adam():

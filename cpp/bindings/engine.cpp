@@ -314,8 +314,8 @@ bool EngineBase::step(const py::list& lists, const py::list& grads, const py::li
     double sum_squares = 0;
     if (mode != Nonfinite::ignore || clip)
       for (std::size_t gi = 0; gi < ng; ++gi) {
-        const GradStats st = k.grad_stats(groups_[gi].set.work(threads), clip);
-        sum_squares += st.sum_squares;
+        const GradStats st = k.grad_stats(groups_[gi].set.work(threads), clip, sum_squares);
+        sum_squares = st.sum_squares;
         if (st.first_bad >= 0 && bad_tensor < 0 && mode != Nonfinite::ignore) {
           bad_tensor = st.first_bad;
           bad_group = static_cast<std::ptrdiff_t>(gi);

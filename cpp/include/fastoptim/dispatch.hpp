@@ -29,7 +29,7 @@ using AllKernels = decltype(std::tuple_cat(std::declval<AllRules>(), std::declva
 /// One tier's compiled kernels.
 struct KernelTable {
   const char* tier;
-  GradStats (*grad_stats)(const Work&, bool want_norm);
+  GradStats (*grad_stats)(const Work&, bool want_norm, double carry);
   double (*norm)(const Work&, double p);
   void (*scale)(const Work&, double c);
   void (*clamp)(const Work&, double c);

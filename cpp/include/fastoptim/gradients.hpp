@@ -27,7 +27,10 @@ inline bool chunk_finite(const T* __restrict g, std::size_t n) {
 }
 
 /// Reads every gradient (Tensor::grad) once.
-inline GradStats grad_stats(const Work& w, bool want_norm) {
+/// `carry`: the sum of squares of earlier calls, which this call's chunk sums are added to in chunk
+/// order, so that a norm over several Works (an optimizer's groups) adds exactly as norm() over one
+/// Work holding all their chunks.
+inline GradStats grad_stats(const Work& w, bool want_norm, double carry) {
   std::vector<unsigned char> bad(w.n_chunks, 0);
   std::vector<double> sums(want_norm ? w.n_chunks : 0);
   for_each_chunk(w, [&](std::size_t c) {
@@ -47,6 +50,7 @@ inline GradStats grad_stats(const Work& w, bool want_norm) {
     });
   });
   GradStats out;
+  out.sum_squares = carry;
   for (std::size_t c = 0; c < w.n_chunks; ++c) {
     if (bad[c] && out.first_bad < 0) out.first_bad = static_cast<std::ptrdiff_t>(w.chunks[c].tensor);
     if (want_norm) out.sum_squares += sums[c];
