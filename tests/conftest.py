@@ -15,6 +15,7 @@ def tier(request):
     """Run the test once per SIMD tier this CPU supports; restore the default tier afterwards."""
     before = fo.simd_tier()
     _core.select_tier(request.param)
+    assert fo.simd_tier() == request.param
     yield request.param
     _core.select_tier(before)
 

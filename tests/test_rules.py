@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from conftest import DTYPES, SHAPES, grad_stream, init_params, tolerance
@@ -39,14 +41,16 @@ def test_matches_reference(name, rule, hyper, dtype, tier):
             np.testing.assert_allclose(saved[i][slot], value, **tolerance(dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name, rule, hyper", CASES, ids=IDS)
-def test_tiers_are_bit_identical(name, rule, hyper):
+def test_tiers_are_bit_identical(name, rule, hyper, dtype):
     """Elementwise kernels without FP contraction round the same on every tier."""
     results = {}
     for t in fo.available_tiers():
         _core.select_tier(t)
-        params = init_params(SHAPES, np.float32)
-        run_fastoptim(name, hyper, params, grad_stream(SHAPES, 20, np.float32))
+        assert fo.simd_tier() == t
+        params = init_params(SHAPES, dtype)
+        run_fastoptim(name, hyper, params, grad_stream(SHAPES, 20, dtype))
         results[t] = params
     _core.select_tier(fo.available_tiers()[-1])
     base = results.pop("baseline")
@@ -58,8 +62,9 @@ def test_tiers_are_bit_identical(name, rule, hyper):
 THREAD_CASES = [c for c in CASES if c[0] in ("SGD", "Adam", "LAMB", "LARS")]
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name, rule, hyper", THREAD_CASES, ids=[IDS[CASES.index(c)] for c in THREAD_CASES])
-def test_threads_give_the_same_result(name, rule, hyper):
+def test_threads_give_the_same_result(name, rule, hyper, dtype):
     """Large tensors go through the parallel driver; each element is computed the same way."""
     shapes = [(300_001,), (70_000,), (5,)]
     results = []
@@ -67,16 +72,37 @@ def test_threads_give_the_same_result(name, rule, hyper):
         before = fo.get_num_threads()
         fo.set_num_threads(threads)
         try:
-            params = init_params(shapes, np.float32)
-            run_fastoptim(name, hyper, params, grad_stream(shapes, 5, np.float32))
+            params = init_params(shapes, dtype)
+            run_fastoptim(name, hyper, params, grad_stream(shapes, 5, dtype))
         finally:
             fo.set_num_threads(before)
         results.append(params)
     for a, b in zip(*results):
         assert np.array_equal(a, b)
-    expected, _ = ref.trajectory(rule, init_params(shapes, np.float32), grad_stream(shapes, 5, np.float32), **hyper)
+    expected, _ = ref.trajectory(rule, init_params(shapes, dtype), grad_stream(shapes, 5, dtype), **hyper)
     for p, e in zip(results[1], expected):
-        np.testing.assert_allclose(p, e, **tolerance(np.float32))
+        np.testing.assert_allclose(p, e, **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, math.inf, 3.0])
+def test_clip_grad_norm_is_bit_identical_across_tiers_and_threads(dtype, norm_type):
+    shapes = [(300_001,), (70_000,), (5,)]
+    outcomes = []
+    before = fo.get_num_threads()
+    try:
+        for t in fo.available_tiers():
+            _core.select_tier(t)
+            for threads in (1, 2):
+                fo.set_num_threads(threads)
+                grads = grad_stream(shapes, 1, dtype, scale=3.0)[0]
+                outcomes.append((fo.clip_grad_norm(grads, 1.0, norm_type), grads))
+    finally:
+        fo.set_num_threads(before)
+        _core.select_tier(fo.available_tiers()[-1])
+    norm, grads = outcomes[0]
+    for other_norm, other in outcomes[1:]:
+        assert other_norm == norm and all(np.array_equal(a, b) for a, b in zip(grads, other))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
