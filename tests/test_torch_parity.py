@@ -15,21 +15,20 @@ torch = pytest.importorskip("torch")
 STEPS = 50
 
 
-def parity_tolerance(name, dtype):
-    # torch keeps NAdam's mu_product (and its step) as a float32 scalar tensor even for float64
-    # parameters; fastoptim and tests/reference.py carry it in float64 and agree to 1e-11.
-    if name == "NAdam" and dtype == np.float64:
-        return {"rtol": 1e-6, "atol": 1e-8}
-    return tolerance(dtype)
-
-
 def torch_trajectory(name, hyper, params, grads):
-    tparams = [torch.tensor(p) for p in params]
-    opt = getattr(torch.optim, name)(tparams, **hyper)
-    for gs in grads:
-        for p, g in zip(tparams, gs):
-            p.grad = torch.tensor(g)
-        opt.step()
+    # torch keeps scalar state (NAdam's mu_product, every step count) in the default dtype: float64
+    # parameters need a float64 default for torch to carry it as fastoptim does.
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64 if params[0].dtype == np.float64 else torch.float32)
+    try:
+        tparams = [torch.tensor(p) for p in params]
+        opt = getattr(torch.optim, name)(tparams, **hyper)
+        for gs in grads:
+            for p, g in zip(tparams, gs):
+                p.grad = torch.tensor(g)
+            opt.step()
+    finally:
+        torch.set_default_dtype(before)
     return [p.numpy() for p in tparams], [opt.state[p] for p in tparams]
 
 
@@ -44,12 +43,12 @@ def test_matches_torch(name, rule, hyper, dtype):
         opt.step(gs)
     state = opt.state_dict()["state"]
     for i, (p, e) in enumerate(zip(params, expected)):
-        np.testing.assert_allclose(p, e, **parity_tolerance(name, dtype))
+        np.testing.assert_allclose(p, e, **tolerance(dtype))
         for slot, value in tstates[i].items():
             if slot == "step":
                 assert int(value) == state[i]["step"]
             elif value is not None:
-                np.testing.assert_allclose(state[i][slot], value.numpy(), **parity_tolerance(name, dtype))
+                np.testing.assert_allclose(state[i][slot], value.numpy(), **tolerance(dtype))
 
 
 def test_zero_copy_views_of_torch_tensors():
