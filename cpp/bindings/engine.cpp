@@ -260,15 +260,14 @@ void EngineBase::plan(std::vector<Pending>& pending) {
   for (std::size_t r = 0; r < runs_.size(); ++r) prepare(r);
 }
 
-bool EngineBase::step(const py::list& lists, const py::list& grads, const py::list& hypers,
-                      const std::string& nonfinite, const py::object& max_grad_norm) {
+EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grads, const py::list& hypers,
+                                     const std::string& nonfinite, const py::object& max_grad_norm) {
   BusyGuard busy(busy_, Busy::Mode::step);
+  if (!same_params(lists)) return Outcome::params_changed;
   const Nonfinite mode = parse_nonfinite(nonfinite);
   const double max_norm = parse_max_grad_norm(max_grad_norm);
   const bool clip = max_norm > 0;
   const std::size_t ng = groups_.size();
-  if (!same_params(lists))
-    throw py::value_error("the parameters changed since they were registered; Optimizer.step() registers them first");
   if (grads.size() != ng || hypers.size() != ng)
     throw py::value_error("expected gradients and settings for " + std::to_string(ng) + " parameter groups, got " +
                           std::to_string(grads.size()) + " and " + std::to_string(hypers.size()));
@@ -333,7 +332,7 @@ bool EngineBase::step(const py::list& lists, const py::list& grads, const py::li
     }
   }
   if (bad_tensor >= 0) {
-    if (mode == Nonfinite::skip) return false;
+    if (mode == Nonfinite::skip) return Outcome::skipped;
     const Group& g = groups_[static_cast<std::size_t>(bad_group)];
     PyErr_SetString(PyExc_FloatingPointError,
                     ("gradient of " + params_[g.members[static_cast<std::size_t>(bad_tensor)]].label +
@@ -358,7 +357,7 @@ bool EngineBase::step(const py::list& lists, const py::list& grads, const py::li
       for (std::size_t i : rr.members) commit(i);
     }
   }
-  return true;
+  return Outcome::stepped;
 }
 
 }  // namespace fastoptim::bind

@@ -84,8 +84,11 @@ class EngineBase {
   void set_groups(const py::list& lists, const py::list& labels);
   /// Whether `lists` holds exactly the registered arrays, group by group.
   bool matches(const py::list& lists) const;
-  /// One optimizer step over all groups. Returns false when the step was skipped (nonfinite="skip").
-  bool step(const py::list& lists, const py::list& grads, const py::list& hypers, const std::string& nonfinite,
+  /// What step() did.
+  enum class Outcome : int { skipped = 0, stepped = 1, params_changed = 2 };
+  /// One optimizer step over all groups: stepped, skipped (nonfinite="skip"), or, when `lists` are
+  /// not the registered arrays, nothing at all (register them with set_groups, then step again).
+  Outcome step(const py::list& lists, const py::list& grads, const py::list& hypers, const std::string& nonfinite,
             const py::object& max_grad_norm);
   /// Raise ValueError if `hyper` breaks the rule's ranges, naming the group.
   void validate(std::size_t group, const py::handle& hyper) { parse_hyper(group, hyper, group_step(group), false); }

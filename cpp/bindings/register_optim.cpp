@@ -122,8 +122,15 @@ void register_optim(py::module_& m) {
            py::arg("rule"))
       .def("set_groups", &EngineBase::set_groups, py::arg("params"), py::arg("labels"))
       .def("matches", &EngineBase::matches, py::arg("params"))
-      .def("step", &EngineBase::step, py::arg("params"), py::arg("grads"), py::arg("hypers"), py::arg("nonfinite"),
-           py::arg("max_grad_norm") = py::none())
+      .def(
+          "step",
+          [](EngineBase& e, const py::list& params, const py::list& grads, const py::list& hypers,
+             const std::string& nonfinite, const py::object& max_grad_norm) {
+            return static_cast<int>(e.step(params, grads, hypers, nonfinite, max_grad_norm));
+          },
+          py::arg("params"), py::arg("grads"), py::arg("hypers"), py::arg("nonfinite"),
+          py::arg("max_grad_norm") = py::none(),
+          "0: skipped (nonfinite='skip'), 1: stepped, 2: params are not the registered arrays (nothing done)")
       .def("validate", &EngineBase::validate, py::arg("group"), py::arg("hyper"))
       .def("snapshot", &EngineBase::snapshot)
       .def("load", &EngineBase::load, py::arg("entries"))

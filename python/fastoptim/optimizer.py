@@ -25,6 +25,8 @@ Grads = Union[Sequence[np.ndarray], Mapping[str, np.ndarray]]
 
 _NONFINITE = ("raise", "skip", "ignore")
 _NOT_SETTINGS = ("params", "param_names")
+# What Engine.step() returns.
+_SKIPPED, _STEPPED, _CHANGED = 0, 1, 2
 
 
 class Optimizer:
@@ -100,6 +102,7 @@ class Optimizer:
         self._slots: Tuple[str, ...] = tuple(_core.rules[self._rule]["state"])
         self._scalars: Tuple[str, ...] = tuple(_core.rules[self._rule]["scalars"])
         self._keys: List[List[Key]] = []
+        self._total = 0  # parameters over all groups
         self._named: bool | None = None
         for group in _as_groups(params):
             self.add_param_group(group)
@@ -200,6 +203,7 @@ class Optimizer:
             if named:
                 group["param_names"] = list(ks)
         self._keys, self._named = keys, named
+        self._total = len(flat)
 
     def _sync(self) -> List[List[np.ndarray]]:
         """The groups' parameter lists, re-registered first if ``param_groups`` was edited."""
@@ -222,13 +226,24 @@ class Optimizer:
         that all are finite, then updates all groups with the GIL released. Any error leaves every
         parameter and state array untouched, and allocates no state.
         """
-        lists = self._sync()
-        per_group = self._split(grads)
+        lists = [g["params"] for g in self.param_groups]
         hypers = [self._hyper(g) for g in self.param_groups]
-        if self._engine.step(lists, per_group, hypers, self._nonfinite, self._max_grad_norm):
+        outcome = self._step(lists, grads, hypers)
+        if outcome == _CHANGED:  # param_groups were edited: register the change, then step
+            outcome = self._step(self._sync(), grads, hypers)
+        if outcome == _STEPPED:
             self.last_lr = self._engine.last_lr()
         else:
             self.skipped_steps += 1
+
+    def _step(self, lists: List[List[np.ndarray]], grads: Grads, hypers: List[Tuple[float, ...]]) -> int:
+        try:
+            per_group = self._split(grads)
+        except (TypeError, ValueError):
+            if not self._engine.matches(lists):
+                return _CHANGED  # the gradients may fit the edited groups
+            raise
+        return self._engine.step(lists, per_group, hypers, self._nonfinite, self._max_grad_norm)
 
     @property
     def last_grad_norm(self) -> float | None:
@@ -239,7 +254,7 @@ class Optimizer:
     def _split(self, grads: Grads) -> List[List[np.ndarray]]:
         """Gradients per group. The arrays themselves are checked in C++, in one call."""
         cls = type(grads)
-        total = sum(len(k) for k in self._keys)
+        total = self._total
         if (cls is list or cls is tuple) and len(self._keys) == 1 and len(grads) == total:
             return [grads]  # type: ignore[list-item]  # the common case
         if cls is dict or isinstance(grads, Mapping):
