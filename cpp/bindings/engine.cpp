@@ -201,7 +201,7 @@ void EngineBase::plan(std::vector<Pending>& pending) {
     Group& g = groups_[gi];
     const unsigned mask = state_mask(gi);
     if (g.members.empty()) continue;
-    if (g.ready && g.ready_mask == mask) {
+    if (!g.partial && g.ready && g.ready_mask == mask) {
       Run run;
       run.group = gi;
       run.step = params_[g.members[0]].step;
@@ -212,7 +212,9 @@ void EngineBase::plan(std::vector<Pending>& pending) {
     }
     g.ready = false;  // until this plan's step completes
     fresh.assign(g.members.size(), 0u);
+    g.active = TensorSet();
     for (std::size_t i = 0; i < g.members.size(); ++i) {
+      if (!g.set.tensors[i].grad) continue;  // skipped: no state, no run
       Param& p = params_[g.members[i]];
       for (std::size_t k = 0; k < slots; ++k) {
         void* ptr = nullptr;
@@ -227,6 +229,7 @@ void EngineBase::plan(std::vector<Pending>& pending) {
         }
         g.set.tensors[i].state[k] = ptr;
       }
+      if (g.partial) g.active.add(g.set.tensors[i]);
     }
     // Cut the group into runs of parameters that share a step count, scalar state and fresh slots:
     // one run, the whole group, unless its parameters have diverged.
@@ -244,12 +247,17 @@ void EngineBase::plan(std::vector<Pending>& pending) {
       run.mask = mask;
       runs_.push_back(std::move(run));
     };
+    if (!g.partial) {
+      const std::size_t first = runs_.size();
+      start(0);
+      std::size_t i = 1;
+      while (i < g.members.size() && same(runs_[first], i)) ++i;
+      if (i == g.members.size()) continue;  // one run: the whole group
+      runs_.pop_back();
+    }
     const std::size_t first = runs_.size();
-    start(0);
-    std::size_t i = 1;
-    while (i < g.members.size() && same(runs_[first], i)) ++i;
-    if (i == g.members.size()) continue;
     for (std::size_t j = 0; j < g.members.size(); ++j) {
+      if (!g.set.tensors[j].grad) continue;
       std::size_t r = first;
       while (r < runs_.size() && !same(runs_[r], j)) ++r;
       if (r == runs_.size()) start(j);
@@ -275,6 +283,7 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
   keep.reserve(params_.size());
   for (std::size_t gi = 0; gi < ng; ++gi) {
     Group& g = groups_[gi];
+    g.partial = false;
     parse_hyper(gi, hypers[gi], group_step(gi), true);
     py::sequence gs = py::reinterpret_borrow<py::sequence>(grads[gi]);
     const std::size_t n = gs.size();
@@ -287,6 +296,11 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
       if (!unchanged(p)) throw changed_error(p);
       py::object gobj = is_list ? py::reinterpret_borrow<py::object>(PyList_GET_ITEM(gs.ptr(), static_cast<Py_ssize_t>(i)))
                                 : py::object(gs[i]);
+      if (gobj.is_none()) {  // no gradient: the parameter sits this step out, as in torch
+        g.set.tensors[i].grad = nullptr;
+        g.partial = true;
+        continue;
+      }
       if (!grad_fits(gobj.ptr(), p.expect)) check_grad(gobj, p.array, "gradient of " + p.label);  // raises, saying why
       void* data = data_of(gobj);
       const auto begin = reinterpret_cast<std::uintptr_t>(data);
@@ -313,7 +327,8 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
     double sum_squares = 0;
     if (mode != Nonfinite::ignore || clip)
       for (std::size_t gi = 0; gi < ng; ++gi) {
-        const GradStats st = k.grad_stats(groups_[gi].set.work(threads), clip, sum_squares);
+        const Group& g = groups_[gi];
+        const GradStats st = k.grad_stats((g.partial ? g.active : g.set).work(threads), clip, sum_squares);
         sum_squares = st.sum_squares;
         if (st.first_bad >= 0 && bad_tensor < 0 && mode != Nonfinite::ignore) {
           bad_tensor = st.first_bad;
@@ -334,8 +349,11 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
   if (bad_tensor >= 0) {
     if (mode == Nonfinite::skip) return Outcome::skipped;
     const Group& g = groups_[static_cast<std::size_t>(bad_group)];
+    std::size_t bad = static_cast<std::size_t>(bad_tensor);  // an index into g.active when the group is partial
+    for (std::size_t i = 0, seen = 0; g.partial && i < g.members.size(); ++i)
+      if (g.set.tensors[i].grad && seen++ == static_cast<std::size_t>(bad_tensor)) bad = i;
     PyErr_SetString(PyExc_FloatingPointError,
-                    ("gradient of " + params_[g.members[static_cast<std::size_t>(bad_tensor)]].label +
+                    ("gradient of " + params_[g.members[bad]].label +
                      " holds inf or NaN; nothing was updated (pass nonfinite='skip' to skip such steps)")
                         .c_str());
     throw py::error_already_set();

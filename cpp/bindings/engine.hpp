@@ -45,6 +45,10 @@ struct Group {
   /// with the same mask needs no planning (the common case). Anything else that changes state clears it.
   bool ready = false;
   unsigned ready_mask = 0;
+  /// This step some members have no gradient (None): they are skipped, and `active` holds the
+  /// others' tensors, in order, for the finiteness check and the norm.
+  bool partial = false;
+  TensorSet active;
 };
 
 /// Parameters of one group that share a step count, scalar state and newly allocated slots: one

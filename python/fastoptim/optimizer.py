@@ -11,7 +11,7 @@ import copy
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Dict, List, Sequence, Tuple, Union
+from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -21,7 +21,7 @@ __all__ = ["Optimizer"]
 
 Key = Union[int, str]
 Params = Union[Iterable[np.ndarray], Mapping[str, np.ndarray], Iterable[Dict[str, Any]]]
-Grads = Union[Sequence[np.ndarray], Mapping[str, np.ndarray]]
+Grads = Union[Sequence[Optional[np.ndarray]], Mapping[str, Optional[np.ndarray]]]
 
 _NONFINITE = ("raise", "skip", "ignore")
 _NOT_SETTINGS = ("params", "param_names")
@@ -221,7 +221,9 @@ class Optimizer:
 
         ``grads`` is a list in parameter order (all groups, in order) or, when the parameters were
         given by name, a dict ``name -> array``. Each gradient has its parameter's shape and dtype
-        and is only read. One compiled call checks every parameter (still the array it was: same
+        and is only read. A gradient of ``None`` skips its parameter for this step, as in torch: it
+        is not updated, gets no state, and its step count does not advance (so its bias
+        corrections count only the steps it took part in). One compiled call checks every parameter (still the array it was: same
         data, shape and dtype, writeable) and gradient, then (unless ``nonfinite`` is ``"ignore"``)
         that all are finite, then updates all groups with the GIL released. Any error leaves every
         parameter and state array untouched, and allocates no state.
