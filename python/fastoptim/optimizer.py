@@ -253,7 +253,7 @@ class Optimizer:
         value = self._engine.last_grad_norm()
         return None if self.max_grad_norm is None or value != value else value
 
-    def _split(self, grads: Grads) -> List[List[np.ndarray]]:
+    def _split(self, grads: Grads) -> List[List[Optional[np.ndarray]]]:
         """Gradients per group. The arrays themselves are checked in C++, in one call."""
         cls = type(grads)
         total = self._total
