@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
 from .schedules import ScheduleLike
@@ -88,14 +87,3 @@ class Adagrad(Optimizer):
             average=average,
         )
         super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, differentiable=differentiable)
-
-    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
-        return (
-            group["lr"],
-            group["lr_decay"],
-            group["weight_decay"],
-            group["initial_accumulator_value"],
-            group["eps"],
-            group["maximize"],
-            group["average"],
-        )

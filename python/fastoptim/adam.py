@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Tuple
 
 from .optimizer import Optimizer, Params
 from .schedules import ScheduleLike
@@ -95,20 +95,6 @@ class Adam(Optimizer):
         super().__init__(
             params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
         )
-
-    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
-        beta1, beta2 = group["betas"]
-        return (
-            group["lr"],
-            beta1,
-            beta2,
-            group["eps"],
-            group["weight_decay"],
-            group["amsgrad"],
-            group["maximize"],
-            group["decoupled_weight_decay"],
-        )
-
 
 class AdamW(Adam):
     r"""Adam with decoupled weight decay (Loshchilov & Hutter); ``torch.optim.AdamW``.

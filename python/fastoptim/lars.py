@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
 from .schedules import ScheduleLike
@@ -80,13 +79,3 @@ class LARS(Optimizer):
             maximize=maximize,
         )
         super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
-
-    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
-        return (
-            group["lr"],
-            group["momentum"],
-            group["weight_decay"],
-            group["trust_coefficient"],
-            group["eps"],
-            group["maximize"],
-        )

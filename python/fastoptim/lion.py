@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Tuple
 
 from .optimizer import Optimizer, Params
 from .schedules import ScheduleLike
@@ -63,7 +63,3 @@ class Lion(Optimizer):
     ) -> None:
         defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
         super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
-
-    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
-        beta1, beta2 = group["betas"]
-        return (group["lr"], beta1, beta2, group["weight_decay"], group["maximize"])

@@ -1,23 +1,26 @@
 """The optimizer base class: parameter groups, the step, state_dict and checkpoints.
 
 An optimizer updates the user's NumPy arrays in place. Each subclass names a compiled update rule
-(``_rule``) and says how a parameter group's settings become the rule's scalars (``_hyper``); all
+(``_rule``) and gives its signature, defaults and docstring; the rule's setting names and their
+order come from the rule's C++ header (``_core.rules``, read by :func:`settings_reader`). All
 checking, state and stepping happens in one compiled engine per optimizer.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import operator
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from . import _core, checkpoint
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "settings_reader"]
 
 Key = Union[int, str]
 Params = Union[Iterable[np.ndarray], Mapping[str, np.ndarray], Iterable[Dict[str, Any]]]
@@ -157,9 +160,9 @@ class Optimizer:
             self._register(self.param_groups + [group], new=index)
         self.param_groups.append(group)
 
-    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
-        """The rule's scalars for one group, in the order of ``_core.rules[rule]["hyper"]``."""
-        raise NotImplementedError
+    def _hyper(self, group: Dict[str, Any]) -> Tuple[Any, ...]:
+        """The rule's settings for one group, in the order of ``_core.rules[rule]["hyper"]``."""
+        return settings_reader(self._rule)(group)
 
     def _register(self, groups: List[Dict[str, Any]], new: int = -1) -> None:
         """Check ``groups``' parameters and hand them to the engine, keeping the state of arrays it
@@ -389,6 +392,36 @@ class Optimizer:
                 if key not in _NOT_SETTINGS:
                     lines.append(f"    {key}: {group[key]}")
         return "\n".join(lines) + "\n)"
+
+
+@functools.lru_cache(maxsize=None)
+def settings_reader(rule: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]:
+    """How a parameter group's settings become a rule's scalars, in the order its C++ header names
+    them (``_core.rules[rule]["hyper"]``): each is the group entry of that name, except ``beta1``
+    and ``beta2``, which are ``betas[0]`` and ``betas[1]``.
+
+    >>> settings_reader("adam")({"lr": 0.1, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.0,
+    ...     "amsgrad": False, "maximize": False, "decoupled_weight_decay": True})
+    (0.1, 0.9, 0.99, 1e-08, 0.0, False, False, True)
+    """
+    keys: List[str] = []
+    for field in _core.rules[rule]["hyper"]:
+        key = "betas" if field in ("beta1", "beta2") else field
+        if key not in keys:
+            keys.append(key)
+    get = operator.itemgetter(*keys)
+    if "betas" not in keys:
+        return get  # type: ignore[no-any-return]
+    at = keys.index("betas")
+
+    def read(group: Mapping[str, Any]) -> Tuple[Any, ...]:
+        values = get(group)
+        betas = values[at]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        return values[:at] + tuple(betas) + values[at + 1 :]
+
+    return read
 
 
 def _as_groups(params: Params) -> List[Dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
 from .schedules import ScheduleLike
@@ -83,15 +82,4 @@ class RMSprop(Optimizer):
         )
         super().__init__(
             params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
-        )
-
-    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
-        return (
-            group["lr"],
-            group["alpha"],
-            group["eps"],
-            group["weight_decay"],
-            group["momentum"],
-            group["centered"],
-            group["maximize"],
         )

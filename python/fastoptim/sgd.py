@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
 
 from .optimizer import Optimizer, Params
 from .schedules import ScheduleLike
@@ -77,13 +76,3 @@ class SGD(Optimizer):
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize
         )
         super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, differentiable=differentiable)
-
-    def _hyper(self, group: Dict[str, Any]) -> Tuple[float, ...]:
-        return (
-            group["lr"],
-            group["momentum"],
-            group["dampening"],
-            group["weight_decay"],
-            group["nesterov"],
-            group["maximize"],
-        )
