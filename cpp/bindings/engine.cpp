@@ -116,31 +116,47 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
   throw py::value_error(std::string(name) + " must be finite, got " + shortest(v) + (scheduled ? " at step " + std::to_string(t) : "") + where);
 }
 
-void EngineBase::set_groups(const py::list& lists, const py::list& labels) {
+void EngineBase::set_groups(const py::list& lists, const py::list& labels, const py::object& keys) {
   BusyGuard busy(busy_, Busy::Mode::state);
-  if (labels.size() != lists.size()) throw py::value_error("one label list per parameter group is required");
-  std::unordered_map<PyObject*, std::size_t> old;
-  for (std::size_t i = 0; i < params_.size(); ++i) old.emplace(params_[i].array.ptr(), i);
+  if (labels.size() != lists.size() || (!keys.is_none() && py::len(keys) != lists.size()))
+    throw py::value_error("one label list (and key list) per parameter group is required");
+  std::unordered_map<PyObject*, std::size_t> old;  // key -> record
+  for (std::size_t i = 0; i < params_.size(); ++i) old.emplace(params_[i].key.ptr(), i);
   std::vector<Param> params;
   std::vector<Group> groups(lists.size());
   std::vector<Span> spans;
-  std::unordered_map<PyObject*, std::size_t> seen;  // array -> its first position
+  std::unordered_map<PyObject*, std::size_t> seen;  // key -> its first position
   for (std::size_t gi = 0; gi < lists.size(); ++gi) {
     py::sequence arrays = py::reinterpret_borrow<py::sequence>(lists[gi]);
     py::sequence names = py::reinterpret_borrow<py::sequence>(labels[gi]);
-    if (names.size() != arrays.size()) throw py::value_error("one label per parameter is required");
+    py::object group_keys = keys.is_none() ? py::object(arrays) : py::object(keys[py::int_(gi)]);
+    if (names.size() != arrays.size() || py::len(group_keys) != arrays.size())
+      throw py::value_error("one label (and key) per parameter is required");
     for (std::size_t i = 0; i < arrays.size(); ++i) {
       const std::string label = names[i].cast<std::string>();
       Checked c = check_param(arrays[i], label);
-      const auto first = seen.emplace(arrays[i].ptr(), params.size());
+      py::object key = group_keys[py::int_(i)];
+      const auto first = seen.emplace(key.ptr(), params.size());
       if (!first.second) throw py::value_error(params[first.first->second].label + " is listed twice (again as " + label + ")");
       Param rec;
-      const auto found = old.find(arrays[i].ptr());
+      const auto found = old.find(key.ptr());
       if (found != old.end()) {
         rec = params_[found->second];
-        if (!unchanged(rec)) throw changed_error(rec);
+        if (rec.array.ptr() != arrays[i].ptr()) {  // the same parameter in new memory (torch's p.data = ...)
+          py::array now = py::reinterpret_borrow<py::array>(arrays[i]);
+          const Expect e = expect_of(now);
+          if (e.type_num != rec.expect.type_num || e.shape != rec.expect.shape)
+            throw py::value_error(label + " now has shape " + shape_str(now) + " and dtype " +
+                                  py::str(now.dtype()).cast<std::string>() + "; its state has those it had before");
+          rec.array = now;
+          rec.data = c.data;
+          rec.descr = py::reinterpret_borrow<py::object>(py::detail::array_proxy(arrays[i].ptr())->descr);
+        } else if (!unchanged(rec)) {
+          throw changed_error(rec);
+        }
       } else {
         rec.array = py::reinterpret_borrow<py::array>(arrays[i]);
+        rec.key = key;
         rec.expect = expect_of(rec.array);
         rec.data = c.data;
         rec.descr = py::reinterpret_borrow<py::object>(py::detail::array_proxy(arrays[i].ptr())->descr);

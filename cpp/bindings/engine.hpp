@@ -27,7 +27,8 @@ namespace fastoptim::bind {
 
 /// One parameter and what the optimizer keeps for it.
 struct Param {
-  py::array array;                 ///< the user's array; its identity is the key to its state
+  py::array array;                 ///< the user's array (or a view of a torch tensor's memory)
+  py::object key;                  ///< what its state belongs to: the array itself, or the torch tensor
   std::string label;               ///< "parameter 3" or "parameter 'w'", for messages
   Expect expect;                   ///< dtype, shape and bytes when registered: what its gradient must be
   void* data = nullptr;            ///< its data pointer when registered
@@ -84,8 +85,10 @@ class EngineBase {
   virtual ~EngineBase() = default;
 
   /// Register the parameters of every group (lists[g]: arrays, labels[g]: their labels), keeping the
-  /// state of arrays already registered. All checks first; on error nothing changes.
-  void set_groups(const py::list& lists, const py::list& labels);
+  /// state of those already registered. A parameter is known by its key (keys[g][i]; by default the
+  /// array itself): a known key with a new array of the same shape and dtype keeps its state in the
+  /// new memory. All checks first; on error nothing changes.
+  void set_groups(const py::list& lists, const py::list& labels, const py::object& keys);
   /// Whether `lists` holds exactly the registered arrays, group by group.
   bool matches(const py::list& lists) const;
   /// What step() did.

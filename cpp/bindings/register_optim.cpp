@@ -120,7 +120,7 @@ void register_optim(py::module_& m) {
   py::class_<EngineBase>(m, "Engine")
       .def(py::init([](const std::string& rule) { return make_engine(rule, static_cast<AllRules*>(nullptr)); }),
            py::arg("rule"))
-      .def("set_groups", &EngineBase::set_groups, py::arg("params"), py::arg("labels"))
+      .def("set_groups", &EngineBase::set_groups, py::arg("params"), py::arg("labels"), py::arg("keys") = py::none())
       .def("matches", &EngineBase::matches, py::arg("params"))
       .def(
           "step",
