@@ -100,8 +100,9 @@ class EngineBase {
   /// Raise ValueError if `hyper` breaks the rule's ranges, naming the group.
   void validate(std::size_t group, const py::handle& hyper) { parse_hyper(group, hyper, group_step(group), false); }
 
-  /// Per group, per parameter: None (no state yet) or (step, {scalar: value}, {slot: copy}).
-  py::list snapshot();
+  /// Per group, per parameter: None (no state yet) or (step, {scalar: value}, {slot: array}), the
+  /// arrays copied, or (copy=false) the engine's own, which the next steps update in place.
+  py::list snapshot(bool copy);
   /// Replace all state by `entries`, shaped as snapshot() returns it. Everything is checked before
   /// anything changes.
   void load(const py::list& entries);

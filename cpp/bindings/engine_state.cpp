@@ -7,7 +7,7 @@
 
 namespace fastoptim::bind {
 
-py::list EngineBase::snapshot() {
+py::list EngineBase::snapshot(bool copy) {
   BusyGuard busy(busy_, Busy::Mode::state);
   py::list out;
   for (const Group& g : groups_) {
@@ -17,7 +17,7 @@ py::list EngineBase::snapshot() {
       py::dict scalars, slots;
       for (std::size_t k = 0; k < p.scalars.size(); ++k) scalars[py::str(scalar_name(k))] = p.scalars[k];
       for (std::size_t k = 0; k < p.state.size(); ++k)
-        if (p.state[k]) slots[py::str(slot_name(k))] = p.state[k].attr("copy")();
+        if (p.state[k]) slots[py::str(slot_name(k))] = copy ? p.state[k].attr("copy")() : p.state[k];
       if (p.step == 0 && slots.empty())
         entries.append(py::none());
       else

@@ -132,7 +132,7 @@ void register_optim(py::module_& m) {
           py::arg("max_grad_norm") = py::none(),
           "0: skipped (nonfinite='skip'), 1: stepped, 2: params are not the registered arrays (nothing done)")
       .def("validate", &EngineBase::validate, py::arg("group"), py::arg("hyper"))
-      .def("snapshot", &EngineBase::snapshot)
+      .def("snapshot", &EngineBase::snapshot, py::arg("copy") = true)
       .def("load", &EngineBase::load, py::arg("entries"))
       .def("hold", [](EngineBase& e) { return Hold{&e}; }, py::keep_alive<0, 1>())
       .def("traffic", &EngineBase::traffic, py::arg("group"))

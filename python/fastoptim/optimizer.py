@@ -20,7 +20,7 @@ import numpy as np
 
 from . import _core, checkpoint
 
-__all__ = ["Optimizer", "settings_reader"]
+__all__ = ["Optimizer", "StepOptions", "settings_reader"]
 
 Key = Union[int, str]
 Params = Union[Iterable[np.ndarray], Mapping[str, np.ndarray], Iterable[Dict[str, Any]]]
@@ -32,7 +32,47 @@ _NOT_SETTINGS = ("params", "param_names")
 _SKIPPED, _STEPPED, _CHANGED = 0, 1, 2
 
 
-class Optimizer:
+class StepOptions:
+    """The step options every fastoptim optimizer has, the NumPy ones and ``fastoptim.torch``'s."""
+
+    _nonfinite: str
+    _max_grad_norm: float | None
+
+    @property
+    def nonfinite(self) -> str:
+        """What a step does with a non-finite gradient: ``"raise"``, ``"skip"`` or ``"ignore"``."""
+        return self._nonfinite
+
+    @nonfinite.setter
+    def nonfinite(self, value: str) -> None:
+        if not isinstance(value, str) or value not in _NONFINITE:
+            raise ValueError(f"nonfinite must be one of {_NONFINITE}, got {value!r}")
+        self._nonfinite = value
+
+    @property
+    def max_grad_norm(self) -> float | None:
+        """Clip the gradients' global L2 norm to this inside the step (None: no clipping)."""
+        return self._max_grad_norm
+
+    @max_grad_norm.setter
+    def max_grad_norm(self, value: float | None) -> None:
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+                raise TypeError(f"max_grad_norm must be a number > 0 or None, got {value!r}")
+            if not (np.isfinite(value) and value > 0):
+                raise ValueError(f"max_grad_norm must be > 0 and finite, got {value!r}")
+            value = float(value)
+        self._max_grad_norm = value
+
+    @staticmethod
+    def _refuse_torch_only(capturable: bool, differentiable: bool) -> None:
+        if capturable:
+            raise ValueError("capturable=True is for CUDA graphs; fastoptim steps on the CPU")
+        if differentiable:
+            raise ValueError("differentiable=True needs autograd through the step; fastoptim updates memory in place in C++")
+
+
+class Optimizer(StepOptions):
     """Base class of fastoptim's optimizers; it follows ``torch.optim.Optimizer``.
 
     ``params`` is one of:
@@ -91,10 +131,7 @@ class Optimizer:
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        if capturable:
-            raise ValueError("capturable=True is for CUDA graphs; fastoptim steps NumPy arrays on the CPU")
-        if differentiable:
-            raise ValueError("differentiable=True needs autograd through the step; fastoptim updates arrays in place in C++")
+        self._refuse_torch_only(capturable, differentiable)
         self.nonfinite = nonfinite
         self.max_grad_norm = max_grad_norm
         self.defaults: Dict[str, Any] = dict(defaults)
@@ -109,34 +146,6 @@ class Optimizer:
         self._named: bool | None = None
         for group in _as_groups(params):
             self.add_param_group(group)
-
-    # -- settings ---------------------------------------------------------------------------------
-
-    @property
-    def nonfinite(self) -> str:
-        """What a step does with a non-finite gradient: ``"raise"``, ``"skip"`` or ``"ignore"``."""
-        return self._nonfinite
-
-    @nonfinite.setter
-    def nonfinite(self, value: str) -> None:
-        if not isinstance(value, str) or value not in _NONFINITE:
-            raise ValueError(f"nonfinite must be one of {_NONFINITE}, got {value!r}")
-        self._nonfinite = value
-
-    @property
-    def max_grad_norm(self) -> float | None:
-        """Clip the gradients' global L2 norm to this inside the step (None: no clipping)."""
-        return self._max_grad_norm
-
-    @max_grad_norm.setter
-    def max_grad_norm(self, value: float | None) -> None:
-        if value is not None:
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise TypeError(f"max_grad_norm must be a number > 0 or None, got {value!r}")
-            if not (np.isfinite(value) and value > 0):
-                raise ValueError(f"max_grad_norm must be > 0 and finite, got {value!r}")
-            value = float(value)
-        self._max_grad_norm = value
 
     # -- parameter groups -------------------------------------------------------------------------
 
