@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import pathlib
 import pkgutil
 
@@ -12,7 +13,9 @@ import pytest
 import fastoptim as fo
 
 MODULES = ["fastoptim"] + [
-    m.name for m in pkgutil.walk_packages(fo.__path__, "fastoptim.") if not m.name.rsplit(".", 1)[-1].startswith("_")
+    m.name
+    for m in pkgutil.walk_packages(fo.__path__, "fastoptim.")
+    if not m.name.rsplit(".", 1)[-1].startswith("_") and (m.name != "fastoptim.torch" or importlib.util.find_spec("torch"))
 ]
 OPTIMIZERS = [getattr(fo, n) for n in fo.__all__ if isinstance(getattr(fo, n), type) and issubclass(getattr(fo, n), fo.Optimizer)]
 

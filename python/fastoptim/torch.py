@@ -1,0 +1,354 @@
+r"""fastoptim for PyTorch: ``torch.optim`` optimizers whose step is fastoptim's compiled engine.
+
+For CPU training and CPU offload. Each class subclasses ``torch.optim.Optimizer``, under torch's name,
+with torch's signature and defaults (and fastoptim's extras, keyword-only: ``nonfinite``,
+``max_grad_norm``, schedules for the schedulable settings), so step hooks, ``add_param_group``,
+``torch.optim.lr_scheduler``, the profiler and ``torch.save`` work as with torch's own::
+
+    import fastoptim.torch as fot
+    opt = fot.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    for x, y in batches:
+        opt.zero_grad()
+        loss_fn(model(x), y).backward()
+        opt.step()
+
+The step runs on the tensors' own memory (zero-copy; CPU, float32 or float64, contiguous), every
+parameter of every group in one compiled call with the GIL released, and bumps each updated
+tensor's autograd version, as torch's in-place updates do.
+
+Semantics follow torch's: ``step(closure)`` runs the closure with grad enabled and returns its loss;
+a parameter whose ``.grad`` is None is skipped (no state, no step counted); settings are read from
+``param_groups`` at every step, so every lr_scheduler works, those that write momentum or betas
+included; a parameter whose memory is replaced (``p.data = ...``) keeps its state, and parameters
+swapped into ``param_groups[i]["params"]`` are picked up at the next step. ``state_dict()`` is in
+torch's format, so a ``torch.optim.Adam`` checkpoint loads into ``fastoptim.torch.Adam`` and back;
+unlike torch, a state dict that does not fit is refused with a ValueError and changes nothing.
+
+Differences: ``nonfinite="raise"`` (the default) makes a step with an inf or NaN gradient raise
+FloatingPointError and update nothing, where torch would write NaN into the parameters
+(``nonfinite="skip"`` skips such steps, ``"ignore"`` behaves as torch). ``foreach`` and ``fused``
+are accepted and ignored (every step is one fused multi-tensor call); ``capturable=True`` and
+``differentiable=True`` raise ValueError. The fastest steps come with ``zero_grad(set_to_none=False)``:
+gradient tensors then live across steps and their views are reused.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Type
+
+import numpy as np
+import torch
+
+from . import _core
+from . import adadelta, adagrad, adam, adamax, lamb, lars, lion, nadam, radam, rmsprop, sgd
+from .optimizer import Optimizer as NumpyOptimizer
+from .optimizer import StepOptions, settings_reader
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS"]
+
+_STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
+_FLOATS = (torch.float32, torch.float64)
+View = Tuple[torch.Tensor, int, np.ndarray]  # a tensor, its data pointer, a NumPy view of its memory
+
+
+class Optimizer(StepOptions, torch.optim.Optimizer):
+    """Base class: a ``torch.optim.Optimizer`` whose step runs fastoptim's engine (see the module)."""
+
+    _rule: ClassVar[str]
+
+    def __init__(
+        self,
+        params: Any,
+        defaults: Dict[str, Any],
+        *,
+        nonfinite: str = "raise",
+        max_grad_norm: Optional[float] = None,
+    ) -> None:
+        self._refuse_torch_only(bool(defaults.get("capturable")), bool(defaults.get("differentiable")))
+        self.nonfinite = nonfinite
+        self.max_grad_norm = max_grad_norm
+        self.skipped_steps = 0
+        self._engine = _core.Engine(self._rule)
+        self._settings = settings_reader(self._rule)
+        self._views: Dict[int, View] = {}  # id(parameter) -> its view
+        self._grad_views: Dict[int, View] = {}  # id(parameter) -> its gradient's view
+        super().__init__(params, defaults)
+
+    # -- torch.optim.Optimizer's interface --------------------------------------------------------
+
+    @property  # type: ignore[override]
+    def state(self) -> Dict[torch.Tensor, Dict[str, Any]]:
+        """Each parameter's state as torch tensors that share the engine's memory (built on access)."""
+        out: Dict[torch.Tensor, Dict[str, Any]] = {}
+        with self._engine.hold():
+            self._sync()
+            for group, entries in zip(self.param_groups, self._engine.snapshot(copy=False)):
+                for p, entry in zip(group["params"], entries):
+                    if entry is not None:
+                        out[p] = _torch_entry(entry)
+        return out
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        """torch.optim.Optimizer.__init__ assigns an empty dict: the engine holds the state instead."""
+        if value:
+            raise ValueError("fastoptim.torch keeps its state in the engine; use load_state_dict()")
+
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        """torch's add_param_group, with fastoptim's checks of the settings (ValueError names the group)."""
+        super().add_param_group(param_group)
+        index = len(self.param_groups) - 1
+        try:
+            self._engine.validate(index, self._settings(self.param_groups[index]))
+            first = sum(len(g["params"]) for g in self.param_groups[:index])
+            for i, p in enumerate(self.param_groups[index]["params"]):
+                _view_of(p, f"parameter {first + i}")
+        except Exception:
+            self.param_groups.pop()
+            raise
+
+    @torch.no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:  # type: ignore[override]
+        """One step over every parameter that has a gradient; returns the closure's loss, if any."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        lists, grads, stepped = self._gather()
+        hypers = [self._settings(g) for g in self.param_groups]
+        outcome = self._engine.step(lists, grads, hypers, self._nonfinite, self._max_grad_norm)
+        if outcome == _CHANGED:  # parameters swapped or moved: register them, then step
+            self._register(lists)
+            outcome = self._engine.step(lists, grads, hypers, self._nonfinite, self._max_grad_norm)
+        if outcome == _STEPPED:
+            torch.autograd.graph.increment_version(stepped)
+        else:
+            self.skipped_steps += 1
+        return loss
+
+    def state_dict(self) -> Dict[str, Any]:
+        """torch's format: ``{"state": {index: {"step": tensor, <slot>: tensor}}, "param_groups": [...]}``,
+        the state tensors sharing the engine's memory (as torch's share the optimizer's)."""
+        with self._engine.hold():
+            self._sync()
+            snapshot = self._engine.snapshot(copy=False)
+            state: Dict[int, Dict[str, Any]] = {}
+            groups: List[Dict[str, Any]] = []
+            index = 0
+            for group, entries in zip(self.param_groups, snapshot):
+                ids = []
+                for entry in entries:
+                    if entry is not None:
+                        state[index] = _torch_entry(entry)
+                    ids.append(index)
+                    index += 1
+                groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Load a state dict in torch's format (from this class or from torch's optimizer of the same
+        rule). Everything is checked first; a ValueError names what does not fit, and nothing changes."""
+        groups, state = _torch_parts(state_dict, len(self.param_groups))
+        slots = tuple(_core.rules[self._rule]["state"])
+        scalars = tuple(_core.rules[self._rule]["scalars"])
+        with self._engine.hold():
+            self._sync()
+            entries, settings = [], []
+            for g, (saved, current) in enumerate(zip(groups, self.param_groups)):
+                ids = saved["params"]
+                if len(ids) != len(current["params"]):
+                    raise ValueError(f"param group {g}: state_dict has {len(ids)} parameters, this optimizer has {len(current['params'])}")
+                entries.append([_engine_entry(state.get(i), i, slots, scalars) for i in ids])
+                new = {**current, **{k: v for k, v in saved.items() if k not in ("params", "param_names")}}
+                try:
+                    self._engine.validate(g, self._settings(new))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"param group {g}: {exc}") from exc
+                settings.append(new)
+            self._engine.load(entries)
+            for current, new in zip(self.param_groups, settings):
+                current.update(new)
+
+    # -- tensors to the engine --------------------------------------------------------------------
+
+    def _gather(self) -> Tuple[List[List[np.ndarray]], List[List[Optional[np.ndarray]]], List[torch.Tensor]]:
+        """Views of every parameter and gradient (None where there is no gradient), cached per
+        parameter and rebuilt only when a tensor or its memory changes, and the parameters stepped."""
+        views, grad_views = self._views, self._grad_views
+        lists: List[List[np.ndarray]] = []
+        grads: List[List[Optional[np.ndarray]]] = []
+        stepped: List[torch.Tensor] = []
+        index = -1
+        for group in self.param_groups:
+            vs: List[np.ndarray] = []
+            gs: List[Optional[np.ndarray]] = []
+            for p in group["params"]:
+                index += 1
+                key = id(p)
+                entry = views.get(key)
+                if entry is None or entry[0] is not p or entry[1] != p.data_ptr():
+                    entry = _cache(views, key, p, "parameter", index)
+                vs.append(entry[2])
+                g = p.grad
+                if g is None:
+                    gs.append(None)
+                    continue
+                gentry = grad_views.get(key)
+                if gentry is None or gentry[0] is not g or gentry[1] != g.data_ptr():
+                    gentry = _cache(grad_views, key, g, "gradient of parameter", index)
+                gs.append(gentry[2])
+                stepped.append(p)
+            lists.append(vs)
+            grads.append(gs)
+        return lists, grads, stepped
+
+    def _register(self, lists: List[List[np.ndarray]]) -> None:
+        """Hand the engine the current parameters, known by their tensors (so a tensor whose memory
+        moved keeps its state), and forget views of tensors no longer in any group."""
+        labels: List[List[str]] = []
+        index = 0
+        for group in self.param_groups:
+            names = group.get("param_names")
+            labels.append([f"parameter {names[i]!r}" if names else f"parameter {index + i}" for i in range(len(group["params"]))])
+            index += len(group["params"])
+        self._engine.set_groups(lists, labels, [list(g["params"]) for g in self.param_groups])
+        live = {id(p) for g in self.param_groups for p in g["params"]}
+        for cache in (self._views, self._grad_views):
+            for key in [k for k in cache if k not in live]:
+                del cache[key]
+
+    def _sync(self) -> None:
+        """Register the parameters if param_groups changed since the engine last saw them."""
+        lists: List[List[np.ndarray]] = []
+        index = -1
+        for group in self.param_groups:
+            vs = []
+            for p in group["params"]:
+                index += 1
+                entry = self._views.get(id(p))
+                if entry is None or entry[0] is not p or entry[1] != p.data_ptr():
+                    entry = _cache(self._views, id(p), p, "parameter", index)
+                vs.append(entry[2])
+            lists.append(vs)
+        if not self._engine.matches(lists):
+            self._register(lists)
+
+
+def _cache(cache: Dict[int, View], key: int, t: torch.Tensor, what: str, index: int) -> View:
+    """Check a tensor and cache a view of its memory under ``key``."""
+    view = _view_of(t, f"{what} {index}")  # checks first: a tensor without storage has no data pointer
+    entry = cache[key] = (t, t.data_ptr(), view)
+    return entry
+
+
+def _view_of(t: torch.Tensor, label: str) -> np.ndarray:
+    """A NumPy array on the tensor's own memory, or an error that names it and says why not."""
+    if t.layout != torch.strided:
+        raise ValueError(f"{label} is a {t.layout} tensor; fastoptim.torch steps dense CPU tensors")
+    if t.device.type != "cpu":
+        raise ValueError(f"{label} is on {t.device}; fastoptim.torch steps CPU tensors (move the optimizer's copy to the CPU)")
+    if t.dtype not in _FLOATS:
+        raise TypeError(f"{label} has dtype {t.dtype}; fastoptim.torch steps float32 and float64 tensors")
+    if not t.is_contiguous():
+        raise ValueError(f"{label} is not contiguous; it cannot be updated in place")
+    return t.detach().numpy()
+
+
+def _torch_entry(entry: Tuple[int, Dict[str, float], Dict[str, np.ndarray]]) -> Dict[str, Any]:
+    """One parameter's engine state as torch keeps it: ``step`` and scalars as 0-d tensors."""
+    step, scalars, slots = entry
+    out: Dict[str, Any] = {"step": torch.tensor(float(step), dtype=torch.float32)}
+    out.update({name: torch.tensor(value, dtype=torch.float32) for name, value in scalars.items()})
+    out.update({name: torch.from_numpy(array) for name, array in slots.items()})
+    return out
+
+
+def _torch_parts(state_dict: Any, n_groups: int) -> Tuple[List[Mapping[str, Any]], Mapping[Any, Any]]:
+    if not isinstance(state_dict, Mapping) or not isinstance(state_dict.get("state"), Mapping):
+        raise ValueError("a state_dict is a dict with a 'state' dict and a 'param_groups' list")
+    groups = state_dict.get("param_groups")
+    if not isinstance(groups, (list, tuple)) or not all(isinstance(g, Mapping) and isinstance(g.get("params"), (list, tuple)) for g in groups):
+        raise ValueError("state_dict['param_groups'] must be a list of dicts, each with its 'params' list")
+    if len(groups) != n_groups:
+        raise ValueError(f"state_dict has {len(groups)} param groups, this optimizer has {n_groups}")
+    return list(groups), state_dict["state"]
+
+
+def _engine_entry(entry: Any, index: Any, slots: Tuple[str, ...], scalars: Tuple[str, ...]) -> Any:
+    """A torch-format parameter state as the engine loads it: None or (step, scalars, slots)."""
+    if entry is None:
+        return None
+    where = f"state of parameter {index!r}"
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where} must be a dict, got {type(entry).__name__}")
+    unknown = set(entry) - {"step", *slots, *scalars}
+    if unknown:
+        raise ValueError(f"{where} has unknown entries {sorted(unknown)}")
+    step = entry.get("step", 0)  # torch's SGD keeps no step
+    if isinstance(step, torch.Tensor):
+        step = step.item()
+    if isinstance(step, float):
+        if not (step >= 0 and step == int(step)):
+            raise ValueError(f"{where}: 'step' must be a whole number >= 0, got {step!r}")
+        step = int(step)
+    values = {}
+    for name in scalars:
+        if name in entry:
+            v = entry[name]
+            values[name] = float(v.item() if isinstance(v, torch.Tensor) else v)
+    arrays = {}
+    for name in slots:
+        v = entry.get(name)
+        if v is None:
+            continue
+        if not isinstance(v, torch.Tensor):
+            raise ValueError(f"{where}: {name!r} must be a tensor, got {type(v).__name__}")
+        arrays[name] = v.detach().cpu().contiguous().numpy()
+    return (step, values, arrays)
+
+
+def _torch_class(numpy_class: Type[NumpyOptimizer], torch_flags: Tuple[str, ...]) -> Type[Optimizer]:
+    """The ``fastoptim.torch`` twin of a NumPy optimizer class: the same signature (torch's order and
+    defaults, which the NumPy classes follow), torch's flags kept in the groups as torch keeps them."""
+    signature = inspect.signature(numpy_class)
+    rule = numpy_class._rule
+    decoupled = getattr(numpy_class, "_decoupled", False)
+
+    def __init__(self: Optimizer, params: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(params, *args, **kwargs)
+        bound.apply_defaults()
+        defaults = dict(bound.arguments)
+        del defaults["params"]
+        extras = {k: defaults.pop(k) for k in ("nonfinite", "max_grad_norm")}
+        if "decoupled_weight_decay" in _core.rules[rule]["hyper"]:
+            defaults.setdefault("decoupled_weight_decay", decoupled)
+        Optimizer.__init__(self, params, defaults, **extras)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    doc = (
+        f"``torch.optim`` twin of :class:`fastoptim.{numpy_class.__name__}`: the same update, signature "
+        f"and defaults, on torch tensors (see :mod:`fastoptim.torch`). torch flags taken: "
+        f"{', '.join(torch_flags) or 'none'}.\n\n" + (numpy_class.__doc__ or "")
+    )
+    namespace = {"__init__": __init__, "_rule": rule, "__doc__": doc, "__module__": __name__}
+    return type(numpy_class.__name__, (Optimizer,), namespace)
+
+
+def _flags(numpy_class: Type[NumpyOptimizer]) -> Tuple[str, ...]:
+    names = inspect.signature(numpy_class).parameters
+    return tuple(f for f in ("foreach", "fused", "capturable", "differentiable") if f in names)
+
+
+SGD = _torch_class(sgd.SGD, _flags(sgd.SGD))
+Adam = _torch_class(adam.Adam, _flags(adam.Adam))
+AdamW = _torch_class(adam.AdamW, _flags(adam.AdamW))
+Adagrad = _torch_class(adagrad.Adagrad, _flags(adagrad.Adagrad))
+RMSprop = _torch_class(rmsprop.RMSprop, _flags(rmsprop.RMSprop))
+Adadelta = _torch_class(adadelta.Adadelta, _flags(adadelta.Adadelta))
+Adamax = _torch_class(adamax.Adamax, _flags(adamax.Adamax))
+NAdam = _torch_class(nadam.NAdam, _flags(nadam.NAdam))
+RAdam = _torch_class(radam.RAdam, _flags(radam.RAdam))
+Lion = _torch_class(lion.Lion, _flags(lion.Lion))
+LAMB = _torch_class(lamb.LAMB, _flags(lamb.LAMB))
+LARS = _torch_class(lars.LARS, _flags(lars.LARS))
