@@ -308,10 +308,11 @@ def _engine_entry(entry: Any, index: Any, slots: Tuple[str, ...], scalars: Tuple
     return (step, values, arrays)
 
 
-def _torch_class(numpy_class: Type[NumpyOptimizer], torch_flags: Tuple[str, ...]) -> Type[Optimizer]:
+def _torch_class(numpy_class: Type[NumpyOptimizer]) -> Type[Optimizer]:
     """The ``fastoptim.torch`` twin of a NumPy optimizer class: the same signature (torch's order and
     defaults, which the NumPy classes follow), torch's flags kept in the groups as torch keeps them."""
     signature = inspect.signature(numpy_class)
+    torch_flags = [f for f in ("foreach", "fused", "capturable", "differentiable") if f in signature.parameters]
     rule = numpy_class._rule
     decoupled = getattr(numpy_class, "_decoupled", False)
 
@@ -335,20 +336,15 @@ def _torch_class(numpy_class: Type[NumpyOptimizer], torch_flags: Tuple[str, ...]
     return type(numpy_class.__name__, (Optimizer,), namespace)
 
 
-def _flags(numpy_class: Type[NumpyOptimizer]) -> Tuple[str, ...]:
-    names = inspect.signature(numpy_class).parameters
-    return tuple(f for f in ("foreach", "fused", "capturable", "differentiable") if f in names)
-
-
-SGD = _torch_class(sgd.SGD, _flags(sgd.SGD))
-Adam = _torch_class(adam.Adam, _flags(adam.Adam))
-AdamW = _torch_class(adam.AdamW, _flags(adam.AdamW))
-Adagrad = _torch_class(adagrad.Adagrad, _flags(adagrad.Adagrad))
-RMSprop = _torch_class(rmsprop.RMSprop, _flags(rmsprop.RMSprop))
-Adadelta = _torch_class(adadelta.Adadelta, _flags(adadelta.Adadelta))
-Adamax = _torch_class(adamax.Adamax, _flags(adamax.Adamax))
-NAdam = _torch_class(nadam.NAdam, _flags(nadam.NAdam))
-RAdam = _torch_class(radam.RAdam, _flags(radam.RAdam))
-Lion = _torch_class(lion.Lion, _flags(lion.Lion))
-LAMB = _torch_class(lamb.LAMB, _flags(lamb.LAMB))
-LARS = _torch_class(lars.LARS, _flags(lars.LARS))
+SGD = _torch_class(sgd.SGD)
+Adam = _torch_class(adam.Adam)
+AdamW = _torch_class(adam.AdamW)
+Adagrad = _torch_class(adagrad.Adagrad)
+RMSprop = _torch_class(rmsprop.RMSprop)
+Adadelta = _torch_class(adadelta.Adadelta)
+Adamax = _torch_class(adamax.Adamax)
+NAdam = _torch_class(nadam.NAdam)
+RAdam = _torch_class(radam.RAdam)
+Lion = _torch_class(lion.Lion)
+LAMB = _torch_class(lamb.LAMB)
+LARS = _torch_class(lars.LARS)
