@@ -43,7 +43,7 @@ import torch
 from . import _core
 from . import adadelta, adagrad, adam, adamax, lamb, lars, lion, nadam, radam, rmsprop, sgd
 from .optimizer import Optimizer as NumpyOptimizer
-from .optimizer import StepOptions, settings_reader
+from .settings import StepOptions, settings_reader
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS"]
 
