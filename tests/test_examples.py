@@ -31,12 +31,26 @@ def _checkpoint(out):
     assert "bit-identical: True" in out
 
 
+def _torch_training(out):
+    for name in ("fastoptim.torch.AdamW", r"torch AdamW\(fused\)"):
+        first, last, step_us = _floats(name + r" +loss ([.\d]+) -> ([.\d]+) +step (\d+) us", out)
+        assert last < 0.5 * first and step_us > 0
+    assert _floats(r"largest loss difference over the run: ([-+.\de]+)", out)[0] < 1e-4  # the same training
+
+
 # What each example claims, checked from the figures it prints.
-CLAIMS = {"checkpoint.py": _checkpoint, "linear_regression.py": _linear_regression, "mlp_with_schedule.py": _mlp}
+CLAIMS = {
+    "checkpoint.py": _checkpoint,
+    "linear_regression.py": _linear_regression,
+    "mlp_with_schedule.py": _mlp,
+    "torch_cpu_training.py": _torch_training,
+}
 
 
 @pytest.mark.parametrize("name", sorted(CLAIMS))
 def test_example_runs(name):
+    if name.startswith("torch"):
+        pytest.importorskip("torch")
     out = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     CLAIMS[name](out.stdout)
