@@ -180,7 +180,7 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
   spans_ = std::move(index);
 }
 
-bool EngineBase::same_params(const py::list& lists) const {
+bool EngineBase::matches(const py::list& lists) const {
   if (lists.size() != groups_.size()) return false;
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
     PyObject* list = PyList_GET_ITEM(lists.ptr(), static_cast<Py_ssize_t>(gi));
@@ -191,8 +191,6 @@ bool EngineBase::same_params(const py::list& lists) const {
   }
   return true;
 }
-
-bool EngineBase::matches(const py::list& lists) const { return same_params(lists); }
 
 std::int64_t EngineBase::group_step(std::size_t group) const {
   if (group >= groups_.size() || groups_[group].members.empty()) return 0;
@@ -287,7 +285,7 @@ void EngineBase::plan(std::vector<Pending>& pending) {
 EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grads, const py::list& hypers,
                                      const std::string& nonfinite, const py::object& max_grad_norm) {
   BusyGuard busy(busy_, Busy::Mode::step);
-  if (!same_params(lists)) return Outcome::params_changed;
+  if (!matches(lists)) return Outcome::params_changed;
   const Nonfinite mode = parse_nonfinite(nonfinite);
   const double max_norm = parse_max_grad_norm(max_grad_norm);
   const bool clip = max_norm > 0;

@@ -146,7 +146,6 @@ class EngineBase {
     py::object array;
   };
   void plan(std::vector<Pending>& pending);
-  bool same_params(const py::list& lists) const;
 
   std::vector<Param> params_;
   std::vector<Group> groups_;

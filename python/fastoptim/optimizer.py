@@ -193,9 +193,10 @@ class Optimizer(StepOptions):
         given by name, a dict ``name -> array``. Each gradient has its parameter's shape and dtype
         and is only read. A gradient of ``None`` skips its parameter for this step, as in torch: it
         is not updated, gets no state, and its step count does not advance (so its bias
-        corrections count only the steps it took part in). One compiled call checks every parameter (still the array it was: same
-        data, shape and dtype, writeable) and gradient, then (unless ``nonfinite`` is ``"ignore"``)
-        that all are finite, then updates all groups with the GIL released. Any error leaves every
+        corrections count only the steps it took part in). One compiled call checks every
+        parameter (still the array it was: same data, shape and dtype, writeable) and gradient,
+        then (unless ``nonfinite`` is ``"ignore"``) that all are finite, then updates all groups
+        with the GIL released. Any error leaves every
         parameter and state array untouched, and allocates no state.
         """
         lists = [g["params"] for g in self.param_groups]

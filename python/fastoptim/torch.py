@@ -185,19 +185,12 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
             gs: List[Optional[np.ndarray]] = []
             for p in group["params"]:
                 index += 1
-                key = id(p)
-                entry = views.get(key)
-                if entry is None or entry[0] is not p or entry[1] != p.data_ptr():
-                    entry = _cache(views, key, p, "parameter", index)
-                vs.append(entry[2])
+                vs.append(_view(views, id(p), p, "parameter", index))
                 g = p.grad
                 if g is None:
                     gs.append(None)
                     continue
-                gentry = grad_views.get(key)
-                if gentry is None or gentry[0] is not g or gentry[1] != g.data_ptr():
-                    gentry = _cache(grad_views, key, g, "gradient of parameter", index)
-                gs.append(gentry[2])
+                gs.append(_view(grad_views, id(p), g, "gradient of parameter", index))
                 stepped.append(p)
             lists.append(vs)
             grads.append(gs)
@@ -226,20 +219,20 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
             vs = []
             for p in group["params"]:
                 index += 1
-                entry = self._views.get(id(p))
-                if entry is None or entry[0] is not p or entry[1] != p.data_ptr():
-                    entry = _cache(self._views, id(p), p, "parameter", index)
-                vs.append(entry[2])
+                vs.append(_view(self._views, id(p), p, "parameter", index))
             lists.append(vs)
         if not self._engine.matches(lists):
             self._register(lists)
 
 
-def _cache(cache: Dict[int, View], key: int, t: torch.Tensor, what: str, index: int) -> View:
-    """Check a tensor and cache a view of its memory under ``key``."""
-    view = _view_of(t, f"{what} {index}")  # checks first: a tensor without storage has no data pointer
-    entry = cache[key] = (t, t.data_ptr(), view)
-    return entry
+def _view(cache: Dict[int, View], key: int, t: torch.Tensor, what: str, index: int) -> np.ndarray:
+    """The cached view of ``t``'s memory under ``key``, made anew (with its checks) when the tensor or
+    its memory changed."""
+    entry = cache.get(key)
+    if entry is None or entry[0] is not t or entry[1] != t.data_ptr():
+        view = _view_of(t, f"{what} {index}")  # checks first: a tensor without storage has no data pointer
+        entry = cache[key] = (t, t.data_ptr(), view)
+    return entry[2]
 
 
 def _view_of(t: torch.Tensor, label: str) -> np.ndarray:
