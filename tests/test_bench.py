@@ -94,3 +94,38 @@ def test_roofline_moves_values_without_arithmetic():
     assert (p == 2).all() and (s0 == 4).all() and (s1 == 3).all() and (s2 == 5).all()
     with pytest.raises(ValueError, match="2 <= reads <= 5"):
         _core.Roofline([[p, g, s0, s1, s2]]).run(6, 1)
+
+
+@pytest.mark.parametrize("keep_grads", [False, True])
+def test_torch_mode_reports_every_contender(keep_grads):
+    pytest.importorskip("torch")
+    report = bench.run("adam", ["1x10"], threads=(1,), repeats=2, torch_mode=True, keep_grads=keep_grads)
+    assert [r["contender"] for r in report["results"]] == [
+        "fastoptim.torch",
+        "fastoptim.torch-nocheck",
+        "roofline",
+        "torch-fused",
+    ]
+    assert report["mode"] == ("torch-keep-grads" if keep_grads else "torch")
+    assert all(r["median_s"] > 0 and len(r["times_s"]) == 2 for r in report["results"])
+    assert "zero_grad(set_to_none=False)" in bench.format_table(report) or not keep_grads
+
+
+@pytest.mark.parametrize("rule", ["adam", "sgd", "nadam", "lamb"])
+def test_every_torch_mode_contender_does_the_same_work(rule):
+    """Through the same backward passes, every contender holds the same parameters."""
+    pytest.importorskip("torch")
+    from fastoptim import bench_torch
+
+    contenders = bench_torch.contenders(rule, [(7,), (3, 5)])
+    assert contenders["roofline"][1] is None
+    assert ("torch-fused" in contenders) == (rule in ("adam", "sgd")) and ("torch-foreach" in contenders) == (
+        rule == "nadam"
+    )
+    for _ in range(3):
+        for step, _params in contenders.values():
+            assert step() > 0
+    reference = contenders["fastoptim.torch"][1]
+    for label, (_step, params) in contenders.items():
+        for p, q in zip(params or [], reference):
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=label)

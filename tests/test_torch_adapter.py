@@ -222,3 +222,40 @@ def test_add_param_group_checks_the_settings():
     with pytest.raises(ValueError, match="param group 1"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.zeros(2))], "lr": -1.0})
     assert len(opt.param_groups) == 1
+
+
+def test_gradients_are_not_held_after_zero_grad():
+    """zero_grad() frees the gradients' memory, as with torch's optimizers: the step's cached views
+    do not keep them alive."""
+    import gc
+    import weakref
+
+    model, x, y = model_and_data(torch.float32)
+    opt = fot.Adam(model.parameters())
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    opt.step()
+    refs = [weakref.ref(p.grad) for p in model.parameters()]
+    opt.zero_grad()
+    gc.collect()
+    assert all(r() is None for r in refs)
+
+
+def test_persistent_gradients_reuse_their_views_and_new_memory_is_read_afresh():
+    """zero_grad(set_to_none=False) keeps each gradient tensor, so its view is reused across steps;
+    a gradient whose memory is replaced (``p.grad.data = ...``) and a group whose params became a
+    tuple are read afresh."""
+    results = []
+    for make in (lambda ps: fot.AdamW(ps, lr=0.05), lambda ps: torch.optim.AdamW(ps, lr=0.05)):
+        model, x, y = model_and_data(torch.float64)
+        opt = make(model.parameters())
+        for t in range(8):
+            opt.zero_grad(set_to_none=False)
+            torch.nn.functional.mse_loss(model(x), y).backward()
+            if t % 3 == 1:  # new memory, new values: a step that read the old memory would differ
+                g = model[0].weight.grad
+                g.data = g.data * 2
+            if t == 4:
+                opt.param_groups[0]["params"] = tuple(opt.param_groups[0]["params"])
+            opt.step()
+        results.append(model)
+    assert_same_params(results[0], results[1], torch.float64)

@@ -11,6 +11,7 @@ void register_optim(py::module_& m);
 void register_bench(py::module_& m);
 void register_schedules(py::module_& m);
 void register_gradients(py::module_& m);
+void register_views(py::module_& m);
 }  // namespace fastoptim::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -25,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::bind::register_optim(m);
   fastoptim::bind::register_bench(m);
   fastoptim::bind::register_gradients(m);
+  fastoptim::bind::register_views(m);
 }

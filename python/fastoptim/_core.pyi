@@ -1,6 +1,6 @@
 """Type stubs for fastoptim's compiled core."""
 
-from typing import Any, Sequence, overload
+from typing import Any, Callable, Sequence, overload
 
 import numpy as np
 
@@ -24,6 +24,22 @@ class Roofline:
     def run(self, reads: int, writes: int) -> None: ...
 
 schedule_kinds: list[tuple[str, int]]
+
+class TensorViews:
+    """Cached NumPy views of torch tensors and of their gradients (see cpp/bindings/register_views.cpp)."""
+
+    def __init__(
+        self,
+        make_view: Callable[[Any, str, int], np.ndarray],
+        data_ptr: Callable[[Any], int],
+        is_contiguous: Callable[[Any], bool],
+    ) -> None: ...
+    def gather(
+        self, groups: Sequence[Sequence[Any]]
+    ) -> tuple[list[list[np.ndarray]], list[list[np.ndarray | None]], list[Any]]: ...
+    def params(self, groups: Sequence[Sequence[Any]]) -> list[list[np.ndarray]]: ...
+    def retain(self, groups: Sequence[Sequence[Any]]) -> None: ...
+    def __len__(self) -> int: ...
 
 class Schedule:
     """A schedule evaluated in C++; build one with fastoptim.schedules."""

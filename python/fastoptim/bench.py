@@ -1,6 +1,6 @@
 """Step time of fastoptim against its peers, measured side by side in one process.
 
-    python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--json FILE]
+    python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--torch] [--json FILE]
 
 For each workload (a set of float32 tensors) it times one optimizer step of every contender:
 
@@ -14,6 +14,9 @@ For each workload (a set of float32 tensors) it times one optimizer step of ever
 * ``numpy``: the rule written the obvious way in NumPy (SGD and Adam);
 * ``torch-forloop``, ``torch-foreach``, ``torch-fused``: torch.optim's three CPU paths, when torch
   is installed and has the rule.
+
+``--torch`` races ``fastoptim.torch`` against torch.optim on torch tensors instead, with gradients
+from a real ``zero_grad()`` + ``backward()`` before every timed step (:mod:`fastoptim.bench_torch`).
 
 Runs are interleaved (one step of each contender in turn, the order rotating) and the report gives
 medians, and each contender's time over fastoptim's. Absolute times drift on a shared machine;
@@ -65,6 +68,7 @@ WORKLOADS: Dict[str, List[Tuple[int, ...]]] = {
 }
 DEFAULT = ["1x10", "10000x100", "1000x1000", "1x1M", "transformer", "1x64M"]
 QUICK = ["1x10", "10000x100", "1000x1000", "1x1M"]
+TORCH_DEFAULT = ["1000x1000", "transformer", "1x64M"]
 
 # fastoptim class, its settings, and the torch.optim class with the same settings.
 RULES: Dict[str, Tuple[str, Dict[str, Any]]] = {
@@ -158,21 +162,9 @@ def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> 
         opt: Optimizer = getattr(fastoptim, name)(ps, **settings, nonfinite=nonfinite)
         opt.step(grads)
         out[label] = (partial(opt.step, grads), ps)
-    # The roofline runs on copies of the last optimizer's parameters and state (state_dict() copies
-    # them): the same sizes, tensors and threads, and it leaves the contenders' arrays alone.
-    passes = opt._engine.traffic(0)
-    state = opt.state_dict()["state"]
-    tensors = [[p.copy(), g] + [v for v in state[i].values() if isinstance(v, np.ndarray)] for i, (p, g) in enumerate(zip(ps, grads))]
-    for t in tensors:
-        while len(t) < 5:  # the roofline of a rule that keeps little state still needs arrays to read
-            t.append(np.ones_like(t[0]))
-
-    runner = _core.Roofline(tensors)
-
-    def roofline() -> None:
-        for reads, writes in passes:
-            runner.run(reads, writes)
-
+    # The roofline runs on copies of the last optimizer's parameters and state: the same sizes,
+    # tensors and threads, and it leaves the contenders' arrays alone.
+    roofline = roofline_step(opt, grads)
     out["roofline"] = (roofline, None)
     numpy_params = [p.copy() for p in params]
     numpy_step = _numpy_step(rule, numpy_params, grads)
@@ -183,17 +175,100 @@ def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> 
     return out
 
 
+def roofline_step(
+    opt: Optimizer, grads: Sequence[np.ndarray], copy: Callable[[np.ndarray], np.ndarray] = np.copy
+) -> Callable[[], None]:
+    """The same-bytes copy loop for one step of ``opt`` (one group, stepped once, so its state
+    exists), on copies of its parameters (made by ``copy``) and state (``state_dict()`` copies
+    them) and on ``grads``."""
+    passes = opt._engine.traffic(0)
+    state = opt.state_dict()["state"]
+    params = opt.param_groups[0]["params"]
+    tensors = [
+        [copy(p), g] + [v for v in state[i].values() if isinstance(v, np.ndarray)]
+        for i, (p, g) in enumerate(zip(params, grads))
+    ]
+    for t in tensors:
+        while len(t) < 5:  # the roofline of a rule that keeps little state still needs arrays to read
+            t.append(np.ones_like(t[0]))
+    runner = _core.Roofline(tensors)
+
+    def roofline() -> None:
+        for reads, writes in passes:
+            runner.run(reads, writes)
+
+    return roofline
+
+
+def race(steps: Dict[str, Callable[[], float]], repeats: int, bar: Progress, label: str) -> Dict[str, List[float]]:
+    """Run each contender's step ``repeats + 2`` times, interleaved (one of each in turn, the order
+    rotating), and return the times of all but the first two. A step returns the seconds it took
+    (so a contender can leave work out of its timing, as the backward pass before a step)."""
+    names = list(steps)
+    times: Dict[str, List[float]] = {c: [] for c in names}
+    for r in range(repeats + 2):
+        for c in names[r % len(names) :] + names[: r % len(names)]:
+            elapsed = steps[c]()
+            if r >= 2:
+                times[c].append(elapsed)
+            bar.advance(f"{label} {c}")
+    return times
+
+
+def timed(step: Callable[[], Any]) -> Callable[[], float]:
+    """``step`` as a race contender: it returns the seconds the call took."""
+
+    def run() -> float:
+        t0 = time.perf_counter()
+        step()
+        return time.perf_counter() - t0
+
+    return run
+
+
+def result_rows(workload: str, threads: int, times: Dict[str, List[float]]) -> List[Dict[str, Any]]:
+    """One result per contender: its median and its median over the first contender's."""
+    base = float(np.median(next(iter(times.values()))))
+    return [
+        dict(
+            workload=workload,
+            threads=threads,
+            contender=c,
+            median_s=float(np.median(t)),
+            ratio_to_fastoptim=float(np.median(t)) / base,
+            times_s=t,
+        )
+        for c, t in times.items()
+    ]
+
+
+def machine(torch: Any) -> Dict[str, Any]:
+    """What the figures were measured on."""
+    return dict(
+        platform=platform.platform(),
+        processor=_cpu_name(),
+        cores=os.cpu_count(),
+        simd_tier=simd_tier(),
+        numpy=np.__version__,
+        torch=getattr(torch, "__version__", None),
+    )
+
+
 def run(
     rule: str = "adam",
     workloads: Sequence[str] = QUICK,
     threads: Sequence[int] = (0,),
     repeats: int = 15,
     progress: bool = False,
+    torch_mode: bool = False,
+    keep_grads: bool = False,
 ) -> Dict[str, Any]:
     """Measure every contender on every workload and thread count; return the results as a dict.
 
     ``threads`` of 0 means all of OpenMP's threads. Each contender takes 2 warm-up steps, then
-    ``repeats`` timed steps interleaved with the others'.
+    ``repeats`` timed steps interleaved with the others'. ``torch_mode`` races
+    :mod:`fastoptim.torch` against torch.optim on torch tensors instead, each step after a real
+    ``zero_grad(set_to_none=not keep_grads)`` and ``backward()`` (see :mod:`fastoptim.bench_torch`).
     """
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose from {sorted(RULES)}")
@@ -206,6 +281,8 @@ def run(
         import torch
     except ImportError:
         torch = None
+        if torch_mode:
+            raise ImportError("the torch mode needs torch (pip install 'fastoptim[torch]')") from None
     results: List[Dict[str, Any]] = []
     bar: Optional[Progress] = None
     for n_threads in threads:
@@ -214,41 +291,24 @@ def run(
         if torch is not None:
             torch.set_num_threads(n)
         for w in workloads:
-            contenders = _contenders(rule, WORKLOADS[w])
+            if torch_mode:
+                from . import bench_torch
+
+                steps = {c: step for c, (step, _) in bench_torch.contenders(rule, WORKLOADS[w], keep_grads).items()}
+            else:
+                steps = {c: timed(step) for c, (step, _) in _contenders(rule, WORKLOADS[w]).items()}
             if bar is None:
-                bar = Progress(len(threads) * len(workloads) * len(contenders) * (repeats + 2), progress)
-            names = list(contenders)
-            times: Dict[str, List[float]] = {c: [] for c in names}
-            for r in range(repeats + 2):
-                order = names[r % len(names) :] + names[: r % len(names)]
-                for c in order:
-                    t0 = time.perf_counter()
-                    contenders[c][0]()
-                    elapsed = time.perf_counter() - t0
-                    if r >= 2:
-                        times[c].append(elapsed)
-                    bar.advance(f"{w} {c}")
-            base = float(np.median(times["fastoptim"]))
-            for c in names:
-                med = float(np.median(times[c]))
-                results.append(
-                    dict(workload=w, threads=n, contender=c, median_s=med, ratio_to_fastoptim=med / base, times_s=times[c])
-                )
-            del contenders
+                bar = Progress(len(threads) * len(workloads) * len(steps) * (repeats + 2), progress)
+            results += result_rows(w, n, race(steps, repeats, bar, w))
+            del steps
     set_num_threads(all_threads)
     if torch is not None:
         torch.set_num_threads(all_threads)
     return dict(
         rule=rule,
+        mode=("torch-keep-grads" if keep_grads else "torch") if torch_mode else "numpy",
         date=datetime.date.today().isoformat(),
-        machine=dict(
-            platform=platform.platform(),
-            processor=_cpu_name(),
-            cores=os.cpu_count(),
-            simd_tier=simd_tier(),
-            numpy=np.__version__,
-            torch=getattr(torch, "__version__", None),
-        ),
+        machine=machine(torch),
         repeats=repeats,
         results=results,
     )
@@ -281,8 +341,12 @@ def format_table(report: Dict[str, Any]) -> str:
         if r["contender"] not in contenders:
             contenders.append(r["contender"])
         rows.setdefault((r["workload"], r["threads"]), {})[r["contender"]] = r
+    source = {
+        "torch": "torch tensors, gradients from zero_grad() + backward()",
+        "torch-keep-grads": "torch tensors, gradients from zero_grad(set_to_none=False) + backward()",
+    }.get(report.get("mode", ""), "NumPy arrays")
     lines = [
-        f"{report['rule']} step, float32, median of {report['repeats']} interleaved runs; {report['date']}, "
+        f"{report['rule']} step, float32 {source}, median of {report['repeats']} interleaved runs; {report['date']}, "
         f"{m['processor']}, {m['cores']} cores, tier {m['simd_tier']}, numpy {m['numpy']}, torch {m['torch']}",
         "",
         "| workload | threads | " + " | ".join(contenders) + " |",
@@ -302,14 +366,31 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--rule", default="adam", choices=sorted(RULES))
     parser.add_argument("--workloads", default=None, help=f"comma-separated, from {','.join(WORKLOADS)}")
     parser.add_argument("--quick", action="store_true", help=f"only {','.join(QUICK)} (default: {','.join(DEFAULT)})")
+    parser.add_argument(
+        "--torch",
+        action="store_true",
+        help=f"fastoptim.torch against torch.optim, gradients from backward() (default workloads: {','.join(TORCH_DEFAULT)})",
+    )
+    parser.add_argument(
+        "--keep-grads", action="store_true", help="with --torch: zero_grad(set_to_none=False) for every contender"
+    )
     parser.add_argument("--threads", default="0", help="comma-separated thread counts; 0 = all (default)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    workloads = args.workloads.split(",") if args.workloads else (QUICK if args.quick else DEFAULT)
+    default = TORCH_DEFAULT if args.torch else QUICK if args.quick else DEFAULT
+    workloads = args.workloads.split(",") if args.workloads else default
     threads = [int(t) for t in args.threads.split(",")]
-    report = run(args.rule, workloads, threads, args.repeats, progress=not args.no_progress)
+    report = run(
+        args.rule,
+        workloads,
+        threads,
+        args.repeats,
+        progress=not args.no_progress,
+        torch_mode=args.torch,
+        keep_grads=args.keep_grads,
+    )
     print(format_table(report))
     if args.json:
         with open(args.json, "w") as f:

@@ -49,7 +49,6 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta"
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
 _FLOATS = (torch.float32, torch.float64)
-View = Tuple[torch.Tensor, int, np.ndarray]  # a tensor, its data pointer, a NumPy view of its memory
 
 
 class Optimizer(StepOptions, torch.optim.Optimizer):
@@ -71,8 +70,7 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
         self.skipped_steps = 0
         self._engine = _core.Engine(self._rule)
         self._settings = settings_reader(self._rule)
-        self._views: Dict[int, View] = {}  # id(parameter) -> its view
-        self._grad_views: Dict[int, View] = {}  # id(parameter) -> its gradient's view
+        self._views = _core.TensorViews(_checked_view, torch.Tensor.data_ptr, torch.Tensor.is_contiguous)
         super().__init__(params, defaults)
 
     # -- torch.optim.Optimizer's interface --------------------------------------------------------
@@ -115,7 +113,7 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        lists, grads, stepped = self._gather()
+        lists, grads, stepped = self._views.gather([g["params"] for g in self.param_groups])
         hypers = [self._settings(g) for g in self.param_groups]
         outcome = self._engine.step(lists, grads, hypers, self._nonfinite, self._max_grad_norm)
         if outcome == _CHANGED:  # parameters swapped or moved: register them, then step
@@ -172,30 +170,6 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
 
     # -- tensors to the engine --------------------------------------------------------------------
 
-    def _gather(self) -> Tuple[List[List[np.ndarray]], List[List[Optional[np.ndarray]]], List[torch.Tensor]]:
-        """Views of every parameter and gradient (None where there is no gradient), cached per
-        parameter and rebuilt only when a tensor or its memory changes, and the parameters stepped."""
-        views, grad_views = self._views, self._grad_views
-        lists: List[List[np.ndarray]] = []
-        grads: List[List[Optional[np.ndarray]]] = []
-        stepped: List[torch.Tensor] = []
-        index = -1
-        for group in self.param_groups:
-            vs: List[np.ndarray] = []
-            gs: List[Optional[np.ndarray]] = []
-            for p in group["params"]:
-                index += 1
-                vs.append(_view(views, id(p), p, "parameter", index))
-                g = p.grad
-                if g is None:
-                    gs.append(None)
-                    continue
-                gs.append(_view(grad_views, id(p), g, "gradient of parameter", index))
-                stepped.append(p)
-            lists.append(vs)
-            grads.append(gs)
-        return lists, grads, stepped
-
     def _register(self, lists: List[List[np.ndarray]]) -> None:
         """Hand the engine the current parameters, known by their tensors (so a tensor whose memory
         moved keeps its state), and forget views of tensors no longer in any group."""
@@ -205,34 +179,20 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
             names = group.get("param_names")
             labels.append([f"parameter {names[i]!r}" if names else f"parameter {index + i}" for i in range(len(group["params"]))])
             index += len(group["params"])
-        self._engine.set_groups(lists, labels, [list(g["params"]) for g in self.param_groups])
-        live = {id(p) for g in self.param_groups for p in g["params"]}
-        for cache in (self._views, self._grad_views):
-            for key in [k for k in cache if k not in live]:
-                del cache[key]
+        params = [g["params"] for g in self.param_groups]
+        self._engine.set_groups(lists, labels, params)
+        self._views.retain(params)
 
     def _sync(self) -> None:
         """Register the parameters if param_groups changed since the engine last saw them."""
-        lists: List[List[np.ndarray]] = []
-        index = -1
-        for group in self.param_groups:
-            vs = []
-            for p in group["params"]:
-                index += 1
-                vs.append(_view(self._views, id(p), p, "parameter", index))
-            lists.append(vs)
+        lists = self._views.params([g["params"] for g in self.param_groups])
         if not self._engine.matches(lists):
             self._register(lists)
 
 
-def _view(cache: Dict[int, View], key: int, t: torch.Tensor, what: str, index: int) -> np.ndarray:
-    """The cached view of ``t``'s memory under ``key``, made anew (with its checks) when the tensor or
-    its memory changed."""
-    entry = cache.get(key)
-    if entry is None or entry[0] is not t or entry[1] != t.data_ptr():
-        view = _view_of(t, f"{what} {index}")  # checks first: a tensor without storage has no data pointer
-        entry = cache[key] = (t, t.data_ptr(), view)
-    return entry[2]
+def _checked_view(t: torch.Tensor, what: str, index: int) -> np.ndarray:
+    """TensorViews' callback: the view of ``t``, or an error naming it (``what index``)."""
+    return _view_of(t, f"{what} {index}")
 
 
 def _view_of(t: torch.Tensor, label: str) -> np.ndarray:
