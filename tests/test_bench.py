@@ -68,7 +68,9 @@ def test_engine_traffic_is_the_docstrings_bytes(name, settings, nbytes, words):
     cls = getattr(fo, name)
     opt = cls([np.zeros(3, np.float32)], **settings)
     opt.step([np.ones(3, np.float32)])
-    assert sum(r + w for r, w in opt._engine.traffic(0)) * 4 == nbytes
+    assert sum(r + w for r, w in opt.traffic()) * 4 == nbytes
+    with pytest.raises(IndexError, match="no param group 1"):
+        opt.traffic(1)
     assert words in " ".join(cls.__doc__.split())
 
 

@@ -181,7 +181,7 @@ def roofline_step(
     """The same-bytes copy loop for one step of ``opt`` (one group, stepped once, so its state
     exists), on copies of its parameters (made by ``copy``) and state (``state_dict()`` copies
     them) and on ``grads``."""
-    passes = opt._engine.traffic(0)
+    passes = opt.traffic(0)
     state = opt.state_dict()["state"]
     params = opt.param_groups[0]["params"]
     tensors = [

@@ -218,6 +218,16 @@ class Optimizer(StepOptions):
             raise
         return self._engine.step(lists, per_group, hypers, self._nonfinite, self._max_grad_norm)
 
+    def traffic(self, group: int = 0) -> List[Tuple[int, int]]:
+        """Memory traffic of a step of param group ``group``, with its latest settings: per pass over
+        the data, how many arrays it reads and writes per element (Adam: ``[(4, 3)]``, reading
+        p, g, m, v and writing p, m, v; LAMB: ``[(4, 2), (3, 1)]``, its norm-and-moments pass, then
+        its update). The sum times the element size is the bytes per parameter per step that
+        bound a step by memory bandwidth; the benchmark's roofline moves exactly these."""
+        if not 0 <= group < len(self.param_groups):
+            raise IndexError(f"no param group {group}; this optimizer has {len(self.param_groups)}")
+        return self._engine.traffic(group)
+
     @property
     def last_grad_norm(self) -> float | None:
         """The gradients' global L2 norm at the latest step, before clipping (with ``max_grad_norm``)."""
