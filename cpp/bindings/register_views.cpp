@@ -88,8 +88,6 @@ class TensorViews {
     entries_ = std::move(kept);
   }
 
-  std::size_t size() const { return entries_.size(); }
-
  private:
   /// make_view runs Python, during which another thread may run: two calls at once would change
   /// the cache under each other, so the second is refused (the engine refuses two steps at once anyway).
@@ -203,8 +201,7 @@ void register_views(py::module_& m) {
       .def("gather", &TensorViews::gather, py::arg("groups"),
            "(views per group, gradient views per group with None for no gradient, the parameters with a gradient)")
       .def("params", &TensorViews::params, py::arg("groups"), "Views of the parameters, per group.")
-      .def("retain", &TensorViews::retain, py::arg("groups"), "Forget the tensors in none of the groups.")
-      .def("__len__", &TensorViews::size);
+      .def("retain", &TensorViews::retain, py::arg("groups"), "Forget the tensors in none of the groups.");
 }
 
 }  // namespace fastoptim::bind

@@ -283,6 +283,14 @@ def run(
         torch = None
         if torch_mode:
             raise ImportError("the torch mode needs torch (pip install 'fastoptim[torch]')") from None
+    # A torch-mode step times itself (it leaves the backward before it out); a NumPy one is timed here.
+    if torch_mode:
+        from . import bench_torch
+
+        contenders: Callable[..., Dict[str, Tuple[Callable[[], Any], Any]]] = partial(bench_torch.contenders, keep_grads=keep_grads)
+        as_timed: Callable[[Callable[[], Any]], Callable[[], float]] = lambda step: step
+    else:
+        contenders, as_timed = _contenders, timed
     results: List[Dict[str, Any]] = []
     bar: Optional[Progress] = None
     for n_threads in threads:
@@ -291,12 +299,7 @@ def run(
         if torch is not None:
             torch.set_num_threads(n)
         for w in workloads:
-            if torch_mode:
-                from . import bench_torch
-
-                steps = {c: step for c, (step, _) in bench_torch.contenders(rule, WORKLOADS[w], keep_grads).items()}
-            else:
-                steps = {c: timed(step) for c, (step, _) in _contenders(rule, WORKLOADS[w]).items()}
+            steps = {c: as_timed(step) for c, (step, _) in contenders(rule, WORKLOADS[w]).items()}
             if bar is None:
                 bar = Progress(len(threads) * len(workloads) * len(steps) * (repeats + 2), progress)
             results += result_rows(w, n, race(steps, repeats, bar, w))

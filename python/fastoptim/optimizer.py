@@ -89,11 +89,8 @@ class Optimizer(StepOptions):
         capturable: bool = False,
         differentiable: bool = False,
     ) -> None:
-        self._refuse_torch_only(capturable, differentiable)
-        self.nonfinite = nonfinite
-        self.max_grad_norm = max_grad_norm
+        self._init_step_options(nonfinite, max_grad_norm, capturable, differentiable)
         self.defaults: Dict[str, Any] = dict(defaults)
-        self.skipped_steps = 0
         self.param_groups: List[Dict[str, Any]] = []
         self.last_lr: List[float] = []
         self._engine = _core.Engine(self._rule)

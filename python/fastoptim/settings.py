@@ -21,6 +21,17 @@ class StepOptions:
 
     _nonfinite: str
     _max_grad_norm: float | None
+    skipped_steps: int
+
+    def _init_step_options(self, nonfinite: str, max_grad_norm: float | None, capturable: bool, differentiable: bool) -> None:
+        """Check and set the step options (torch's CUDA-only flags refused); no step skipped yet."""
+        if capturable:
+            raise ValueError("capturable=True is for CUDA graphs; fastoptim steps on the CPU")
+        if differentiable:
+            raise ValueError("differentiable=True needs autograd through the step; fastoptim updates memory in place in C++")
+        self.nonfinite = nonfinite
+        self.max_grad_norm = max_grad_norm
+        self.skipped_steps = 0
 
     @property
     def nonfinite(self) -> str:
@@ -47,13 +58,6 @@ class StepOptions:
                 raise ValueError(f"max_grad_norm must be > 0 and finite, got {value!r}")
             value = float(value)
         self._max_grad_norm = value
-
-    @staticmethod
-    def _refuse_torch_only(capturable: bool, differentiable: bool) -> None:
-        if capturable:
-            raise ValueError("capturable=True is for CUDA graphs; fastoptim steps on the CPU")
-        if differentiable:
-            raise ValueError("differentiable=True needs autograd through the step; fastoptim updates memory in place in C++")
 
 
 @functools.lru_cache(maxsize=None)

@@ -64,13 +64,10 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
         nonfinite: str = "raise",
         max_grad_norm: Optional[float] = None,
     ) -> None:
-        self._refuse_torch_only(bool(defaults.get("capturable")), bool(defaults.get("differentiable")))
-        self.nonfinite = nonfinite
-        self.max_grad_norm = max_grad_norm
-        self.skipped_steps = 0
+        self._init_step_options(nonfinite, max_grad_norm, bool(defaults.get("capturable")), bool(defaults.get("differentiable")))
         self._engine = _core.Engine(self._rule)
         self._settings = settings_reader(self._rule)
-        self._views = _core.TensorViews(_checked_view, torch.Tensor.data_ptr, torch.Tensor.is_contiguous)
+        self._views = _core.TensorViews(_view_of, torch.Tensor.data_ptr, torch.Tensor.is_contiguous)
         super().__init__(params, defaults)
 
     # -- torch.optim.Optimizer's interface --------------------------------------------------------
@@ -101,7 +98,7 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
             self._engine.validate(index, self._settings(self.param_groups[index]))
             first = sum(len(g["params"]) for g in self.param_groups[:index])
             for i, p in enumerate(self.param_groups[index]["params"]):
-                _view_of(p, f"parameter {first + i}")
+                _view_of(p, "parameter", first + i)
         except Exception:
             self.param_groups.pop()
             raise
@@ -190,13 +187,10 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
             self._register(lists)
 
 
-def _checked_view(t: torch.Tensor, what: str, index: int) -> np.ndarray:
-    """TensorViews' callback: the view of ``t``, or an error naming it (``what index``)."""
-    return _view_of(t, f"{what} {index}")
-
-
-def _view_of(t: torch.Tensor, label: str) -> np.ndarray:
-    """A NumPy array on the tensor's own memory, or an error that names it and says why not."""
+def _view_of(t: torch.Tensor, what: str, index: int) -> np.ndarray:
+    """A NumPy array on the tensor's own memory, or an error that names it (``what index``, as
+    "gradient of parameter 3") and says why not. TensorViews calls it for every new tensor."""
+    label = f"{what} {index}"
     if t.layout != torch.strided:
         raise ValueError(f"{label} is a {t.layout} tensor; fastoptim.torch steps dense CPU tensors")
     if t.device.type != "cpu":
