@@ -282,8 +282,49 @@ void EngineBase::plan(std::vector<Pending>& pending) {
   for (std::size_t r = 0; r < runs_.size(); ++r) prepare(r);
 }
 
+Work EngineBase::work_of(std::size_t r, int threads) const {
+  const Run& rr = runs_[r];
+  return rr.members.empty() ? groups_[rr.group].set.work(threads) : rr.own.work(threads);
+}
+
+void EngineBase::run_split(const KernelTable& k, int threads, const py::object& reduce_sums) {
+  std::vector<std::size_t> first(runs_.size() + 1, 0);  // each run's first row in `sums`
+  for (std::size_t r = 0; r < runs_.size(); ++r) first[r + 1] = first[r] + work_of(r, threads).n_tensors;
+  std::vector<double> sums(2 * first.back());
+  for (std::size_t r = 0; r < runs_.size(); ++r) {
+    Work w = work_of(r, threads);
+    w.phase = Phase::norms;
+    w.sums = sums.data() + 2 * first[r];
+    run(k, r, w);
+  }
+  {
+    py::gil_scoped_acquire acquire;
+    const auto rows = static_cast<py::ssize_t>(first.back());
+    py::array_t<double> table({rows, py::ssize_t{2}});
+    py::array_t<std::int64_t> index(rows);
+    std::copy(sums.begin(), sums.end(), table.mutable_data());
+    std::int64_t* at = index.mutable_data();
+    for (const Run& rr : runs_) {
+      const Group& g = groups_[rr.group];
+      if (rr.members.empty())
+        for (std::size_t m : g.members) *at++ = static_cast<std::int64_t>(m);
+      else
+        for (std::size_t i : rr.members) *at++ = static_cast<std::int64_t>(g.members[i]);
+    }
+    reduce_sums(table, index);
+    std::copy(table.data(), table.data() + sums.size(), sums.begin());
+  }
+  for (std::size_t r = 0; r < runs_.size(); ++r) {
+    Work w = work_of(r, threads);
+    w.phase = Phase::update;
+    w.sums = sums.data() + 2 * first[r];
+    run(k, r, w);
+  }
+}
+
 EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grads, const py::list& hypers,
-                                     const std::string& nonfinite, const py::object& max_grad_norm) {
+                                     const std::string& nonfinite, const py::object& max_grad_norm,
+                                     const py::object& reduce_sums) {
   BusyGuard busy(busy_, Busy::Mode::step);
   if (!matches(lists)) return Outcome::params_changed;
   const Nonfinite mode = parse_nonfinite(nonfinite);
@@ -334,6 +375,7 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
   // groups (torch clips over all parameters at once). The clip factor then scales the gradients
   // inside the rules' loops: the user's gradient arrays are only read.
   std::ptrdiff_t bad_group = -1, bad_tensor = -1;
+  const bool split = two_pass() && !reduce_sums.is_none();
   {
     const KernelTable& k = kernels();
     const int threads = num_threads();
@@ -355,9 +397,9 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
       const double factor = clip ? std::min(1.0, max_norm / (last_grad_norm_ + 1e-6)) : 1.0;
       for (std::size_t r = 0; r < runs_.size(); ++r) {
         if (factor != 1.0) scale_gradients(r, factor);
-        const Run& rr = runs_[r];
-        run(k, r, rr.members.empty() ? groups_[rr.group].set.work(threads) : rr.own.work(threads));
+        if (!split) run(k, r, work_of(r, threads));
       }
+      if (split) run_split(k, threads, reduce_sums);
     }
   }
   if (bad_tensor >= 0) {

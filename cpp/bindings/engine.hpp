@@ -95,8 +95,11 @@ class EngineBase {
   enum class Outcome : int { skipped = 0, stepped = 1, params_changed = 2 };
   /// One optimizer step over all groups: stepped, skipped (nonfinite="skip"), or, when `lists` are
   /// not the registered arrays, nothing at all (register them with set_groups, then step again).
+  /// For a two-pass rule, `reduce_sums` (unless None) is called once per step between the passes as
+  /// reduce_sums(sums, index): sums[j] holds parameter index[j]'s two partial sums of squares (its
+  /// flat position over all groups), and it may change them in place before pass 2 reads them.
   Outcome step(const py::list& lists, const py::list& grads, const py::list& hypers, const std::string& nonfinite,
-            const py::object& max_grad_norm);
+               const py::object& max_grad_norm, const py::object& reduce_sums);
   /// Raise ValueError if `hyper` breaks the rule's ranges, naming the group.
   void validate(std::size_t group, const py::handle& hyper) { parse_hyper(group, hyper, group_step(group), false); }
 
@@ -120,6 +123,8 @@ class EngineBase {
   virtual std::string slot_name(std::size_t slot) const = 0;
   virtual std::string scalar_name(std::size_t k) const = 0;
   virtual std::size_t n_scalars() const = 0;
+  /// Whether the rule makes two passes (LAMB, LARS), so step() offers its sums to `reduce_sums`.
+  virtual bool two_pass() const = 0;
   /// The (reads, writes) of each pass of a step with the group's latest validated settings.
   virtual std::vector<std::pair<int, int>> traffic(std::size_t group) = 0;
 
@@ -146,6 +151,10 @@ class EngineBase {
     py::object array;
   };
   void plan(std::vector<Pending>& pending);
+  /// Run r's tensors.
+  Work work_of(std::size_t r, int threads) const;
+  /// Run every run's pass 1, call `reduce_sums` with the GIL held, then every run's pass 2.
+  void run_split(const KernelTable& k, int threads, const py::object& reduce_sums);
 
   std::vector<Param> params_;
   std::vector<Group> groups_;

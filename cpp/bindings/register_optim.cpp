@@ -24,6 +24,7 @@ class Engine final : public EngineBase {
   std::string slot_name(std::size_t slot) const override { return Rule::state.at(slot); }
   std::string scalar_name(std::size_t k) const override { return Rule::scalars.at(k); }
   std::size_t n_scalars() const override { return Rule::scalars.size(); }
+  bool two_pass() const override { return is_two_pass<typename Rule::Step>::value; }
   std::vector<std::pair<int, int>> traffic(std::size_t group) override {
     if (group >= hypers_.size()) throw py::index_error("no param group " + std::to_string(group));
     const Traffic t = Rule::traffic(hypers_[group]);
@@ -125,11 +126,11 @@ void register_optim(py::module_& m) {
       .def(
           "step",
           [](EngineBase& e, const py::list& params, const py::list& grads, const py::list& hypers,
-             const std::string& nonfinite, const py::object& max_grad_norm) {
-            return static_cast<int>(e.step(params, grads, hypers, nonfinite, max_grad_norm));
+             const std::string& nonfinite, const py::object& max_grad_norm, const py::object& reduce_sums) {
+            return static_cast<int>(e.step(params, grads, hypers, nonfinite, max_grad_norm, reduce_sums));
           },
           py::arg("params"), py::arg("grads"), py::arg("hypers"), py::arg("nonfinite"),
-          py::arg("max_grad_norm") = py::none(),
+          py::arg("max_grad_norm") = py::none(), py::arg("reduce_sums") = py::none(),
           "0: skipped (nonfinite='skip'), 1: stepped, 2: params are not the registered arrays (nothing done)")
       .def("validate", &EngineBase::validate, py::arg("group"), py::arg("hyper"))
       .def("snapshot", &EngineBase::snapshot, py::arg("copy") = true)

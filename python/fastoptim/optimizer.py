@@ -12,7 +12,7 @@ import copy
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -78,6 +78,13 @@ class Optimizer(StepOptions):
     """
 
     _rule: ClassVar[str]
+    #: For LAMB and LARS, which need each parameter's norms: None, or a callable that each step
+    #: calls once, between the rule's two passes, as ``reduce_sums(sums, index)``, where row ``j`` of
+    #: the float64 array ``sums`` holds the sums of squares (of the parameter and of its update, or
+    #: of its gradient for LARS) of the parameter at flat position ``index[j]`` over all groups. It
+    #: may change them in place: :class:`fastoptim.distributed.ZeroOptimizer` sums them over the
+    #: processes that each hold part of a parameter. Other rules never call it.
+    reduce_sums: Optional[Callable[[np.ndarray, np.ndarray], None]] = None
 
     def __init__(
         self,
@@ -213,7 +220,12 @@ class Optimizer(StepOptions):
             if not self._engine.matches(lists):
                 return _CHANGED  # the gradients may fit the edited groups
             raise
-        return self._engine.step(lists, per_group, hypers, self._nonfinite, self._max_grad_norm)
+        return self._engine.step(lists, per_group, hypers, self._nonfinite, self._max_grad_norm, self.reduce_sums)
+
+    @property
+    def rule(self) -> str:
+        """The name of the compiled update rule this optimizer runs (``"adam"``, ``"lamb"``, ...)."""
+        return self._rule
 
     def traffic(self, group: int = 0) -> List[Tuple[int, int]]:
         """Memory traffic of a step of param group ``group``, with its latest settings: per pass over

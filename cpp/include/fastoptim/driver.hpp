@@ -7,21 +7,18 @@
 //   norms(step, p, g, state, n, Lanes& a, Lanes& b)   pass 1: per-chunk sums of squares,
 //   trust(step, sum_a, sum_b) -> double               per tensor, from the tensor's sums,
 //   update(step, trust, p, g, state, n)               pass 2.
+// Work::phase may ask a two-pass rule for pass 1 or pass 2 alone (see Phase).
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <type_traits>
 #include <vector>
 
 #include "fastoptim/lanes.hpp"
+#include "fastoptim/rule.hpp"
 #include "fastoptim/tensor.hpp"
 #include "fastoptim/tier.hpp"
 
 namespace fastoptim {
-
-template <class Step, class = void>
-struct is_two_pass : std::false_type {};
-template <class Step>
-struct is_two_pass<Step, std::void_t<decltype(Step::two_pass)>> : std::bool_constant<Step::two_pass> {};
 
 namespace FASTOPTIM_TIER {
 
@@ -68,20 +65,30 @@ void run(const Step& s, const Work& w) {
   } else {
     // Pass 1: sums of squares per chunk, added per tensor in chunk order, so the result does not
     // depend on the number of threads (nor, thanks to fixed lanes, on the SIMD tier).
-    std::vector<double> sums(2 * w.n_chunks);
-    for_each_chunk(w, [&](std::size_t c) {
-      visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) {
-        Lanes a, b;
-        norms(s, p, g, st, n, a, b);
-        sums[2 * c] = a.total();
-        sums[2 * c + 1] = b.total();
-      });
-    });
-    std::vector<double> tensor_sums(2 * w.n_tensors, 0.0), factor(w.n_tensors);
-    for (std::size_t c = 0; c < w.n_chunks; ++c) {
-      tensor_sums[2 * w.chunks[c].tensor] += sums[2 * c];
-      tensor_sums[2 * w.chunks[c].tensor + 1] += sums[2 * c + 1];
+    std::vector<double> own;
+    double* tensor_sums = w.sums;
+    if (!tensor_sums) {
+      own.resize(2 * w.n_tensors);
+      tensor_sums = own.data();
     }
+    if (w.phase != Phase::update) {
+      std::vector<double> sums(2 * w.n_chunks);
+      for_each_chunk(w, [&](std::size_t c) {
+        visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) {
+          Lanes a, b;
+          norms(s, p, g, st, n, a, b);
+          sums[2 * c] = a.total();
+          sums[2 * c + 1] = b.total();
+        });
+      });
+      std::fill(tensor_sums, tensor_sums + 2 * w.n_tensors, 0.0);
+      for (std::size_t c = 0; c < w.n_chunks; ++c) {
+        tensor_sums[2 * w.chunks[c].tensor] += sums[2 * c];
+        tensor_sums[2 * w.chunks[c].tensor + 1] += sums[2 * c + 1];
+      }
+      if (w.phase == Phase::norms) return;
+    }
+    std::vector<double> factor(w.n_tensors);
     for (std::size_t t = 0; t < w.n_tensors; ++t) factor[t] = trust(s, tensor_sums[2 * t], tensor_sums[2 * t + 1]);
     for_each_chunk(w, [&](std::size_t c) {
       const double f = factor[w.chunks[c].tensor];

@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "fastoptim/format.hpp"
@@ -57,6 +58,12 @@ inline void require_adam_like(double lr, double beta1, double beta2, double eps,
   require_nonnegative("eps", eps);
   require_nonnegative("weight_decay", weight_decay);
 }
+
+/// Whether a rule's Step asks for two passes (`static constexpr bool two_pass = true`).
+template <class Step, class = void>
+struct is_two_pass : std::false_type {};
+template <class Step>
+struct is_two_pass<Step, std::void_t<decltype(Step::two_pass)>> : std::bool_constant<Step::two_pass> {};
 
 struct RuleBase {
   /// Names of the rule's per-group scalar state; prepare() reads and advances them.

@@ -32,6 +32,14 @@ inline constexpr std::size_t kParallelMinElems = std::size_t{1} << 15;
 /// Largest chunk a thread takes at once.
 inline constexpr std::size_t kChunkElems = std::size_t{1} << 15;
 
+/// Which passes a call of a two-pass rule (LAMB, LARS) makes. Split, the caller can combine each
+/// tensor's partial sums of squares across processes between the passes (fastoptim.distributed).
+enum class Phase : std::uint8_t {
+  both,    ///< pass 1, the trust ratios from the sums, pass 2
+  norms,   ///< pass 1 only: write each tensor's two sums to Work::sums
+  update,  ///< pass 2 only, from the sums in Work::sums
+};
+
 /// Everything one rule call needs besides its scalars: the tensors, their chunks, the thread count.
 struct Work {
   const Tensor* tensors = nullptr;
@@ -40,6 +48,8 @@ struct Work {
   std::size_t n_tensors = 0;
   std::size_t total = 0;  ///< elements over all tensors; decides whether to go parallel
   int threads = 1;
+  Phase phase = Phase::both;  ///< two-pass rules only
+  double* sums = nullptr;     ///< 2 per tensor, for Phase::norms and Phase::update
 };
 
 /// Tensors and the chunks they are cut into (at most kChunkElems elements each; small tensors are
