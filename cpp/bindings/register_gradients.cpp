@@ -1,4 +1,5 @@
-// Gradient clipping: clip_grad_norm and clip_grad_value, multi-tensor and in place (see gradients.hpp).
+// Gradient clipping, clip_grad_norm and clip_grad_value, multi-tensor and in place, and grad_stats
+// (see gradients.hpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -58,6 +59,21 @@ double clip_grad_norm(const py::list& grads, double max_norm, double norm_type, 
   return total;
 }
 
+/// One read of the gradients: the index of the first array holding inf or NaN (-1: none) and the
+/// sum of squares of all their elements, in float64.
+py::tuple grad_stats(const py::list& grads) {
+  GradList g(grads);
+  for (Tensor& t : g.set.tensors) t.grad = t.param;  // grad_stats reads Tensor::grad
+  const KernelTable& k = kernels();
+  const Work w = g.work();
+  GradStats st;
+  {
+    py::gil_scoped_release release;
+    st = k.grad_stats(w, true, 0.0);
+  }
+  return py::make_tuple(st.first_bad, st.sum_squares);
+}
+
 void clip_grad_value(const py::list& grads, double clip_value) {
   if (!(clip_value >= 0)) throw py::value_error("clip_value must be >= 0, got " + shortest(clip_value));
   const GradList g(grads);
@@ -72,6 +88,8 @@ void clip_grad_value(const py::list& grads, double clip_value) {
 void register_gradients(py::module_& m) {
   m.def("clip_grad_norm", &clip_grad_norm, py::arg("grads"), py::arg("max_norm"), py::arg("norm_type"),
         py::arg("error_if_nonfinite"));
+  m.def("grad_stats", &grad_stats, py::arg("grads"),
+        "(index of the first array holding inf or NaN, or -1; the sum of squares of every element)");
   m.def("clip_grad_value", &clip_grad_value, py::arg("grads"), py::arg("clip_value"));
 }
 

@@ -237,6 +237,11 @@ class Optimizer(StepOptions):
             raise IndexError(f"no param group {group}; this optimizer has {len(self.param_groups)}")
         return self._engine.traffic(group)
 
+    def state_nbytes(self) -> int:
+        """Bytes of the state arrays this optimizer holds (moments, buffers), over all parameters."""
+        with self._engine.hold():
+            return sum(a.nbytes for group in self._engine.snapshot(False) for e in group if e for a in e[2].values())
+
     @property
     def last_grad_norm(self) -> float | None:
         """The gradients' global L2 norm at the latest step, before clipping (with ``max_grad_norm``)."""

@@ -1,0 +1,422 @@
+"""ZeRO stage 1 over MPI: optimizer state sharded across data-parallel processes.
+
+Every process (rank) holds the full parameters and computes full gradients on its own data. The
+flattened parameter space, all parameters end to end in group order, is cut into one contiguous
+shard per rank, balanced by element count (a parameter may be split between ranks). A step
+reduce-scatters the gradients so each rank gets the average of its shard, runs the wrapped
+fastoptim rule on that shard only, and all-gathers the updated parameters into every rank's arrays.
+Each rank keeps optimizer state for its shard only: state memory divides by the number of ranks
+(Rajbhandari et al. 2020, "ZeRO: Memory Optimizations Toward Training Trillion Parameter Models").
+
+Run under ``mpiexec -n 2 python train.py``; the ``mpi`` extra installs mpi4py and MPICH.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
+
+import numpy as np
+
+from . import _core, checkpoint
+from .optimizer import Grads, Key, Optimizer, Params
+from .settings import StepOptions
+
+__all__ = ["ZeroOptimizer"]
+
+_NOT_SETTINGS = ("params", "param_names")
+
+
+def _mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as exc:  # pragma: no cover - depends on the installation
+        raise ImportError("fastoptim.distributed needs mpi4py and an MPI library: pip install 'fastoptim[mpi]'") from exc
+    return MPI
+
+
+class ZeroOptimizer(StepOptions):
+    r"""Shard a fastoptim optimizer's state over the ranks of an MPI communicator (ZeRO stage 1).
+
+    Construct it on every rank with the same arguments, as ``optimizer_class(params, **kwargs)``
+    would be constructed in one process; ``comm`` is an mpi4py communicator (default
+    ``MPI.COMM_WORLD``). Every method below is collective: every rank calls it, in the same order.
+
+    :meth:`step` takes this rank's gradients (in ``step()``'s usual form: a list in parameter order,
+    or a dict by name) and updates every rank's parameters in place to the result of one step of
+    the wrapped optimizer on the gradients averaged over ranks:
+
+    1. the gradients are copied into one flat buffer and reduce-scattered (summed, then divided by
+       the number of ranks :math:`n`), so this rank holds the average of its own shard;
+    2. the wrapped rule updates this rank's shard: the parts of the user's arrays it owns, in place;
+    3. every rank's updated shard is all-gathered into the flat buffer and copied into the parameters.
+
+    The flat buffer (one parameter's worth of elements in all) is the only full-size memory the
+    wrapper adds; this rank's state covers :attr:`local_numel` elements.
+
+    Decisions are global, so a step means what it means in one process: the finiteness check looks at
+    the averaged gradients (a NaN on any rank raises FloatingPointError on every rank, or skips the
+    step on every rank with ``nonfinite="skip"``, with nothing updated), ``max_grad_norm`` clips by
+    the global norm of the averaged gradients, and LAMB and LARS sum each parameter's partial sums
+    of squares over the ranks before their trust ratios. A gradient that one rank refuses (wrong
+    shape or dtype, missing) raises on that rank, and RuntimeError on the others, before any
+    communication of gradients, with nothing changed.
+
+    Results equal one process running ``optimizer_class`` on the averaged gradients, to float
+    tolerance. With 2 ranks and no clipping they are bit for bit the same for every elementwise rule:
+    a sum of two numbers does not depend on the order, the average is that sum divided by 2, and
+    every element is then updated by the same loop. With 3 or more ranks, MPI's reduction order may
+    round differently from the reference's sum; the norms of clipping, LAMB and LARS are summed in
+    another order than in one process, so they agree to rounding.
+
+    Checkpoints are full: :meth:`state_dict` gathers the wrapped optimizer's own ``state_dict()``
+    format on rank 0 (None elsewhere), and :meth:`save` writes the wrapped optimizer's own file, so a
+    run can resume on another number of ranks, or in one process with the plain optimizer, and the
+    reverse. All parameters must share one dtype (the flat buffer's); they are fixed at construction
+    (``param_groups``' settings stay live, as in torch, but not their ``"params"``).
+
+    Example (``mpiexec -n 2 python example.py``)::
+
+        import numpy as np, fastoptim as fo
+        from fastoptim.distributed import ZeroOptimizer
+
+        w = np.zeros(1000, np.float32)
+        opt = ZeroOptimizer(fo.AdamW, [w], lr=1e-3)
+        opt.step([local_gradient(w)])  # every rank ends with the same w
+    """
+
+    def __init__(self, optimizer_class: Type[Optimizer], params: Params, comm: Any = None, **kwargs: Any) -> None:
+        MPI = _mpi()
+        if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
+            raise TypeError(f"optimizer_class must be a fastoptim optimizer class, got {optimizer_class!r}")
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        if not isinstance(self.comm, MPI.Intracomm):
+            raise TypeError(f"comm must be an mpi4py intracommunicator, got {type(self.comm).__name__}")
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self._init_step_options(kwargs.pop("nonfinite", "raise"), kwargs.pop("max_grad_norm", None), False, False)
+        self.optimizer_class = optimizer_class
+        # The whole model as one process would hold it: it checks and normalises the arguments, keeps
+        # the live param_groups and never steps (so it never allocates state).
+        self._full = optimizer_class(params, **kwargs)
+        self.param_groups = self._full.param_groups
+        self.defaults = self._full.defaults
+        self._params = [p for g in self.param_groups for p in g["params"]]
+        self._keys: List[Key] = []
+        for g in self.param_groups:
+            self._keys.extend(g["param_names"] if "param_names" in g else range(len(self._keys), len(self._keys) + len(g["params"])))
+        self._named = "param_names" in self.param_groups[0]
+        self.dtype = self._params[0].dtype
+        for key, p in zip(self._keys, self._params):
+            if p.dtype != self.dtype:
+                raise ValueError(
+                    f"parameter {key!r} is {p.dtype}, parameter {self._keys[0]!r} is {self.dtype}: "
+                    "ZeroOptimizer's parameters share one dtype (they travel in one flat buffer)"
+                )
+        self._mpi_type = MPI.FLOAT if self.dtype == np.float32 else MPI.DOUBLE
+        self._offsets = np.cumsum([0] + [p.size for p in self._params])
+        total = int(self._offsets[-1])
+        self._counts = [total // self.size + (r < total % self.size) for r in range(self.size)]
+        self._displs = [sum(self._counts[:r]) for r in range(self.size)]
+        lo, hi = self._displs[self.rank], self._displs[self.rank] + self._counts[self.rank]
+        self._lo, self._hi = lo, hi
+        self._flat = np.empty(total, self.dtype)
+        self._shard = np.empty(hi - lo, self.dtype)  # this rank's averaged gradient, then its parameters
+        # Every rank holds one piece per parameter, empty where it owns none of it, so that every
+        # rank's wrapped optimizer has the same groups and parameters (and LAMB's sums line up).
+        self._spans: List[Tuple[int, int]] = []  # per parameter: its owned range in the flat space
+        pieces, grad_pieces = [], []
+        for p, start in zip(self._params, self._offsets[:-1]):
+            a, b = max(lo, int(start)), min(hi, int(start) + p.size)
+            if a >= b:
+                a = b = max(lo, int(start))
+            self._spans.append((a, b))
+            pieces.append(p.reshape(-1)[a - start : b - start])
+            grad_pieces.append(self._shard[a - lo : b - lo])
+        self._grad_pieces = grad_pieces
+        inner_groups, at = [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            inner_groups.append({**_settings(g), "params": pieces[at : at + n]})
+            at += n
+        self._inner = optimizer_class(inner_groups, **kwargs)
+        self._inner.reduce_sums = self._reduce_sums
+        self.last_lr: List[float] = []
+        self._last_grad_norm: Optional[float] = None
+        #: Seconds the latest step spent in each phase: ``flatten`` (gradients into the flat buffer),
+        #: ``reduce_scatter``, ``update`` (checks, averaging and the rule on this shard), ``all_gather``
+        #: and ``unflatten`` (the flat buffer into the parameters).
+        self.timings: Dict[str, float] = {}
+
+    # -- what this rank holds ---------------------------------------------------------------------
+
+    @property
+    def local_numel(self) -> int:
+        """The number of parameter elements this rank owns (and keeps optimizer state for)."""
+        return self._hi - self._lo
+
+    def local_state_nbytes(self) -> int:
+        """Bytes of optimizer state arrays this rank holds."""
+        return self._inner.state_nbytes()
+
+    @property
+    def last_grad_norm(self) -> float | None:
+        """The global L2 norm of the averaged gradients at the latest step, before clipping (with
+        ``max_grad_norm``)."""
+        return self._last_grad_norm if self.max_grad_norm is not None else None
+
+    # -- the step ---------------------------------------------------------------------------------
+
+    def step(self, grads: Grads) -> None:
+        """One data-parallel step from this rank's gradients; see the class docstring."""
+        MPI = _mpi()
+        tick = time.perf_counter()
+        error = self._check(grads)
+        refused = np.array([error is not None], np.int32)
+        self.comm.Allreduce(MPI.IN_PLACE, refused, op=MPI.SUM)
+        if error is not None:
+            raise error
+        if refused[0]:
+            raise RuntimeError("ZeroOptimizer.step: another rank refused its gradients; nothing was updated")
+        flat = self._flat
+        for g, p, start in zip(self._grad_list, self._params, self._offsets[:-1]):
+            flat[start : start + p.size].reshape(p.shape)[...] = g
+        self._grad_list = []
+        t_flat = time.perf_counter()
+        self.comm.Reduce_scatter(flat, [self._shard, self._mpi_type], recvcounts=self._counts, op=MPI.SUM)
+        t_rs = time.perf_counter()
+
+        clip = self.max_grad_norm is not None
+        if self.nonfinite != "ignore" or clip:
+            first_bad, sum_squares = _core.grad_stats([self._shard])
+            stats = np.array([sum_squares, first_bad >= 0], np.float64)
+            self.comm.Allreduce(MPI.IN_PLACE, stats, op=MPI.SUM)
+            if stats[1] and self.nonfinite != "ignore":
+                self._refuse_nonfinite()
+                return
+            norm = float(np.sqrt(stats[0])) / self.size  # the norm of the average
+            self._last_grad_norm = norm
+        np.divide(self._shard, self.size, out=self._shard)
+        if clip:
+            factor = min(1.0, self.max_grad_norm / (norm + 1e-6))  # type: ignore[operator]  # torch's clip
+            if factor < 1.0:
+                np.multiply(self._shard, self.dtype.type(factor), out=self._shard)
+        self._sync_settings()
+        self._inner.step(self._grad_pieces)
+        self.last_lr = list(self._inner.last_lr)
+        t_update = time.perf_counter()
+
+        own = flat[self._lo : self._hi]
+        for p, (a, b), start in zip(self._params, self._spans, self._offsets[:-1]):
+            if a < b:
+                own[a - self._lo : b - self._lo] = p.reshape(-1)[a - start : b - start]
+        self.comm.Allgatherv(MPI.IN_PLACE, [flat, self._counts, self._displs, self._mpi_type])
+        t_gather = time.perf_counter()
+        for p, (a, b), start in zip(self._params, self._spans, self._offsets[:-1]):
+            view, end = p.reshape(-1), int(start) + p.size
+            if a < b:  # the rest of this parameter came from other ranks
+                view[: a - start] = flat[start:a]
+                view[b - start :] = flat[b:end]
+            else:
+                view[...] = flat[start:end]
+        done = time.perf_counter()
+        self.timings = {
+            "flatten": t_flat - tick,
+            "reduce_scatter": t_rs - t_flat,
+            "update": t_update - t_rs,
+            "all_gather": t_gather - t_update,
+            "unflatten": done - t_gather,
+        }
+
+    def _check(self, grads: Grads) -> Optional[Exception]:
+        """This rank's gradients in parameter order (kept in ``_grad_list``), or the error refusing them."""
+        self._grad_list: List[np.ndarray] = []
+        now = [p for g in self.param_groups for p in g["params"]]
+        if len(now) != len(self._params) or any(a is not b for a, b in zip(now, self._params)):
+            return ValueError("ZeroOptimizer's parameters are fixed at construction; param_groups' 'params' were edited")
+        try:
+            if isinstance(grads, Mapping):
+                if not self._named:
+                    raise TypeError("gradients by name need parameters given by name (a dict)")
+                missing = [k for k in self._keys if k not in grads]
+                if missing or len(grads) != len(self._keys):
+                    unknown = sorted(set(grads) - set(self._keys), key=str)
+                    raise ValueError(f"gradients missing for {missing}" if missing else f"gradients for unknown parameters {unknown}")
+                listed: Sequence[Any] = [grads[k] for k in self._keys]  # type: ignore[index]
+            else:
+                if isinstance(grads, np.ndarray):
+                    raise TypeError("grads must be a list of arrays in parameter order (or a dict by name), not one array")
+                listed = list(grads)
+                if len(listed) != len(self._params):
+                    raise ValueError(f"expected {len(self._params)} gradients, one per parameter, got {len(listed)}")
+            for key, p, g in zip(self._keys, self._params, listed):
+                if g is None:
+                    raise ValueError(f"gradient of parameter {key!r} is None: every rank needs every gradient, to reduce them")
+                if not isinstance(g, np.ndarray):
+                    raise TypeError(f"gradient of parameter {key!r} must be a NumPy array, got {type(g).__name__}")
+                if g.shape != p.shape or g.dtype != p.dtype:
+                    raise ValueError(
+                        f"gradient of parameter {key!r} has shape {g.shape} and dtype {g.dtype}; "
+                        f"the parameter has {p.shape} and {p.dtype}"
+                    )
+        except (TypeError, ValueError) as exc:
+            return exc
+        self._grad_list = list(listed)
+        return None
+
+    def _refuse_nonfinite(self) -> None:
+        """The averaged gradients hold inf or NaN: skip the step on every rank, or raise naming the
+        first such parameter."""
+        MPI = _mpi()
+        if self.nonfinite == "skip":
+            self.skipped_steps += 1
+            return
+        first = len(self._params)
+        for i, piece in enumerate(self._grad_pieces):
+            if piece.size and not np.isfinite(piece).all():
+                first = i
+                break
+        first = self.comm.allreduce(first, op=MPI.MIN)
+        raise FloatingPointError(
+            f"gradient of parameter {self._keys[first]!r} holds inf or NaN on some rank; nothing was updated "
+            "(pass nonfinite='skip' to skip such steps)"
+        )
+
+    def _reduce_sums(self, sums: np.ndarray, index: np.ndarray) -> None:
+        """LAMB's and LARS's per-parameter sums of squares, summed over the ranks (every rank holds
+        a piece of every parameter, possibly empty, so every rank passes the same rows)."""
+        self.comm.Allreduce(_mpi().IN_PLACE, sums, op=_mpi().SUM)
+
+    def _sync_settings(self) -> None:
+        """param_groups' settings are live: the wrapped optimizer takes them before each step."""
+        for full, inner in zip(self.param_groups, self._inner.param_groups):
+            for key, value in full.items():
+                if key not in _NOT_SETTINGS:
+                    inner[key] = value
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def state_dict(self) -> Optional[Dict[str, Any]]:
+        """The wrapped optimizer's ``state_dict()`` for the whole model, gathered on rank 0; None on
+        the other ranks. Each state array is assembled from the ranks' shards in the parameter's shape."""
+        self._sync_settings()
+        local = self._inner.state_dict()["state"]
+        shards = self.comm.gather([local[i] for i in range(len(self._params))], root=0)
+        if self.rank != 0:
+            return None
+        out = self._full.state_dict()
+        state: Dict[Key, Dict[str, Any]] = {}
+        for i, (key, p) in enumerate(zip(self._keys, self._params)):
+            entries = [shard[i] for shard in shards]
+            entry = {k: v for k, v in entries[0].items() if not isinstance(v, np.ndarray)}
+            for slot in (k for k, v in entries[0].items() if isinstance(v, np.ndarray)):
+                entry[slot] = np.concatenate([e[slot] for e in entries]).reshape(p.shape)
+            state[key] = entry
+        out["state"] = state
+        out["skipped_steps"] = self.skipped_steps
+        return out
+
+    def load_state_dict(self, state_dict: Optional[Dict[str, Any]], strict: bool = True) -> None:
+        """Restore a full ``state_dict`` (from this wrapper, or from the plain optimizer on any number
+        of processes). Only rank 0's argument is read (the others may pass None); it is checked there
+        as ``Optimizer.load_state_dict`` checks it, and on any mismatch every rank raises ValueError
+        with nothing changed. Rank 0 then sends each rank its shard of the state."""
+        slots = tuple(_core.rules[self._full.rule]["state"])
+        scalars = tuple(_core.rules[self._full.rule]["scalars"])
+        error, plan = None, None
+        if self.rank == 0:
+            keys, at = [], 0
+            for g in self.param_groups:
+                keys.append(list(g["param_names"]) if self._named else list(range(at, at + len(g["params"]))))
+                at += len(g["params"])
+            try:
+                plan = checkpoint.plan_load(
+                    state_dict, self._full.__class__.__name__, keys, self._named, self.param_groups, slots, scalars, strict
+                )
+                _check_arrays(plan.entries, self._params, self._keys)
+            except ValueError as exc:
+                error = str(exc)
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise ValueError(error)
+        meta, shards = None, None
+        if self.rank == 0:
+            assert plan is not None and state_dict is not None
+            meta = {"param_groups": state_dict["param_groups"], "skipped_steps": plan.skipped_steps}
+            entries = [e for group in plan.entries for e in group]
+            shards = [self._slice_entries(entries, r) for r in range(self.size)]
+        meta = self.comm.bcast(meta, root=0)
+        mine = self.comm.scatter(shards, root=0)
+        self._sync_settings()
+        inner = self._inner.state_dict()
+        inner["state"] = {i: entry for i, entry in enumerate(mine)}
+        self._inner.load_state_dict(inner)  # steps and scalars are the same on every rank: all fail or none
+        # Settings (and schedules' state) into param_groups, on every rank, as the plain optimizer would.
+        self._full.load_state_dict(
+            {**meta, "state": {k: {"step": 0} for k in self._keys}, "optimizer": self._full.__class__.__name__},
+            strict=strict,
+        )
+        self.skipped_steps = meta["skipped_steps"]
+
+    def _slice_entries(self, entries: List[Any], rank: int) -> List[Dict[str, Any]]:
+        """Rank ``rank``'s pieces of the checked state entries (None: no state yet)."""
+        lo, hi = self._displs[rank], self._displs[rank] + self._counts[rank]
+        out = []
+        for entry, p, start in zip(entries, self._params, self._offsets[:-1]):
+            if entry is None:
+                out.append({"step": 0})
+                continue
+            step, scalar_values, slot_values = entry
+            a, b = max(lo, int(start)), min(hi, int(start) + p.size)
+            a, b = (a - int(start), b - int(start)) if a < b else (0, 0)
+            pieces = {name: v.reshape(-1)[a:b] for name, v in slot_values.items()}
+            out.append({"step": step, **scalar_values, **pieces})
+        return out
+
+    def save(self, path: Union[str, os.PathLike]) -> None:
+        """Write the full checkpoint from rank 0, in the wrapped optimizer's own file format (so
+        ``optimizer_class(...).load(path)`` reads it in one process). Every rank returns once the
+        file is in place, or raises the error rank 0 met."""
+        state = self.state_dict()
+        error = None
+        if self.rank == 0:
+            try:
+                checkpoint.write(path, state, self._full.rule)  # type: ignore[arg-type]
+            except OSError as exc:
+                error = exc
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise error
+
+    def load(self, path: Union[str, os.PathLike], strict: bool = True) -> None:
+        """Restore a file written by ``save`` (this wrapper's or the plain optimizer's); only rank 0
+        reads it. Checked as ``load_state_dict`` checks; any error is raised on every rank."""
+        state, error = None, None
+        if self.rank == 0:
+            try:
+                state = checkpoint.read(path, self._full.__class__.__name__, self._full.rule)
+            except (OSError, ValueError) as exc:
+                error = exc
+        error = self.comm.bcast(error, root=0)
+        if error is not None:
+            raise error
+        self.load_state_dict(state, strict=strict)
+
+    def __repr__(self) -> str:
+        return f"ZeroOptimizer(rank {self.rank} of {self.size}, {self.local_numel} elements) over {self._full!r}"
+
+
+def _check_arrays(entries: List[List[Any]], params: List[np.ndarray], keys: List[Key]) -> None:
+    """Every state array has its parameter's shape and dtype (checked on rank 0, before any rank
+    loads its shard)."""
+    flat = [e for group in entries for e in group]
+    for entry, p, key in zip(flat, params, keys):
+        for name, v in (entry[2].items() if entry is not None else ()):
+            if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
+                what = f"{v.shape} {v.dtype}" if isinstance(v, np.ndarray) else type(v).__name__
+                raise ValueError(f"state {name!r} of parameter {key!r} is {what}; the parameter is {p.shape} {p.dtype}")
+
+
+def _settings(group: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in group.items() if k not in _NOT_SETTINGS}

@@ -1,0 +1,113 @@
+"""fastoptim.distributed.ZeroOptimizer under mpiexec on localhost, 2 ranks and 3 (uneven shards).
+
+Each rank count runs tests/mpi_worker.py once (every scenario, bounded in time); the tests below
+read its results. The 3-rank run also resumes from the files the 2-rank run saved."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("mpi4py")
+MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")]))
+if MPIEXEC is None:
+    pytest.skip("no mpiexec", allow_module_level=True)
+
+WORKER = pathlib.Path(__file__).with_name("mpi_worker.py")
+ELEMENTWISE = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamw", "adamax", "nadam", "radam", "lion"]
+TOTAL = 7 * 5 + 3 + 11 + 4 * 4 * 2 + 1  # the worker's parameters
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("checkpoints")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    results = {}
+    for n in (2, 3):  # in this order: the 3-rank run resumes from the 2-rank run's files
+        out = subprocess.run(
+            [MPIEXEC, "-n", str(n), sys.executable, str(WORKER), str(folder)],
+            capture_output=True, text=True, timeout=300, env=env,
+        )
+        lines = [line for line in out.stdout.splitlines() if line.startswith("RESULTS ")]
+        assert out.returncode == 0 and lines, out.stdout[-3000:] + out.stderr[-3000:]
+        results[n] = json.loads(lines[0][len("RESULTS "):])
+    return results
+
+
+def case(runs, n, name):
+    result = runs[n][name]
+    assert "error" not in result, result.get("error")
+    return result
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("rule", ELEMENTWISE + ["lamb", "lars"])
+def test_every_rule_matches_one_process_on_the_averaged_gradients(runs, n, rule):
+    r = case(runs, n, f"rule {rule} float64")
+    assert r["agree"], "the ranks' parameters differ"
+    if n == 2 and rule in ELEMENTWISE:
+        assert r["exact"], r  # a sum of two numbers has one rounding, whatever the order
+    assert r["max_diff"] <= 1e-12
+    counts = r["local_numel"]
+    assert sum(counts) == TOTAL and max(counts) - min(counts) <= 1
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("rule", ["adam", "lamb", "sgd"])
+def test_float32(runs, n, rule):
+    r = case(runs, n, f"rule {rule} float32")
+    assert r["agree"] and r["max_diff"] <= 1e-6
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_a_nan_on_one_rank_raises_on_every_rank_with_nothing_changed(runs, n):
+    r = case(runs, n, "nonfinite")
+    assert len(r["raise_messages"]) == n
+    for message in r["raise_messages"]:
+        assert message.startswith("FloatingPointError: gradient of parameter 3 holds inf or NaN")
+    assert r["raise_unchanged"]
+    assert r["skip_messages"] == ["stepped, skipped_steps=1"] * n
+    assert r["skip_unchanged"]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_a_gradient_refused_on_one_rank_stops_every_rank(runs, n):
+    r = case(runs, n, "refused")
+    first, *others = r["messages"]
+    assert first.startswith("ValueError: gradient of parameter 1 has shape (3,) and dtype float32")
+    assert others == ["RuntimeError: ZeroOptimizer.step: another rank refused its gradients; nothing was updated"] * (n - 1)
+    assert r["recovers"]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("rule", ["adam", "lamb"])
+def test_clipping_uses_the_global_norm(runs, n, rule):
+    r = case(runs, n, "clip")[rule]
+    assert r["agree"] and r["max_diff"] <= 1e-12 and r["norm_diff"] <= 1e-12
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_named_groups_and_live_settings(runs, n):
+    r = case(runs, n, "named")
+    assert r["agree"] and r["max_diff"] <= 1e-12 and r["last_lr"]
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_checkpoints_are_the_plain_optimizers_and_move_between_rank_counts(runs, n):
+    r = case(runs, n, "checkpoint")
+    assert r["plain_reads_file"]
+    resumed = {k: v for k, v in r.items() if k.startswith("resume ")}
+    expected = {"resume plain-2.npz"} | ({"resume plain-3.npz", "resume zero-2.npz"} if n == 3 else set())
+    assert set(resumed) == expected
+    for result in resumed.values():
+        assert result["agree"] and result["max_diff"] <= 1e-12
+    assert len(r["bad_messages"]) == n
+    for message in r["bad_messages"]:
+        assert message == "ValueError: state 'exp_avg' of parameter 2 is (4,) float64; the parameter is (11,) float64"
+    assert r["bad_unchanged"]
