@@ -172,7 +172,7 @@ class ZeroOptimizer(StepOptions):
         """One data-parallel step from this rank's gradients; see the class docstring."""
         MPI = _mpi()
         tick = time.perf_counter()
-        error = self._check(grads)
+        listed, error = self._check(grads)
         refused = np.array([error is not None], np.int32)
         self.comm.Allreduce(MPI.IN_PLACE, refused, op=MPI.SUM)
         if error is not None:
@@ -180,9 +180,8 @@ class ZeroOptimizer(StepOptions):
         if refused[0]:
             raise RuntimeError("ZeroOptimizer.step: another rank refused its gradients; nothing was updated")
         flat = self._flat
-        for g, p, start in zip(self._grad_list, self._params, self._offsets[:-1]):
+        for g, p, start in zip(listed, self._params, self._offsets[:-1]):
             flat[start : start + p.size].reshape(p.shape)[...] = g
-        self._grad_list = []
         t_flat = time.perf_counter()
         self.comm.Reduce_scatter(flat, [self._shard, self._mpi_type], recvcounts=self._counts, op=MPI.SUM)
         t_rs = time.perf_counter()
@@ -229,12 +228,11 @@ class ZeroOptimizer(StepOptions):
             "unflatten": done - t_gather,
         }
 
-    def _check(self, grads: Grads) -> Optional[Exception]:
-        """This rank's gradients in parameter order (kept in ``_grad_list``), or the error refusing them."""
-        self._grad_list: List[np.ndarray] = []
+    def _check(self, grads: Grads) -> Tuple[Sequence[np.ndarray], Optional[Exception]]:
+        """This rank's gradients in parameter order, or the error refusing them."""
         now = [p for g in self.param_groups for p in g["params"]]
         if len(now) != len(self._params) or any(a is not b for a, b in zip(now, self._params)):
-            return ValueError("ZeroOptimizer's parameters are fixed at construction; param_groups' 'params' were edited")
+            return [], ValueError("ZeroOptimizer's parameters are fixed at construction; param_groups' 'params' were edited")
         try:
             if isinstance(grads, Mapping):
                 if not self._named:
@@ -261,9 +259,8 @@ class ZeroOptimizer(StepOptions):
                         f"the parameter has {p.shape} and {p.dtype}"
                     )
         except (TypeError, ValueError) as exc:
-            return exc
-        self._grad_list = list(listed)
-        return None
+            return [], exc
+        return listed, None
 
     def _refuse_nonfinite(self) -> None:
         """The averaged gradients hold inf or NaN: skip the step on every rank, or raise naming the
