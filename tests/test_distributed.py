@@ -1,7 +1,8 @@
-"""fastoptim.distributed.ZeroOptimizer under mpiexec on localhost, 2 ranks and 3 (uneven shards).
+"""fastoptim.distributed.ZeroOptimizer under mpiexec on localhost: 1 rank (no communication), 2, and
+3 (uneven shards).
 
 Each rank count runs tests/mpi_worker.py once (every scenario, bounded in time); the tests below
-read its results. The 3-rank run also resumes from the files the 2-rank run saved."""
+read its results. Each run also resumes from the files the runs before it saved."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ if MPIEXEC is None:
 
 WORKER = pathlib.Path(__file__).with_name("mpi_worker.py")
 ELEMENTWISE = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamw", "adamax", "nadam", "radam", "lion"]
+RANKS = (1, 2, 3)
 TOTAL = 7 * 5 + 3 + 11 + 4 * 4 * 2 + 1  # the worker's parameters
 
 
@@ -29,7 +31,7 @@ def runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("checkpoints")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     results = {}
-    for n in (2, 3):  # in this order: the 3-rank run resumes from the 2-rank run's files
+    for n in RANKS:  # in this order: each run resumes from the files of the runs before it
         out = subprocess.run(
             [MPIEXEC, "-n", str(n), sys.executable, str(WORKER), str(folder)],
             capture_output=True, text=True, timeout=300, env=env,
@@ -46,7 +48,7 @@ def case(runs, n, name):
     return result
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", RANKS)
 @pytest.mark.parametrize("rule", ELEMENTWISE + ["lamb", "lars"])
 def test_every_rule_matches_one_process_on_the_averaged_gradients(runs, n, rule):
     r = case(runs, n, f"rule {rule} float64")
@@ -58,14 +60,14 @@ def test_every_rule_matches_one_process_on_the_averaged_gradients(runs, n, rule)
     assert sum(counts) == TOTAL and max(counts) - min(counts) <= 1
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", RANKS)
 @pytest.mark.parametrize("rule", ["adam", "lamb", "sgd"])
 def test_float32(runs, n, rule):
     r = case(runs, n, f"rule {rule} float32")
     assert r["agree"] and r["max_diff"] <= 1e-6
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", RANKS)
 def test_a_nan_on_one_rank_raises_on_every_rank_with_nothing_changed(runs, n):
     r = case(runs, n, "nonfinite")
     assert len(r["raise_messages"]) == n
@@ -76,7 +78,7 @@ def test_a_nan_on_one_rank_raises_on_every_rank_with_nothing_changed(runs, n):
     assert r["skip_unchanged"]
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", RANKS)
 def test_a_gradient_refused_on_one_rank_stops_every_rank(runs, n):
     r = case(runs, n, "refused")
     first, *others = r["messages"]
@@ -85,25 +87,25 @@ def test_a_gradient_refused_on_one_rank_stops_every_rank(runs, n):
     assert r["recovers"]
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", RANKS)
 @pytest.mark.parametrize("rule", ["adam", "lamb"])
 def test_clipping_uses_the_global_norm(runs, n, rule):
     r = case(runs, n, "clip")[rule]
     assert r["agree"] and r["max_diff"] <= 1e-12 and r["norm_diff"] <= 1e-12
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", RANKS)
 def test_named_groups_and_live_settings(runs, n):
     r = case(runs, n, "named")
     assert r["agree"] and r["max_diff"] <= 1e-12 and r["last_lr"]
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", RANKS)
 def test_checkpoints_are_the_plain_optimizers_and_move_between_rank_counts(runs, n):
     r = case(runs, n, "checkpoint")
     assert r["plain_reads_file"]
     resumed = {k: v for k, v in r.items() if k.startswith("resume ")}
-    expected = {"resume plain-2.npz"} | ({"resume plain-3.npz", "resume zero-2.npz"} if n == 3 else set())
+    expected = {f"resume plain-{k}.npz" for k in RANKS if k <= n} | {f"resume zero-{k}.npz" for k in RANKS if k < n}
     assert set(resumed) == expected
     for result in resumed.values():
         assert result["agree"] and result["max_diff"] <= 1e-12

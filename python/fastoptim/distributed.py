@@ -103,10 +103,10 @@ class ZeroOptimizer(StepOptions):
         self.param_groups = self._full.param_groups
         self.defaults = self._full.defaults
         self._params = [p for g in self.param_groups for p in g["params"]]
+        self._named = "param_names" in self.param_groups[0]
         self._keys: List[Key] = []
         for g in self.param_groups:
             self._keys.extend(g["param_names"] if "param_names" in g else range(len(self._keys), len(self._keys) + len(g["params"])))
-        self._named = "param_names" in self.param_groups[0]
         self.dtype = self._params[0].dtype
         for key, p in zip(self._keys, self._params):
             if p.dtype != self.dtype:
@@ -121,8 +121,9 @@ class ZeroOptimizer(StepOptions):
         self._displs = [sum(self._counts[:r]) for r in range(self.size)]
         lo, hi = self._displs[self.rank], self._displs[self.rank] + self._counts[self.rank]
         self._lo, self._hi = lo, hi
-        self._flat = np.empty(total, self.dtype)
-        self._shard = np.empty(hi - lo, self.dtype)  # this rank's averaged gradient, then its parameters
+        # One rank owns everything: no flat buffer, the wrapped optimizer steps on the gradients as given.
+        self._flat = np.empty(total if self.size > 1 else 0, self.dtype)
+        self._shard = np.empty(hi - lo if self.size > 1 else 0, self.dtype)  # this rank's averaged gradient
         # Every rank holds one piece per parameter, empty where it owns none of it, so that every
         # rank's wrapped optimizer has the same groups and parameters (and LAMB's sums line up).
         self._spans: List[Tuple[int, int]] = []  # per parameter: its owned range in the flat space
@@ -133,14 +134,16 @@ class ZeroOptimizer(StepOptions):
                 a = b = max(lo, int(start))
             self._spans.append((a, b))
             pieces.append(p.reshape(-1)[a - start : b - start])
-            grad_pieces.append(self._shard[a - lo : b - lo])
+            grad_pieces.append(self._shard[a - lo : b - lo] if self.size > 1 else np.empty(0, self.dtype))
         self._grad_pieces = grad_pieces
         inner_groups, at = [], 0
         for g in self.param_groups:
             n = len(g["params"])
-            inner_groups.append({**_settings(g), "params": pieces[at : at + n]})
+            mine = pieces[at : at + n]
+            inner_groups.append({**_settings(g), "params": dict(zip(g["param_names"], mine)) if self._named else mine})
             at += n
-        self._inner = optimizer_class(inner_groups, **kwargs)
+        # Its checks are global, so made here; on one rank, _step_alone lends it the step options.
+        self._inner = optimizer_class(inner_groups, nonfinite="ignore", **kwargs)
         self._inner.reduce_sums = self._reduce_sums
         self.last_lr: List[float] = []
         self._last_grad_norm: Optional[float] = None
@@ -179,6 +182,11 @@ class ZeroOptimizer(StepOptions):
             raise error
         if refused[0]:
             raise RuntimeError("ZeroOptimizer.step: another rank refused its gradients; nothing was updated")
+        if self.size == 1:
+            self._step_alone(listed)
+            self.timings = {p: 0.0 for p in ("flatten", "reduce_scatter", "all_gather", "unflatten")}
+            self.timings["update"] = time.perf_counter() - tick
+            return
         flat = self._flat
         for g, p, start in zip(listed, self._params, self._offsets[:-1]):
             flat[start : start + p.size].reshape(p.shape)[...] = g
@@ -196,7 +204,8 @@ class ZeroOptimizer(StepOptions):
                 return
             norm = float(np.sqrt(stats[0])) / self.size  # the norm of the average
             self._last_grad_norm = norm
-        np.divide(self._shard, self.size, out=self._shard)
+        if self.size > 1:
+            np.divide(self._shard, self.size, out=self._shard)
         if clip:
             factor = min(1.0, self.max_grad_norm / (norm + 1e-6))  # type: ignore[operator]  # torch's clip
             if factor < 1.0:
@@ -227,6 +236,20 @@ class ZeroOptimizer(StepOptions):
             "all_gather": t_gather - t_update,
             "unflatten": done - t_gather,
         }
+
+    def _step_alone(self, grads: Sequence[np.ndarray]) -> None:
+        """The step on one rank: the wrapped optimizer's own, on the gradients as given."""
+        inner = self._inner
+        inner.nonfinite, inner.max_grad_norm = self.nonfinite, self.max_grad_norm
+        self._sync_settings()
+        skipped = inner.skipped_steps
+        try:
+            inner.step([g.reshape(-1) for g in grads])
+            self._last_grad_norm = inner.last_grad_norm
+        finally:
+            inner.nonfinite, inner.max_grad_norm = "ignore", None
+        self.skipped_steps += inner.skipped_steps - skipped
+        self.last_lr = list(inner.last_lr)
 
     def _check(self, grads: Grads) -> Tuple[Sequence[np.ndarray], Optional[Exception]]:
         """This rank's gradients in parameter order, or the error refusing them."""
@@ -299,7 +322,7 @@ class ZeroOptimizer(StepOptions):
         the other ranks. Each state array is assembled from the ranks' shards in the parameter's shape."""
         self._sync_settings()
         local = self._inner.state_dict()["state"]
-        shards = self.comm.gather([local[i] for i in range(len(self._params))], root=0)
+        shards = self.comm.gather([local[k] for k in self._keys], root=0)
         if self.rank != 0:
             return None
         out = self._full.state_dict()
@@ -347,7 +370,7 @@ class ZeroOptimizer(StepOptions):
         mine = self.comm.scatter(shards, root=0)
         self._sync_settings()
         inner = self._inner.state_dict()
-        inner["state"] = {i: entry for i, entry in enumerate(mine)}
+        inner["state"] = dict(zip(self._keys, mine))
         self._inner.load_state_dict(inner)  # steps and scalars are the same on every rank: all fail or none
         # Settings (and schedules' state) into param_groups, on every rank, as the plain optimizer would.
         self._full.load_state_dict(
