@@ -113,3 +113,16 @@ def test_checkpoints_are_the_plain_optimizers_and_move_between_rank_counts(runs,
     for message in r["bad_messages"]:
         assert message == "ValueError: state 'exp_avg' of parameter 2 is (4,) float64; the parameter is (11,) float64"
     assert r["bad_unchanged"]
+
+
+def test_bench_reports_half_the_state_per_rank_on_two_ranks():
+    from fastoptim import bench_mpi
+
+    results = bench_mpi.run("adam", 100_000, [1, 2], repeats=2)
+    one, two = results
+    assert one["state_bytes"] == [one["plain_state_bytes"]] == [2 * 4 * 100_000]  # m and v, float32
+    assert two["state_bytes"] == [4 * 100_000, 4 * 100_000]  # 1/2 each: 50,000 elements' m and v
+    table = bench_mpi.format_table("adam", 100_000, 2, results)
+    assert "| plain Adam, no MPI |" in table and "| 0.500 |" in table
+    for r in results:
+        assert all(v >= 0 for v in r["median_s"].values())

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+
+def _mpiexec():
+    found = shutil.which("mpiexec", path=os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    if found is None:
+        pytest.skip("no mpiexec")
+    return found
+
 
 def _floats(pattern, text):
     match = re.search(pattern, text)
@@ -38,11 +48,22 @@ def _torch_training(out):
     assert _floats(r"largest loss difference over the run: ([-+.\de]+)", out)[0] < 1e-4  # the same training
 
 
+def _mpi_data_parallel(out):
+    held = re.search(r"ranks 2: parameter elements each rank keeps AdamW state for: \[(\d+), (\d+)\] of (\d+)", out)
+    assert held, out
+    a, b, total = map(int, held.groups())
+    assert a + b == total and abs(a - b) <= 1  # state for half the parameters each
+    assert "the parameters are identical on every rank: True" in out
+    assert _floats(r"validation accuracy ([.\d]+)", out)[0] >= 0.9
+    assert _floats(r"largest difference from one process on the whole batches: ([-+.\de]+)", out)[0] < 1e-4
+
+
 # What each example claims, checked from the figures it prints.
 CLAIMS = {
     "checkpoint.py": _checkpoint,
     "linear_regression.py": _linear_regression,
     "mlp_with_schedule.py": _mlp,
+    "mpi_data_parallel.py": _mpi_data_parallel,
     "torch_cpu_training.py": _torch_training,
 }
 
@@ -51,7 +72,11 @@ CLAIMS = {
 def test_example_runs(name):
     if name.startswith("torch"):
         pytest.importorskip("torch")
-    out = subprocess.run([sys.executable, str(EXAMPLES / name)], capture_output=True, text=True, timeout=120)
+    command = [sys.executable, str(EXAMPLES / name)]
+    if name.startswith("mpi"):
+        pytest.importorskip("mpi4py")
+        command = [_mpiexec(), "-n", "2", *command]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     CLAIMS[name](out.stdout)
 

@@ -1,6 +1,7 @@
 """Step time of fastoptim against its peers, measured side by side in one process.
 
     python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--torch] [--json FILE]
+    python -m fastoptim.bench --mpi [--elements N] [--ranks 1,2]
 
 For each workload (a set of float32 tensors) it times one optimizer step of every contender:
 
@@ -17,6 +18,7 @@ For each workload (a set of float32 tensors) it times one optimizer step of ever
 
 ``--torch`` races ``fastoptim.torch`` against torch.optim on torch tensors instead, with gradients
 from a real ``zero_grad()`` + ``backward()`` before every timed step (:mod:`fastoptim.bench_torch`).
+``--mpi`` times :class:`fastoptim.distributed.ZeroOptimizer` on 1, 2, ... ranks (:mod:`fastoptim.bench_mpi`).
 
 Runs are interleaved (one step of each contender in turn, the order rotating) and the report gives
 medians, and each contender's time over fastoptim's. Absolute times drift on a shared machine;
@@ -365,6 +367,11 @@ def format_table(report: Dict[str, Any]) -> str:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--mpi" in argv:  # ZeroOptimizer over MPI: its own runs and table
+        from .bench_mpi import main as mpi_main
+
+        return mpi_main([a for a in argv if a != "--mpi"])
     parser = argparse.ArgumentParser(prog="python -m fastoptim.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rule", default="adam", choices=sorted(RULES))
     parser.add_argument("--workloads", default=None, help=f"comma-separated, from {','.join(WORKLOADS)}")

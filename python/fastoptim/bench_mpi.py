@@ -120,7 +120,7 @@ def format_table(rule: str, elements: int, repeats: int, results: List[Dict[str,
             f"| {state / 2**20:.1f} MiB | {share} |"
         )
         if "plain" in m:
-            lines.append(f"| plain {RULES[rule][0]}, no MPI | {r['threads']} | {_ms(m['plain'])} | | | | {single / 2**20:.1f} MiB | 1 |")
+            lines.append(f"| plain {RULES[rule][0]}, no MPI | {r['threads']} | {_ms(m['plain'])} | | | | {r['plain_state_bytes'] / 2**20:.1f} MiB | 1 |")
     return "\n".join(lines)
 
 
