@@ -197,14 +197,21 @@ def checkpoint_case(folder: str) -> Dict[str, Any]:
         bad = dict(state)
         bad["state"] = dict(state["state"])
         bad["state"][2] = dict(state["state"][2], exp_avg=np.zeros(4))
+    # So is one whose settings are out of range.
+    bad_lr = state
+    if rank == 0:
+        bad_lr = dict(state, param_groups=[dict(state["param_groups"][0], lr=-1.0)])
     before = [w.copy() for w in ws]
-    try:
-        opt.load_state_dict(bad)
-        message = "loaded"
-    except ValueError as exc:
-        message = f"ValueError: {exc}"
-    out["bad_messages"] = comm.allgather(message)
-    out["bad_unchanged"] = same_state(state, opt.state_dict()) and all(np.array_equal(a, b) for a, b in zip(before, ws))
+    for name, offered in (("bad", bad), ("bad_lr", bad_lr)):
+        try:
+            opt.load_state_dict(offered)
+            message = "loaded"
+        except ValueError as exc:
+            message = f"ValueError: {exc}"
+        out[name + "_messages"] = comm.allgather(message)
+        out[name + "_unchanged"] = (
+            same_state(state, opt.state_dict()) and all(np.array_equal(a, b) for a, b in zip(before, ws)) and opt.param_groups[0]["lr"] == 0.01
+        )
     return out
 
 

@@ -113,6 +113,8 @@ def test_checkpoints_are_the_plain_optimizers_and_move_between_rank_counts(runs,
     for message in r["bad_messages"]:
         assert message == "ValueError: state 'exp_avg' of parameter 2 is (4,) float64; the parameter is (11,) float64"
     assert r["bad_unchanged"]
+    assert r["bad_lr_messages"] == ["ValueError: invalid lr=-1: must be >= 0 (param group 0)"] * n
+    assert r["bad_lr_unchanged"]
 
 
 def test_bench_reports_half_the_state_per_rank_on_two_ranks():

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
@@ -354,9 +355,14 @@ class ZeroOptimizer(StepOptions):
                 plan = checkpoint.plan_load(
                     state_dict, self._full.__class__.__name__, keys, self._named, self.param_groups, slots, scalars, strict
                 )
-                _check_arrays(plan.entries, self._params, self._keys)
+                _check_entries(plan.entries, self._params, self._keys)
+                # Settings in range: a stand-in optimizer with one empty array per group checks them.
+                self.optimizer_class([{**g, "params": [np.empty(0, self.dtype)]} for g in plan.groups])  # type: ignore[call-arg]
             except ValueError as exc:
                 error = str(exc)
+            else:
+                for message in plan.warnings:
+                    warnings.warn(message, stacklevel=2)
         error = self.comm.bcast(error, root=0)
         if error is not None:
             raise ValueError(error)
@@ -368,15 +374,18 @@ class ZeroOptimizer(StepOptions):
             shards = [self._slice_entries(entries, r) for r in range(self.size)]
         meta = self.comm.bcast(meta, root=0)
         mine = self.comm.scatter(shards, root=0)
+        # Rank 0 checked everything either load below checks, so neither fails on any rank.
         self._sync_settings()
         inner = self._inner.state_dict()
         inner["state"] = dict(zip(self._keys, mine))
-        self._inner.load_state_dict(inner)  # steps and scalars are the same on every rank: all fail or none
-        # Settings (and schedules' state) into param_groups, on every rank, as the plain optimizer would.
-        self._full.load_state_dict(
-            {**meta, "state": {k: {"step": 0} for k in self._keys}, "optimizer": self._full.__class__.__name__},
-            strict=strict,
-        )
+        self._inner.load_state_dict(inner)
+        # Settings (and schedules' state) into param_groups, as the plain optimizer loads them.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # rank 0 has warned
+            self._full.load_state_dict(
+                {**meta, "state": {k: {"step": 0} for k in self._keys}, "optimizer": self._full.__class__.__name__},
+                strict=strict,
+            )
         self.skipped_steps = meta["skipped_steps"]
 
     def _slice_entries(self, entries: List[Any], rank: int) -> List[Dict[str, Any]]:
@@ -427,12 +436,20 @@ class ZeroOptimizer(StepOptions):
         return f"ZeroOptimizer(rank {self.rank} of {self.size}, {self.local_numel} elements) over {self._full!r}"
 
 
-def _check_arrays(entries: List[List[Any]], params: List[np.ndarray], keys: List[Key]) -> None:
-    """Every state array has its parameter's shape and dtype (checked on rank 0, before any rank
-    loads its shard)."""
+def _check_entries(entries: List[List[Any]], params: List[np.ndarray], keys: List[Key]) -> None:
+    """What the engine's load checks, checked on rank 0 before any rank loads its shard: every step an
+    integer in [0, 2**53], every scalar finite, every state array of its parameter's shape and dtype."""
     flat = [e for group in entries for e in group]
     for entry, p, key in zip(flat, params, keys):
-        for name, v in (entry[2].items() if entry is not None else ()):
+        if entry is None:
+            continue
+        step, scalars, slots = entry
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 0 <= step <= 2**53:
+            raise ValueError(f"state of parameter {key!r}: 'step' must be an integer in [0, 2**53], got {step!r}")
+        for name, v in scalars.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v):
+                raise ValueError(f"state of parameter {key!r}: {name!r} must be a finite number, got {v!r}")
+        for name, v in slots.items():
             if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
                 what = f"{v.shape} {v.dtype}" if isinstance(v, np.ndarray) else type(v).__name__
                 raise ValueError(f"state {name!r} of parameter {key!r} is {what}; the parameter is {p.shape} {p.dtype}")
