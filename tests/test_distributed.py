@@ -9,14 +9,15 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 
 import pytest
 
+from fastoptim.distributed import mpiexec
+
 pytest.importorskip("mpi4py")
-MPIEXEC = shutil.which("mpiexec", path=os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")]))
+MPIEXEC = mpiexec()
 if MPIEXEC is None:
     pytest.skip("no mpiexec", allow_module_level=True)
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 
@@ -15,7 +13,9 @@ EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 
 def _mpiexec():
-    found = shutil.which("mpiexec", path=os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    from fastoptim.distributed import mpiexec
+
+    found = mpiexec()
     if found is None:
         pytest.skip("no mpiexec")
     return found

@@ -14,8 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pathlib
-import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from .bench import RULES
+from .distributed import mpiexec
 
 __all__ = ["main"]
 
@@ -35,7 +34,7 @@ def _worker(rule: str, elements: int, repeats: int) -> None:
 
     import fastoptim
 
-    from .distributed import ZeroOptimizer
+    from .distributed import ZeroOptimizer  # after mpi4py: MPI starts here
 
     comm = MPI.COMM_WORLD
     name, settings = RULES[rule]
@@ -73,20 +72,16 @@ def _worker(rule: str, elements: int, repeats: int) -> None:
         print("RESULT " + json.dumps(result), flush=True)
 
 
-def _mpiexec() -> str:
-    found = shutil.which("mpiexec", path=os.pathsep.join([str(pathlib.Path(sys.executable).parent), os.environ.get("PATH", "")]))
-    if found is None:
-        raise SystemExit("no mpiexec: pip install 'fastoptim[mpi]'")
-    return found
-
-
 def run(rule: str, elements: int, ranks: Sequence[int], repeats: int) -> List[Dict[str, Any]]:
     """One worker run per rank count; their results, in order."""
+    launcher = mpiexec()
+    if launcher is None:
+        raise SystemExit("no mpiexec: pip install 'fastoptim[mpi]'")
     cores = os.cpu_count() or 1
     results = []
     for n in ranks:
         env = dict(os.environ, OMP_NUM_THREADS=str(max(1, cores // n)))
-        cmd = [_mpiexec(), "-n", str(n), sys.executable, "-m", "fastoptim.bench_mpi", "--worker"]
+        cmd = [launcher, "-n", str(n), sys.executable, "-m", "fastoptim.bench_mpi", "--worker"]
         cmd += ["--rule", rule, "--elements", str(elements), "--repeats", str(repeats)]
         out = subprocess.run(cmd, capture_output=True, text=True, env=env)
         lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]

@@ -14,6 +14,9 @@ Run under ``mpiexec -n 2 python train.py``; the ``mpi`` extra installs mpi4py an
 from __future__ import annotations
 
 import os
+import pathlib
+import shutil
+import sys
 import time
 import warnings
 from collections.abc import Mapping
@@ -25,9 +28,16 @@ from . import _core, checkpoint
 from .optimizer import Grads, Key, Optimizer, Params
 from .settings import StepOptions
 
-__all__ = ["ZeroOptimizer"]
+__all__ = ["ZeroOptimizer", "mpiexec"]
 
 _NOT_SETTINGS = ("params", "param_names")
+
+
+def mpiexec() -> Optional[str]:
+    """The path of ``mpiexec``: the one installed beside this Python (the ``mpich`` wheel's), else the
+    first on PATH; None if there is none."""
+    here = str(pathlib.Path(sys.executable).parent)
+    return shutil.which("mpiexec", path=os.pathsep.join([here, os.environ.get("PATH", "")]))
 
 
 def _mpi() -> Any:
