@@ -65,12 +65,10 @@ void run(const Step& s, const Work& w) {
   } else {
     // Pass 1: sums of squares per chunk, added per tensor in chunk order, so the result does not
     // depend on the number of threads (nor, thanks to fixed lanes, on the SIMD tier).
-    std::vector<double> own;
-    double* tensor_sums = w.sums;
-    if (!tensor_sums) {
-      own.resize(2 * w.n_tensors);
-      tensor_sums = own.data();
-    }
+    // (Sized by the constructor: resize() would instantiate a std:: symbol outside the tier's
+    // namespace, which .ci/check_tier_symbols.sh refuses.)
+    std::vector<double> own(w.sums ? 0 : 2 * w.n_tensors);
+    double* tensor_sums = w.sums ? w.sums : own.data();
     if (w.phase != Phase::update) {
       std::vector<double> sums(2 * w.n_chunks);
       for_each_chunk(w, [&](std::size_t c) {
