@@ -144,6 +144,32 @@ def clip_case() -> Dict[str, Any]:
     return out
 
 
+def errors_case() -> Dict[str, Any]:
+    """Bad construction and edited parameters: clear errors on every rank."""
+    out: Dict[str, Any] = {}
+    attempts = {
+        "mixed_dtypes": lambda: ZeroOptimizer(fo.Adam, [np.zeros(3, np.float32), np.zeros(2)]),
+        "not_an_optimizer": lambda: ZeroOptimizer(dict, [np.zeros(3)]),  # type: ignore[arg-type]
+        "bad_setting": lambda: ZeroOptimizer(fo.Adam, [np.zeros(3)], lr=-1.0),
+    }
+    for name, make in attempts.items():
+        try:
+            make()
+            out[name] = "constructed"
+        except (TypeError, ValueError) as exc:
+            out[name] = f"{type(exc).__name__}: {exc}"
+    ws = params()
+    opt = ZeroOptimizer(fo.SGD, ws, lr=0.1)
+    opt.param_groups[0]["params"] = ws[:2]
+    try:
+        opt.step(grads_of(rank, 0))
+        out["edited"] = "stepped"
+    except ValueError as exc:
+        out["edited"] = f"ValueError: {exc}"
+    out["edited_unchanged"] = all(np.array_equal(a, b) for a, b in zip(ws, params()))
+    return out
+
+
 def named_case() -> Dict[str, Any]:
     ws, ref = params(), params()
     names = [f"w{i}" for i in range(len(ws))]
@@ -223,7 +249,7 @@ def main() -> None:
         cases[f"rule {name} float64"] = lambda name=name: rule_case(name, np.float64)
     for name in ("adam", "lamb", "sgd"):
         cases[f"rule {name} float32"] = lambda name=name: rule_case(name, np.float32)
-    cases.update(nonfinite=nonfinite_case, refused=refused_case, clip=clip_case, named=named_case)
+    cases.update(nonfinite=nonfinite_case, refused=refused_case, clip=clip_case, named=named_case, errors=errors_case)
     cases["checkpoint"] = lambda: checkpoint_case(folder)
     for key, case in cases.items():
         try:

@@ -96,6 +96,19 @@ def test_clipping_uses_the_global_norm(runs, n, rule):
 
 
 @pytest.mark.parametrize("n", RANKS)
+def test_bad_arguments_get_clear_errors(runs, n):
+    r = case(runs, n, "errors")
+    assert r["mixed_dtypes"] == (
+        "ValueError: parameter 1 is float64, parameter 0 is float32: "
+        "ZeroOptimizer's parameters share one dtype (they travel in one flat buffer)"
+    )
+    assert r["not_an_optimizer"].startswith("TypeError: optimizer_class must be a fastoptim optimizer class")
+    assert r["bad_setting"].startswith("ValueError: invalid lr=-1: must be >= 0")
+    assert r["edited"] == "ValueError: ZeroOptimizer's parameters are fixed at construction; param_groups' 'params' were edited"
+    assert r["edited_unchanged"]
+
+
+@pytest.mark.parametrize("n", RANKS)
 def test_named_groups_and_live_settings(runs, n):
     r = case(runs, n, "named")
     assert r["agree"] and r["max_diff"] <= 1e-12 and r["last_lr"]
