@@ -115,9 +115,11 @@ class ZeroOptimizer(StepOptions):
         self.defaults = self._full.defaults
         self._params = [p for g in self.param_groups for p in g["params"]]
         self._named = "param_names" in self.param_groups[0]
-        self._keys: List[Key] = []
+        self._group_keys: List[List[Key]] = []  # per group, as the state dict keys its parameters
         for g in self.param_groups:
-            self._keys.extend(g["param_names"] if "param_names" in g else range(len(self._keys), len(self._keys) + len(g["params"])))
+            at = sum(len(k) for k in self._group_keys)
+            self._group_keys.append(list(g["param_names"]) if self._named else list(range(at, at + len(g["params"]))))
+        self._keys = [k for ks in self._group_keys for k in ks]
         self.dtype = self._params[0].dtype
         for key, p in zip(self._keys, self._params):
             if p.dtype != self.dtype:
@@ -130,29 +132,20 @@ class ZeroOptimizer(StepOptions):
         total = int(self._offsets[-1])
         self._counts = [total // self.size + (r < total % self.size) for r in range(self.size)]
         self._displs = [sum(self._counts[:r]) for r in range(self.size)]
-        lo, hi = self._displs[self.rank], self._displs[self.rank] + self._counts[self.rank]
-        self._lo, self._hi = lo, hi
         # One rank owns everything: no flat buffer, the wrapped optimizer steps on the gradients as given.
         self._flat = np.empty(total if self.size > 1 else 0, self.dtype)
-        self._shard = np.empty(hi - lo if self.size > 1 else 0, self.dtype)  # this rank's averaged gradient
+        self._shard = np.empty(self.local_numel if self.size > 1 else 0, self.dtype)  # this rank's averaged gradient
         # Every rank holds one piece per parameter, empty where it owns none of it, so that every
-        # rank's wrapped optimizer has the same groups and parameters (and LAMB's sums line up).
-        self._spans: List[Tuple[int, int]] = []  # per parameter: its owned range in the flat space
-        pieces, grad_pieces = [], []
-        for p, start in zip(self._params, self._offsets[:-1]):
-            a, b = max(lo, int(start)), min(hi, int(start) + p.size)
-            if a >= b:
-                a = b = max(lo, int(start))
-            self._spans.append((a, b))
-            pieces.append(p.reshape(-1)[a - start : b - start])
-            grad_pieces.append(self._shard[a - lo : b - lo] if self.size > 1 else np.empty(0, self.dtype))
-        self._grad_pieces = grad_pieces
+        # rank's wrapped optimizer has the same groups and parameters (and LAMB's sums line up). The
+        # pieces lie end to end in the flat space, as their gradients do in the shard.
+        self._owned = self._ranges(self.rank)
+        self._pieces = [p.reshape(-1)[a:b] for p, (a, b) in zip(self._params, self._owned)]
+        self._grad_pieces = np.split(self._shard, np.cumsum([b - a for a, b in self._owned])[:-1])
         inner_groups, at = [], 0
-        for g in self.param_groups:
-            n = len(g["params"])
-            mine = pieces[at : at + n]
-            inner_groups.append({**_settings(g), "params": dict(zip(g["param_names"], mine)) if self._named else mine})
-            at += n
+        for g, keys in zip(self.param_groups, self._group_keys):
+            mine = self._pieces[at : at + len(keys)]
+            inner_groups.append({**_settings(g), "params": dict(zip(keys, mine)) if self._named else mine})
+            at += len(keys)
         # Its checks are global, so made here; on one rank, _step_alone lends it the step options.
         self._inner = optimizer_class(inner_groups, nonfinite="ignore", **kwargs)
         self._inner.reduce_sums = self._reduce_sums
@@ -168,7 +161,17 @@ class ZeroOptimizer(StepOptions):
     @property
     def local_numel(self) -> int:
         """The number of parameter elements this rank owns (and keeps optimizer state for)."""
-        return self._hi - self._lo
+        return self._counts[self.rank]
+
+    def _ranges(self, rank: int) -> List[Tuple[int, int]]:
+        """Per parameter, the range ``[a, b)`` of its flattened elements that ``rank`` owns; ``(0, 0)``
+        where it owns none."""
+        lo, hi = self._displs[rank], self._displs[rank] + self._counts[rank]
+        out = []
+        for p, start in zip(self._params, self._offsets[:-1]):
+            a, b = max(lo, int(start)) - int(start), min(hi, int(start) + p.size) - int(start)
+            out.append((a, b) if a < b else (0, 0))
+        return out
 
     def local_state_nbytes(self) -> int:
         """Bytes of optimizer state arrays this rank holds."""
@@ -207,16 +210,15 @@ class ZeroOptimizer(StepOptions):
 
         clip = self.max_grad_norm is not None
         if self.nonfinite != "ignore" or clip:
-            first_bad, sum_squares = _core.grad_stats([self._shard])
+            first_bad, sum_squares = _core.grad_stats(self._grad_pieces)  # first_bad: a parameter's index
             stats = np.array([sum_squares, first_bad >= 0], np.float64)
             self.comm.Allreduce(MPI.IN_PLACE, stats, op=MPI.SUM)
             if stats[1] and self.nonfinite != "ignore":
-                self._refuse_nonfinite()
+                self._refuse_nonfinite(first_bad)
                 return
             norm = float(np.sqrt(stats[0])) / self.size  # the norm of the average
             self._last_grad_norm = norm
-        if self.size > 1:
-            np.divide(self._shard, self.size, out=self._shard)
+        np.divide(self._shard, self.size, out=self._shard)
         if clip:
             factor = min(1.0, self.max_grad_norm / (norm + 1e-6))  # type: ignore[operator]  # torch's clip
             if factor < 1.0:
@@ -226,19 +228,14 @@ class ZeroOptimizer(StepOptions):
         self.last_lr = list(self._inner.last_lr)
         t_update = time.perf_counter()
 
-        own = flat[self._lo : self._hi]
-        for p, (a, b), start in zip(self._params, self._spans, self._offsets[:-1]):
-            if a < b:
-                own[a - self._lo : b - self._lo] = p.reshape(-1)[a - start : b - start]
+        lo = self._displs[self.rank]
+        np.concatenate(self._pieces, out=flat[lo : lo + self.local_numel])
         self.comm.Allgatherv(MPI.IN_PLACE, [flat, self._counts, self._displs, self._mpi_type])
         t_gather = time.perf_counter()
-        for p, (a, b), start in zip(self._params, self._spans, self._offsets[:-1]):
-            view, end = p.reshape(-1), int(start) + p.size
-            if a < b:  # the rest of this parameter came from other ranks
-                view[: a - start] = flat[start:a]
-                view[b - start :] = flat[b:end]
-            else:
-                view[...] = flat[start:end]
+        for p, (a, b), start in zip(self._params, self._owned, self._offsets[:-1]):
+            view = p.reshape(-1)  # all but this rank's own piece came from the other ranks
+            view[:a] = flat[start : start + a]
+            view[b:] = flat[start + b : start + p.size]
         done = time.perf_counter()
         self.timings = {
             "flatten": t_flat - tick,
@@ -296,19 +293,14 @@ class ZeroOptimizer(StepOptions):
             return [], exc
         return listed, None
 
-    def _refuse_nonfinite(self) -> None:
+    def _refuse_nonfinite(self, first_bad: int) -> None:
         """The averaged gradients hold inf or NaN: skip the step on every rank, or raise naming the
-        first such parameter."""
+        first such parameter (this rank's first is ``first_bad``, -1 if none)."""
         MPI = _mpi()
         if self.nonfinite == "skip":
             self.skipped_steps += 1
             return
-        first = len(self._params)
-        for i, piece in enumerate(self._grad_pieces):
-            if piece.size and not np.isfinite(piece).all():
-                first = i
-                break
-        first = self.comm.allreduce(first, op=MPI.MIN)
+        first = self.comm.allreduce(first_bad if first_bad >= 0 else len(self._params), op=MPI.MIN)
         raise FloatingPointError(
             f"gradient of parameter {self._keys[first]!r} holds inf or NaN on some rank; nothing was updated "
             "(pass nonfinite='skip' to skip such steps)"
@@ -317,7 +309,8 @@ class ZeroOptimizer(StepOptions):
     def _reduce_sums(self, sums: np.ndarray, index: np.ndarray) -> None:
         """LAMB's and LARS's per-parameter sums of squares, summed over the ranks (every rank holds
         a piece of every parameter, possibly empty, so every rank passes the same rows)."""
-        self.comm.Allreduce(_mpi().IN_PLACE, sums, op=_mpi().SUM)
+        MPI = _mpi()
+        self.comm.Allreduce(MPI.IN_PLACE, sums, op=MPI.SUM)
 
     def _sync_settings(self) -> None:
         """param_groups' settings are live: the wrapped optimizer takes them before each step."""
@@ -357,13 +350,9 @@ class ZeroOptimizer(StepOptions):
         scalars = tuple(_core.rules[self._full.rule]["scalars"])
         error, plan = None, None
         if self.rank == 0:
-            keys, at = [], 0
-            for g in self.param_groups:
-                keys.append(list(g["param_names"]) if self._named else list(range(at, at + len(g["params"]))))
-                at += len(g["params"])
             try:
                 plan = checkpoint.plan_load(
-                    state_dict, self._full.__class__.__name__, keys, self._named, self.param_groups, slots, scalars, strict
+                    state_dict, self._full.__class__.__name__, self._group_keys, self._named, self.param_groups, slots, scalars, strict
                 )
                 _check_entries(plan.entries, self._params, self._keys)
                 # Settings in range: a stand-in optimizer with one empty array per group checks them.
@@ -400,15 +389,12 @@ class ZeroOptimizer(StepOptions):
 
     def _slice_entries(self, entries: List[Any], rank: int) -> List[Dict[str, Any]]:
         """Rank ``rank``'s pieces of the checked state entries (None: no state yet)."""
-        lo, hi = self._displs[rank], self._displs[rank] + self._counts[rank]
         out = []
-        for entry, p, start in zip(entries, self._params, self._offsets[:-1]):
+        for entry, (a, b) in zip(entries, self._ranges(rank)):
             if entry is None:
                 out.append({"step": 0})
                 continue
             step, scalar_values, slot_values = entry
-            a, b = max(lo, int(start)), min(hi, int(start) + p.size)
-            a, b = (a - int(start), b - int(start)) if a < b else (0, 0)
             pieces = {name: v.reshape(-1)[a:b] for name, v in slot_values.items()}
             out.append({"step": step, **scalar_values, **pieces})
         return out
