@@ -6,12 +6,13 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 
-from fastoptim.lab import EXPERIMENTS  # noqa: E402
+from fastoptim.lab import EXPERIMENTS, MLP  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +84,32 @@ def test_vanishing(results):
     assert 0.1 < relu["first_to_last"] < 10 and not relu["vanishing"] and not relu["exploding"]
     assert big["exploding"] and big["clipped"]["norm_before"] > 1e3
     assert big["clipped"]["norm_after"] == pytest.approx(1.0, rel=1e-5)
+    bn, res = f["sigmoid + batch norm"], f["sigmoid + residual"]
+    assert 0.25 < bn["first_to_last"] < 4 and not bn["vanishing"]  # batch norm: level again
+    hidden = res["layer_norms"][1:-1]
+    assert res["first_to_last"] > 1e3 * sig["first_to_last"] and hidden.max() < 10 * hidden.min() and not res["vanishing"]
+
+
+@pytest.mark.parametrize("remedies", [{}, {"batch_norm": True}, {"residual": True}, {"batch_norm": True, "residual": True}])
+def test_mlp_gradients_match_finite_differences(remedies):
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((7, 5)), rng.integers(0, 3, 7)
+    net = MLP([5, 6, 6, 6, 3], activation="sigmoid", init="xavier", seed=2, **remedies)
+    assert net.skips == [False, bool(remedies.get("residual")), bool(remedies.get("residual")), False]
+    assert ("gamma0" in net.params) == bool(remedies.get("batch_norm")) and "gamma3" not in net.params
+    for p in net.params.values():
+        p += 0.1 * rng.standard_normal(p.shape)  # off the symmetric start (zero biases, unit gammas)
+    _, grads = net.loss_and_grads(X, y)
+    for name, p in net.params.items():
+        numeric = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + 1e-6
+            up = net.loss_and_grads(X, y)[0]
+            p[i] = old - 1e-6
+            numeric[i] = (up - net.loss_and_grads(X, y)[0]) / 2e-6
+            p[i] = old
+        np.testing.assert_allclose(grads[name], numeric, atol=1e-8, err_msg=name)
 
 
 def test_warmup(results):

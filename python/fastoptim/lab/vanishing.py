@@ -8,6 +8,13 @@ keeps the activations' variance constant) keeps every layer's gradient of the sa
 unit-variance weights instead, each ReLU layer amplifies it and the gradient explodes;
 :func:`fastoptim.clip_grad_norm` caps its norm and keeps its direction. The per-layer norms come
 from :class:`~fastoptim.diagnostics.GradientMonitor`, which names the layers at fault.
+
+The two remedies the notes name, on the same sigmoid network: batch normalisation rescales each
+layer's pre-activation to the activation's steep range, and its backward pass divides by the
+batch's small standard deviation, which cancels the sigmoid's shrinking; the first layer's gradient
+comes within a factor 2 of the last's. Residual connections give the gradient a path through the
+identity that no slope shrinks: the hidden layers' gradients stay within a factor 10 of each other
+instead of falling by 4 orders of magnitude.
 """
 
 from __future__ import annotations
@@ -23,7 +30,13 @@ from ._common import Result, digits, pyplot, table
 from .mlp import MLP
 
 NAME = "vanishing"
-NETS = {"sigmoid, Glorot init": ("sigmoid", "xavier"), "relu, He init": ("relu", "he"), "relu, unit init": ("relu", "normal")}
+NETS = {  # label: (activation, init, remedies)
+    "sigmoid, Glorot init": ("sigmoid", "xavier", {}),
+    "sigmoid + batch norm": ("sigmoid", "xavier", {"batch_norm": True}),
+    "sigmoid + residual": ("sigmoid", "xavier", {"residual": True}),
+    "relu, He init": ("relu", "he", {}),
+    "relu, unit init": ("relu", "normal", {}),
+}
 
 
 def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progress: bool = False) -> Result:
@@ -32,8 +45,8 @@ def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progr
     rows = np.random.default_rng(seed).choice(len(yt), steps or 256, replace=False)
     bar = Progress(len(NETS) + 1, progress)
     figures = {}
-    for label, (activation, init) in NETS.items():
-        net = MLP([64] + [64] * 9 + [10], activation=activation, init=init, seed=seed)
+    for label, (activation, init, remedies) in NETS.items():
+        net = MLP([64] + [64] * 9 + [10], activation=activation, init=init, seed=seed, **remedies)
         _, grads = net.loss_and_grads(Xt[rows], yt[rows])
         weights = {k: g for k, g in grads.items() if k.startswith("W")}
         mon = GradientMonitor()
@@ -73,13 +86,20 @@ def table_of(r: Result) -> str:
 
 def plot(r: Result, path: str) -> None:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
+    panels = {ax: "sigmoid", bx: "relu"}
     for label, f in r["figures"].items():
-        ax.semilogy(range(len(f["layer_norms"])), f["layer_norms"], "o-", label=label)
+        panel = ax if label.startswith("sigmoid") else bx
+        layers = range(len(f["layer_norms"]))
+        (line,) = panel.semilogy(layers, f["layer_norms"], "o-", label=label)
         if "clipped" in f:
-            ax.semilogy(range(len(f["layer_norms"])), f["clipped"]["layer_norms"], "o--", label=f"{label}, clipped to norm 1")
-    ax.set(xlabel="layer (0 = first)", ylabel="gradient norm of the layer's weights", title="gradient norm per layer, one batch of digits")
-    ax.legend(fontsize=8)
+            panel.semilogy(layers, f["clipped"]["layer_norms"], "o--", color=line.get_color(), label=f"{label}, clipped to norm 1")
+    for panel, activation in panels.items():
+        panel.set(xlabel="layer (0 = first)", title=f"10 {activation} layers")
+        panel.legend(fontsize=9, loc="lower right")
+    ax.set_ylabel("gradient norm of the layer's weights")
+    fig.suptitle("Gradients vanish through sigmoids: batch norm and residual connections bring them back; "
+                 "clipping tames exploding ones", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
