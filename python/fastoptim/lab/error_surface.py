@@ -46,7 +46,7 @@ def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progr
     loss = lambda t: 0.5 * float(np.mean((X @ t - y) ** 2))
     grad = lambda t: X.T @ (X @ t - y) / len(y)
     best = np.linalg.lstsq(X, y, rcond=None)[0]
-    curv = np.linalg.eigvalsh(X.T @ X / len(y))
+    curv = np.linalg.eigvalsh(X.T @ X / len(y))  # the loss's Hessian, constant
     n = steps or 3000
     crawl = steps or (20_000 if fast else 100_000)
     z = (x - x.mean()) / x.std()  # the standardised feature
@@ -94,9 +94,11 @@ def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progr
         )
     return dict(
         name=NAME,
+        seed=seed,
         minimum=best,
         min_loss=loss(best),
         curvatures=curv,
+        hessian=X.T @ X / len(y),
         condition_number=float(curv[1] / curv[0]),
         figures=figures,
         paths={k: v[:: max(1, len(v) // 3000)] for k, v in paths.items()},
@@ -115,26 +117,52 @@ def table_of(r: Result) -> str:
     return head + table(rows, ["method", "steps", "distance", "loss", "|grad|", "late max/median step", "stalled"])
 
 
+# Which runs each surface panel draws: the whole surface shows how far each gets from the start,
+# the zoom on the valley floor how the per-coordinate rules arrive. Every run is in the loss panel.
+WHOLE = ("gd, lr = 1.9/lambda_max", "gd, lr = 0.2/lambda_max", "gd on standardised x, lr = 0.5", "adam, lr = 1")
+ZOOM = ("adagrad(average), lr = 1", "adam, lr = 1", "adagrad(average), lr = 10/sqrt(t+1)")  # drawn in this order
+
+
+def _surface(ax: Any, r: Result, w: tuple, b: tuple, labels: tuple, colors: dict, title: str) -> None:
+    """Contours of the log loss over the box ``w`` x ``b``, the runs ``labels`` and the minimum."""
+    W, B = np.meshgrid(np.linspace(*w, 300), np.linspace(*b, 300))
+    x, y, _ = _problem(r["seed"])
+    L = 0.5 * np.mean((W[..., None] * x + B[..., None] - y) ** 2, axis=-1)
+    ax.contourf(W, B, np.log10(L), levels=24, cmap="Greys_r", alpha=0.5)
+    ax.contour(W, B, np.log10(L), levels=24, colors="grey", linewidths=0.4)
+    floor = np.linalg.eigh(r["hessian"])[1][:, 0]  # the valley floor: the flat direction through the minimum
+    t = np.array([-1e3, 1e3])
+    ax.plot(r["minimum"][0] + t * floor[0], r["minimum"][1] + t * floor[1], "k--", lw=1, label="valley floor")
+    for label in labels:
+        p = r["paths"][label]
+        burst = label.endswith("lr = 1") and "adagrad" in label
+        ax.plot(p[:, 0], p[:, 1], color=colors[label], lw=0.7 if burst else 1.8, alpha=0.6 if burst else 0.95)
+        ax.plot(p[-1, 0], p[-1, 1], "o", color=colors[label], ms=6)
+    ax.plot(*r["minimum"], "r*", ms=16, zorder=5)
+    ax.set(xlim=w, ylim=b, xlabel="w", ylabel="b", title=title)
+
+
 def plot(r: Result, path: str) -> None:
     plt = pyplot()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5.2))
+    fig = plt.figure(figsize=(14, 10))
+    grid = fig.add_gridspec(2, 3, height_ratios=[1.15, 1])
+    whole, zoom, curves = fig.add_subplot(grid[0, :2]), fig.add_subplot(grid[0, 2]), fig.add_subplot(grid[1, :2])
+    colors = {label: plt.cm.tab10(i) for i, label in enumerate(r["figures"])}
     w0, b0 = r["minimum"]
-    W, B = np.meshgrid(np.linspace(w0 - 0.8, w0 + 0.8, 300), np.linspace(b0 - 90, b0 + 90, 300))
-    x, y, _ = _problem(0)
-    L = 0.5 * np.mean((W[..., None] * x + B[..., None] - y) ** 2, axis=-1)
-    ax.contour(W, B, np.log10(L), levels=18, cmap="Greys", linewidths=0.5)
-    for label, p in r["paths"].items():
-        ax.plot(p[:, 0], p[:, 1], lw=0.8 if "rmsprop" in label else 1.4, alpha=0.5 if "rmsprop" in label else 0.9, label=label)
-    ax.plot([w0], [b0], "r*", ms=14, label="minimum")
-    ax.set(xlim=(w0 - 0.8, w0 + 0.8), ylim=(b0 - 90, b0 + 90), xlabel="w", ylabel="b",
-           title=f"error surface of y = w x + b on raw x (condition number {r['condition_number']:.2g})")
-    ax.legend(fontsize=7, loc="lower left")
+    _surface(whole, r, (-0.5, 7.5), (-20.0, 60.0), WHOLE, colors, "the whole surface, from the start (0, 0)")
+    _surface(zoom, r, (w0 - 0.15, w0 + 0.35), (-5.0, b0 + 10), ZOOM, colors, "zoom on the valley floor")
     for label, f in r["figures"].items():
         losses = np.asarray(f["losses"])
         steps = np.linspace(0, f["steps"], len(losses))
-        bx.semilogy(steps + 1, losses - r["min_loss"] + 1e-9, lw=1.0, label=label)
-    bx.set(xscale="log", xlabel="step", ylabel="loss - minimum", title="loss curves")
-    bx.legend(fontsize=7)
+        curves.loglog(steps + 1, losses - r["min_loss"] + 1e-9, color=colors[label], lw=1.2, label=label)
+    curves.set(xlabel="step", ylabel="loss - minimum", title="loss curves, every run")
+    handles = curves.get_lines() + whole.plot([], [], "r*", ms=12, ls="", label="minimum") + whole.get_lines()[:1]
+    fig.legend(handles=handles, loc="center", bbox_to_anchor=(0.83, 0.28), fontsize=10, title="run (rmsprop: loss only)")
+    fig.suptitle(
+        f"One learning rate cannot suit a valley of condition number {r['condition_number']:.1e}: "
+        "per-coordinate steps or a standardised feature can",
+        fontsize=12,
+    )
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
