@@ -7,6 +7,8 @@ import time
 
 __all__ = ["Progress"]
 
+_WIDTH = 30
+
 
 class Progress:
     """A one-line bar on stderr, redrawn at most ten times a second; silent when not enabled."""
@@ -14,15 +16,29 @@ class Progress:
     def __init__(self, total: int, enabled: bool) -> None:
         self.total, self.done, self.enabled = max(total, 1), 0, enabled
         self.start = self.drawn = time.perf_counter()
+        self.label = ""
 
     def advance(self, label: str, by: int = 1) -> None:
-        self.done = min(self.done + by, self.total)
+        self.done, self.label = min(self.done + by, self.total), label
         now = time.perf_counter()
         if not self.enabled or (now - self.drawn < 0.1 and self.done < self.total):
             return
         self.drawn = now
-        frac = self.done / self.total
-        sys.stderr.write(f"\r[{'#' * int(30 * frac):<30}] {100 * frac:5.1f}% {now - self.start:6.1f}s  {label:<28}")
+        self._draw(now)
         if self.done == self.total:
             sys.stderr.write("\n")
         sys.stderr.flush()
+
+    def write(self, text: str) -> None:
+        """Print ``text`` on stdout above the bar: the bar's line is cleared first and redrawn after."""
+        if self.enabled:
+            sys.stderr.write("\r" + " " * (_WIDTH + 48) + "\r")
+            sys.stderr.flush()
+        print(text, flush=True)
+        if self.enabled and self.done < self.total:
+            self._draw(time.perf_counter())
+            sys.stderr.flush()
+
+    def _draw(self, now: float) -> None:
+        frac = self.done / self.total
+        sys.stderr.write(f"\r[{'#' * int(_WIDTH * frac):<{_WIDTH}}] {100 * frac:5.1f}% {now - self.start:6.1f}s  {self.label:<28}")

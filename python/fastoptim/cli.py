@@ -13,27 +13,41 @@ __all__ = ["main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from ._progress import Progress
     from .lab import EXPERIMENTS
     from .lab._common import to_json
+    from .lab._page import Shown, draw, summary, write_index
 
+    if args.list:
+        for name, module in EXPERIMENTS.items():
+            print(f"{name:<15} {summary(module)}")
+        return 0
     names = list(EXPERIMENTS) if args.name == "all" else [args.name]
     os.makedirs(args.out, exist_ok=True)
-    progress = sys.stderr.isatty() and not args.no_progress
+    tty = sys.stderr.isatty() and not args.no_progress
+    # One experiment shows its own fine-grained bar; several share one bar, two ticks each.
+    bar = Progress(2 * len(names), tty and len(names) > 1)
+    shown = []
     for name in names:
         module = EXPERIMENTS[name]
         start = time.perf_counter()
-        result = module.run(steps=args.steps, seed=args.seed, progress=progress)
-        png = os.path.join(args.out, f"{name}.png")
-        module.plot(result, png)
-        print(f"== {name} ({time.perf_counter() - start:.1f} s) ==")
-        print(module.table_of(result))
-        print(f"picture: {png}")
+        bar.advance(f"{name}: running", 0)
+        result = module.run(steps=args.steps, seed=args.seed, progress=tty and len(names) == 1)
+        bar.advance(f"{name}: drawing")
+        pictures = draw(module, result, args.out)
+        seconds = time.perf_counter() - start
+        shown.append(Shown(module, module.table_of(result), pictures, seconds))
+        lines = [f"== {name} ({seconds:.1f} s) ==", shown[-1].table]
+        lines += [f"picture: {os.path.join(args.out, p)}" for p in pictures]
         if args.json:
             path = os.path.join(args.out, f"{name}.json")
             with open(path, "w") as f:
                 f.write(to_json(result))
-            print(f"figures: {path}")
-        print()
+            lines.append(f"figures: {path}")
+        bar.advance(name)
+        bar.write("\n".join(lines) + "\n")
+    if len(names) > 1:
+        print(f"page: {write_index(args.out, shown)}")
     return 0
 
 
@@ -57,13 +71,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     parser = argparse.ArgumentParser(prog="fastoptim", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run a lab experiment (default: error-surface) and draw its picture")
+    demo = sub.add_parser("demo", help="run a lab experiment (default: error-surface) and draw its picture; all: every one, and an index.html")
     demo.add_argument("name", nargs="?", default="error-surface", choices=list(EXPERIMENTS) + ["all"])
-    demo.add_argument("--out", default="fastoptim-demo", help="folder for the PNG (and JSON) files")
+    demo.add_argument("--out", default="fastoptim-demo", help="folder for the pictures (and JSON files, and index.html)")
     demo.add_argument("--json", action="store_true", help="also write the figures as JSON")
     demo.add_argument("--steps", type=int, default=None, help="override the experiment's step count")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--list", action="store_true", help="name each experiment with one line, and stop")
     demo.set_defaults(run=_demo)
     info = sub.add_parser("info", help="version, SIMD tier, threads and compiler flags")
     info.set_defaults(run=_info)

@@ -26,6 +26,14 @@ from ._common import Result, digits, pyplot, table
 from .mlp import MLP
 
 NAME = "batch-size"
+LESSON = (  # for the lab's page: what the experiment teaches, in plain words
+    "A small network learns 8x8 digits with Adam at batch sizes from 1 to the whole training set. A larger "
+    "batch costs little more per update on vectorised hardware, so an epoch gets much cheaper, but it makes "
+    "fewer updates per epoch. The gradient of a batch of B examples estimates the full gradient with a "
+    "variance that falls as 1/B: small batches take noisy steps, large batches precise ones. Compared after "
+    "the same number of epochs, small batches win because they update more often; compared after the same "
+    "number of updates, large batches win."
+)
 
 
 def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progress: bool = False) -> Result:

@@ -30,6 +30,16 @@ from ..diagnostics import GradientMonitor
 from ._common import Result, descend, pyplot, step_sizes, table
 
 NAME = "error-surface"
+LESSON = (  # for the lab's page: what the experiment teaches, in plain words
+    "A linear model fitted to a raw feature (values 50 to 250) has a convex error surface shaped like a long, "
+    "narrow valley: its curvature across the valley is 200,000 times its curvature along it. One learning "
+    "rate cannot suit both directions. Gradient descent at the largest stable rate bounces across the valley "
+    "and stalls with a large gradient (stuck is not the same as a small gradient); at a small rate it crawls "
+    "along the floor for 100,000 steps. AdaGrad and Adam give each coordinate its own step and arrive. "
+    "AdaGrad averaged over the steps with a constant rate bursts out of the valley as its gradients fade; "
+    "with a decaying rate it arrives smoothly. Standardising the feature makes the valley round, and then "
+    "plain gradient descent works."
+)
 
 
 def _problem(seed: int):

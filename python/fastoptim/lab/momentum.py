@@ -19,6 +19,11 @@ from .._progress import Progress
 from ._common import Result, descend, pyplot, table
 
 NAME = "momentum"
+LESSON = (  # for the lab's page: what the experiment teaches, in plain words
+    "A one-dimensional loss with a shallow minimum before a deep one. Gradient descent stops in the first "
+    "minimum it meets. Momentum keeps a running sum of past gradients: the speed it gathers on the way down "
+    "carries it over the small hill into the deeper minimum."
+)
 
 
 def f(x: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-r"""Experiment ``race``: every update rule on three classic test surfaces, as still frames.
+r"""Experiment ``race``: every update rule on three classic test surfaces, in still frames and an animation.
 
 * Rosenbrock's banana, :math:`(1-x)^2 + 100(y-x^2)^2`: a curved, narrow valley to the minimum at
   :math:`(1, 1)`;
@@ -13,7 +13,7 @@ while the adaptive rules, which divide each coordinate by its own gradient scale
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -22,6 +22,13 @@ from .._progress import Progress
 from ._common import Result, descend, pyplot, table
 
 NAME = "race"
+LESSON = (  # for the lab's page: what the experiment teaches, in plain words
+    "Every update rule on three classic surfaces: Rosenbrock's curved valley, Beale's plateaus and steep "
+    "walls, and a saddle started almost on its ridge. Plain gradient descent creeps along the ridge of the "
+    "saddle, while the adaptive rules, which divide each coordinate by its own gradient scale, turn a tiny "
+    "gradient into a full-sized step and leave at once. The animation shows one or two rules of each family "
+    "step by step."
+)
 
 RULES: Dict[str, Tuple[type, dict]] = {
     "SGD": (SGD, dict(lr=1e-3)),
@@ -93,20 +100,87 @@ def table_of(r: Result) -> str:
     return f"final loss after {r['steps']} steps (start: {start}; minima 0, 0, -0.25)\n" + table(rows, ["rule"] + list(SURFACES))
 
 
+# The rules in families, one row of panels each, so that no panel holds more than five paths.
+GROUPS: Dict[str, Tuple[str, ...]] = {
+    "gradient descent": ("SGD", "SGD, Nesterov"),
+    "per-coordinate scale": ("Adagrad", "RMSprop", "Adadelta"),
+    "Adam and its variants": ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"),
+    "sign and layer-wise": ("Lion", "LAMB", "LARS"),
+}
+RACERS = ("SGD", "Adagrad", "RMSprop", "Adam", "Lion")  # the animation's runners, one or two per family
+MINIMA = {"rosenbrock": [(1.0, 1.0)], "beale": [(3.0, 0.5)], "saddle": [(0.0, -1.0), (0.0, 1.0)]}
+TITLE = "Adaptive rules leave the saddle at once; plain gradient descent creeps along its ridge"
+
+
+def _contours(ax: Any, surface: str) -> None:
+    """The surface's log-scaled contours, its start (a cross) and its box."""
+    fg, start, xr, yr = SURFACES[surface]
+    X, Y = np.meshgrid(np.linspace(xr[0], xr[1], 200), np.linspace(yr[0], yr[1], 200))
+    Z = np.vectorize(lambda a, b: fg((a, b))[0])(X, Y)
+    ax.contour(X, Y, np.log1p(Z - Z.min()), levels=25, cmap="Greys", linewidths=0.5)
+    ax.plot(*start, "kx", ms=9)
+    ax.plot(*np.transpose(MINIMA[surface]), "r*", ms=11)
+    ax.set(xlim=xr, ylim=yr, xticks=[], yticks=[])
+
+
+def _panel(ax: Any, r: Result, surface: str, rules: Tuple[str, ...], upto: int) -> List[Any]:
+    """One surface and a few rules: each rule's path up to step ``upto`` and a dot where it is."""
+    artists = []
+    for i, rule in enumerate(rules):
+        p = r["paths"][surface][rule][: upto + 1]
+        color = f"C{i}"
+        artists += ax.plot(p[:, 0], p[:, 1], color=color, lw=1.3, label=rule)
+        artists += ax.plot(p[-1:, 0], p[-1:, 1], "o", color=color, ms=5)
+    return artists
+
+
+def _grid(plt: Any, rows: Dict[str, Tuple[str, ...]], size: Tuple[float, float]) -> Tuple[Any, Any]:
+    """A figure with a row per entry of ``rows`` and a column per surface, contours drawn."""
+    fig, axes = plt.subplots(len(rows), len(SURFACES), figsize=size, squeeze=False)
+    for row, name in zip(axes, rows):
+        for ax, surface in zip(row, SURFACES):
+            _contours(ax, surface)
+        row[0].set_ylabel(name, fontsize=11)
+    for ax, surface in zip(axes[0], SURFACES):
+        ax.set_title(surface, fontsize=12)
+    return fig, axes
+
+
 def plot(r: Result, path: str) -> None:
+    """The still frame: every path after the last step, a row of panels per family of rules."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(SURFACES), figsize=(18, 5.5))
-    colors = plt.cm.tab20(np.linspace(0, 1, len(RULES)))
-    for ax, (surface, (fg, start, xr, yr)) in zip(axes, SURFACES.items()):
-        X, Y = np.meshgrid(np.linspace(xr[0], xr[1], 250), np.linspace(yr[0], yr[1], 250))
-        Z = np.vectorize(lambda a, b, fg=fg: fg((a, b))[0])(X, Y)
-        ax.contour(X, Y, np.log1p(Z - Z.min()), levels=30, cmap="Greys", linewidths=0.5)
-        for color, (rule, p) in zip(colors, r["paths"][surface].items()):
-            ax.plot(p[:, 0], p[:, 1], color=color, lw=1.2, label=rule)
-            ax.plot(p[-1, 0], p[-1, 1], "o", color=color, ms=4)
-        ax.plot(*start, "kx", ms=10)
-        ax.set(xlim=xr, ylim=yr, title=f"{surface}, {r['steps']} steps")
-    axes[0].legend(fontsize=7, loc="upper left", ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig, axes = _grid(plt, GROUPS, (13, 14))
+    for row, group in zip(axes, GROUPS):
+        for ax, surface in zip(row, SURFACES):
+            _panel(ax, r, surface, GROUPS[group], r["steps"])
+        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=10, frameon=False)
+    fig.suptitle(f"{TITLE} ({r['steps']} steps)", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 0.86, 0.98))
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def animate(r: Result, path: str, frames: int = 40) -> None:
+    """An animated GIF of the race (matplotlib's PillowWriter): :data:`RACERS` on every surface,
+    step by step, the steps growing geometrically over the frames (the early moves are the fast ones)."""
+    plt = pyplot()
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    fig, axes = _grid(plt, {"": RACERS}, (13, 4.6))
+    drawn = [_panel(ax, r, surface, RACERS, 0) for ax, surface in zip(axes[0], SURFACES)]
+    axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=10, frameon=False)
+    title = fig.suptitle("", fontsize=12)
+    fig.tight_layout(rect=(0, 0, 0.9, 0.95))
+
+    def frame(k: int) -> List[Any]:
+        for surface, artists in zip(SURFACES, drawn):
+            for rule, line, dot in zip(RACERS, artists[::2], artists[1::2]):
+                p = r["paths"][surface][rule][: k + 1]
+                line.set_data(p[:, 0], p[:, 1])
+                dot.set_data(p[-1:, 0], p[-1:, 1])
+        title.set_text(f"{TITLE}: step {k}")
+        return [a for artists in drawn for a in artists]
+
+    stops = list(np.unique(np.geomspace(1, r["steps"], frames).astype(int))) + [r["steps"]] * 8  # rest on the end
+    FuncAnimation(fig, frame, frames=stops).save(path, writer=PillowWriter(fps=8), dpi=70)
     plt.close(fig)

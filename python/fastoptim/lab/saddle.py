@@ -22,6 +22,13 @@ from ..diagnostics import critical_point
 from ._common import Result, descend, pyplot, table
 
 NAME = "saddle"
+LESSON = (  # for the lab's page: what the experiment teaches, in plain words
+    "Gradient descent slides into the saddle point of x^2 + y^4/4 - y^2/2 and sits there: the gradient is "
+    "almost zero, and nothing pushes it off the ridge. The Hessian's eigenvalues classify the point (one "
+    "positive, one negative: a saddle), and the eigenvector of the negative one is the way out; one step "
+    "along it and descent goes on to a minimum. Momentum, which amplifies the slow drift off the ridge, and "
+    "gradient noise, which kicks the point off it, escape too."
+)
 
 
 def f(v: np.ndarray) -> float:

@@ -30,6 +30,14 @@ from ._common import Result, digits, pyplot, table
 from .mlp import MLP
 
 NAME = "vanishing"
+LESSON = (  # for the lab's page: what the experiment teaches, in plain words
+    "Backpropagation multiplies the gradient by each layer's slope on the way down. A sigmoid's slope is at "
+    "most 1/4, so through 10 sigmoid layers the first layer's gradient is a million times smaller than the "
+    "last's, and the early layers do not learn. Batch normalisation keeps each layer's input to the sigmoid "
+    "in its steep range and restores the gradient; residual connections give it a path around each layer. "
+    "ReLU with He initialisation keeps the gradients level; unit-variance weights make them explode, and "
+    "clipping the gradient's norm tames them."
+)
 NETS = {  # label: (activation, init, remedies)
     "sigmoid, Glorot init": ("sigmoid", "xavier", {}),
     "sigmoid + batch norm": ("sigmoid", "xavier", {"batch_norm": True}),

@@ -21,6 +21,12 @@ from ._common import Result, digits, pyplot, table
 from .mlp import MLP
 
 NAME = "warmup"
+LESSON = (  # for the lab's page: what the experiment teaches, in plain words
+    "Adam divides each step by a running estimate of the gradient's scale. In the first steps that estimate "
+    "rests on a handful of gradients, and at a high learning rate the first updates throw the network far "
+    "off. A linear warm-up keeps the steps small for the first 50 updates, until the estimate has settled; "
+    "then the same high rate trains well."
+)
 PEAK, WARM = 0.1, 50
 
 
