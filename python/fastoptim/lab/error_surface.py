@@ -19,7 +19,7 @@ A linear model :math:`\hat y = w x + b` fitted by least squares to a *raw*, un-n
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -133,9 +133,9 @@ WHOLE = ("gd, lr = 1.9/lambda_max", "gd, lr = 0.2/lambda_max", "gd on standardis
 ZOOM = ("adagrad(average), lr = 1", "adam, lr = 1", "adagrad(average), lr = 10/sqrt(t+1)")  # drawn in this order
 
 
-def _surface(ax: Any, r: Result, w: tuple, b: tuple, labels: tuple, colors: dict, title: str) -> None:
+def _surface(ax: Any, r: Result, w: Tuple[float, float], b: Tuple[float, float], labels: tuple, colors: dict, title: str) -> None:
     """Contours of the log loss over the box ``w`` x ``b``, the runs ``labels`` and the minimum."""
-    W, B = np.meshgrid(np.linspace(*w, 300), np.linspace(*b, 300))
+    W, B = np.meshgrid(np.linspace(w[0], w[1], 300), np.linspace(b[0], b[1], 300))
     x, y, _ = _problem(r["seed"])
     L = 0.5 * np.mean((W[..., None] * x + B[..., None] - y) ** 2, axis=-1)
     ax.contourf(W, B, np.log10(L), levels=24, cmap="Greys_r", alpha=0.5)

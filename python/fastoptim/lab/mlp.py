@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -95,7 +95,7 @@ class MLP:
         """Logits, and each layer's saved values for backprop: its input, its activation's output
         and, with batch normalisation, the normalised pre-activation and the batch's std."""
         f, _ = _ACTIVATIONS[self.activation]
-        saved = []
+        saved: List[tuple] = []
         a = X
         for i in range(self.layers):
             z = a @ self.params[f"W{i}"] + self.params[f"b{i}"]

@@ -19,7 +19,7 @@ instead of falling by 4 orders of magnitude.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 
@@ -38,7 +38,7 @@ LESSON = (  # for the lab's page: what the experiment teaches, in plain words
     "ReLU with He initialisation keeps the gradients level; unit-variance weights make them explode, and "
     "clipping the gradient's norm tames them."
 )
-NETS = {  # label: (activation, init, remedies)
+NETS: Dict[str, Tuple[str, str, Dict[str, bool]]] = {  # label: (activation, init, remedies)
     "sigmoid, Glorot init": ("sigmoid", "xavier", {}),
     "sigmoid + batch norm": ("sigmoid", "xavier", {"batch_norm": True}),
     "sigmoid + residual": ("sigmoid", "xavier", {"residual": True}),
@@ -54,7 +54,7 @@ def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progr
     bar = Progress(len(NETS) + 1, progress)
     figures = {}
     for label, (activation, init, remedies) in NETS.items():
-        net = MLP([64] + [64] * 9 + [10], activation=activation, init=init, seed=seed, **remedies)
+        net = MLP([64] + [64] * 9 + [10], activation=activation, init=init, seed=seed, batch_norm=remedies.get("batch_norm", False), residual=remedies.get("residual", False))
         _, grads = net.loss_and_grads(Xt[rows], yt[rows])
         weights = {k: g for k, g in grads.items() if k.startswith("W")}
         mon = GradientMonitor()
