@@ -131,6 +131,19 @@ def test_race(results):
         assert saddle[rule]["final_loss"] < -0.2, rule
 
 
+def test_sparse(results):
+    r = run("sparse", results)
+    f = r["figures"]
+    plain = min(f["SGD"]["rare_error"], f["momentum 0.9"]["rare_error"])
+    for method in ("AdaGrad", "Adam"):
+        assert f[method]["rare_error"] < 0.6 * plain, method  # rare weights: far better learned...
+        assert f[method]["frequent_error"] < 1.5 * f["SGD"]["frequent_error"], method  # ...frequent ones about as well
+        assert f[method]["loss"] < 0.7 * min(f["SGD"]["loss"], f["momentum 0.9"]["loss"]), method
+    for method, x in f.items():  # each best rate is inside its grid, not at its edge
+        assert min(x["grid"]) < x["lr"] < max(x["grid"]), method
+    assert f["SGD"]["rare_error"] > 3 * f["SGD"]["frequent_error"]  # one rate for all: the rare weights lag
+
+
 def test_every_experiment_draws(results, tmp_path):
     for name in ("momentum", "vanishing"):
         EXPERIMENTS[name].plot(run(name, results), str(tmp_path / f"{name}.png"))

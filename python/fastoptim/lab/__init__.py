@@ -13,18 +13,19 @@ returns its figures as a dict, ``table_of(result)``, a short table for people, a
 ``batch-size``     time per update and per epoch, and accuracy, against the batch size
 ``vanishing``      per-layer gradient norms through sigmoid and ReLU stacks, and clipping
 ``warmup``         Adam at a high learning rate with and without a linear warm-up
-``race``           every update rule on Rosenbrock, Beale and a saddle
+``race``           every update rule on Rosenbrock, Beale and a saddle, still and animated
+``sparse``         AdaGrad and Adam learn rare features' weights that SGD and momentum leave behind
 =================  ===========================================================================
 """
 
 from types import ModuleType
 from typing import Dict
 
-from . import batch_size, error_surface, momentum, race, saddle, vanishing, warmup
+from . import batch_size, error_surface, momentum, race, saddle, sparse, vanishing, warmup
 from .mlp import MLP
 
 EXPERIMENTS: Dict[str, ModuleType] = {
-    m.NAME: m for m in (error_surface, saddle, momentum, batch_size, vanishing, warmup, race)
+    m.NAME: m for m in (error_surface, saddle, momentum, batch_size, vanishing, warmup, race, sparse)
 }
 
-__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "momentum", "race", "saddle", "vanishing", "warmup"]
+__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "momentum", "race", "saddle", "sparse", "vanishing", "warmup"]
