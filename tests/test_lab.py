@@ -144,6 +144,20 @@ def test_sparse(results):
     assert f["SGD"]["rare_error"] > 3 * f["SGD"]["frequent_error"]  # one rate for all: the rare weights lag
 
 
+def test_newton(results):
+    r = run("newton", results)
+    f, c = r["figures"], r["cost"]
+    assert r["condition_number"] > 1e5 and r["scaled_condition_number"] < 100  # the diagonal removes most of it
+    assert f["newton"]["after_1"] < 1e-9 and f["newton"]["steps_to_1e_2"] == 1  # one step lands on the minimum
+    assert f["gd, lr = 1.9/lambda_max"]["final_distance"] > 10  # where gradient descent stalls
+    assert f["diagonal newton"]["steps_to_1e_2"] < 1000 and f["diagonal newton"]["final_distance"] < 1e-9
+    for label in ("adagrad, lr = 10", "adam, lr = 1 (constant: does not settle)"):
+        assert f[label]["closest_distance"] < 1e-2, label  # the cheap diagonal approximations arrive too
+    assert c["newton_slope"] > 2.2 and 0.6 < c["adam_slope"] < 1.5  # O(n^3) against O(n), measured
+    adam_at = dict(zip(c["adam_n"], c["adam_seconds"]))
+    assert c["newton_seconds"][-1] > adam_at[1024 * c["newton_n"][-1]]  # a solve costs more than 1000x the parameters
+
+
 def test_every_experiment_draws(results, tmp_path):
     for name in ("momentum", "vanishing"):
         EXPERIMENTS[name].plot(run(name, results), str(tmp_path / f"{name}.png"))

@@ -14,6 +14,8 @@ returns its figures as a dict, ``table_of(result)``, a short table for people, a
 ``vanishing``      per-layer gradient norms through sigmoid and ReLU stacks, and clipping
 ``warmup``         Adam at a high learning rate with and without a linear warm-up
 ``race``           every update rule on Rosenbrock, Beale and a saddle, still and animated
+``newton``         one Newton step lands on a quadratic's minimum but costs O(n^3); diagonal scaling
+                   (and AdaGrad, Adam) costs O(n)
 ``sparse``         AdaGrad and Adam learn rare features' weights that SGD and momentum leave behind
 =================  ===========================================================================
 """
@@ -21,11 +23,11 @@ returns its figures as a dict, ``table_of(result)``, a short table for people, a
 from types import ModuleType
 from typing import Dict
 
-from . import batch_size, error_surface, momentum, race, saddle, sparse, vanishing, warmup
+from . import batch_size, error_surface, momentum, newton, race, saddle, sparse, vanishing, warmup
 from .mlp import MLP
 
 EXPERIMENTS: Dict[str, ModuleType] = {
-    m.NAME: m for m in (error_surface, saddle, momentum, batch_size, vanishing, warmup, race, sparse)
+    m.NAME: m for m in (error_surface, saddle, momentum, batch_size, vanishing, warmup, race, sparse, newton)
 }
 
-__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "momentum", "race", "saddle", "sparse", "vanishing", "warmup"]
+__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "momentum", "newton", "race", "saddle", "sparse", "vanishing", "warmup"]
