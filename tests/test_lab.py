@@ -75,6 +75,17 @@ def test_batch_size(results):
         if small >= 16:
             assert update[large] >= update[small] / 1.1, (small, large)  # ...dearer per update
     assert epoch[1] > 10 * epoch[64] and max(epoch[b] for b in sizes if b >= 64) < 2 * epoch[64]
+    assert update[64] < 3 * update[1]  # 64 examples cost about what one does per update
+    v = r["variance"]  # the gradient's variance follows the sampling law sigma^2/B (N-B)/(N-1)
+    np.testing.assert_allclose(v["measured"], v["law"], rtol=0.2)
+    assert -1.15 < np.polyfit(np.log(v["sizes"]), np.log(v["measured"]), 1)[0] < -0.85
+    u = r["same_updates"]  # the same updates: the larger batch, the lower the training loss
+    assert all(u[large]["train_loss"] < 1.1 * u[small]["train_loss"] for small, large in zip(sizes, sizes[1:]))
+    assert u[full]["train_loss"] < u[1]["train_loss"] / 3
+    same = r["same_loss"]  # the same training loss: validation accuracy within 3 points across batch sizes
+    assert all(x["train_loss"] < r["target_loss"] for x in same.values())
+    accuracies = [x["val_accuracy"] for x in same.values()]
+    assert max(accuracies) - min(accuracies) < 0.03 and min(accuracies) > 0.95
 
 
 def test_vanishing(results):
