@@ -78,19 +78,21 @@ def table_of(r: Result) -> str:
 
 def plot(r: Result, path: str) -> None:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig, ax = plt.subplots(figsize=(10, 6.5))
     X, Y = np.meshgrid(np.linspace(-1.2, 1.2, 300), np.linspace(-1.6, 1.6, 300))
     ax.contour(X, Y, X**2 + Y**4 / 4 - Y**2 / 2, levels=30, cmap="Greys", linewidths=0.6)
-    for label, p in r["paths"].items():
-        ax.plot(p[:, 0], p[:, 1], lw=1.5, label=label)
+    # Widest first: the paths share stretches (all start on the x axis), and each stays visible under the next.
+    for width, (label, p) in zip((7, 4.5, 2.5, 1.2), r["paths"].items()):
+        ax.plot(p[:, 0], p[:, 1], lw=width, alpha=0.8, label=label, solid_capstyle="butt")
     d = np.asarray(r["stalled_point"]["escape_direction"])
     ax.annotate("", xy=(0.5 * d[0], 0.5 * d[1]), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="red", lw=2))
     ax.annotate("", xy=(0.5, 0), xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="blue", lw=2))
     ax.text(0.05, 0.45, "negative curvature: escape", color="red")
     ax.text(0.2, -0.12, "positive curvature", color="blue")
     ax.plot([0, 0], [-1, 1], "r*", ms=12, label="minima")
-    ax.set(xlabel="x", ylabel="y", title="f = x^2 + y^4/4 - y^2/2: a saddle at the origin")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.set(xlabel="x", ylabel="y", title="f = x^2 + y^4/4 - y^2/2: a saddle at the origin, minima at (0, +-1)")
+    fig.suptitle("Gradient descent stalls at the saddle; the Hessian's negative direction, momentum and noise escape it", fontsize=12)
+    ax.legend(fontsize=10, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -77,6 +77,7 @@ def plot(r: Result, path: str) -> None:
     axes[0].set(xlabel="step", ylabel="training loss", title="loss")
     axes[1].set(xlabel="step", ylabel="learning rate", title="schedule")
     axes[2].set(xlabel="step", ylabel="median sqrt(v_hat), layer W1", title="Adam's gradient-scale estimate")
+    fig.suptitle("Adam at lr 0.1: without warm-up the first steps throw the network off; a 50-step warm-up trains well", fontsize=12)
     for ax in axes:
         ax.legend(fontsize=8)
     fig.tight_layout()
