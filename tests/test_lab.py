@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import shutil
 import subprocess
 import sys
 
@@ -175,17 +177,65 @@ def test_every_experiment_draws(results, tmp_path):
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_cli_demo_all_writes_pictures_and_json(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "fastoptim", "demo", "all", "--out", str(tmp_path), "--json"],
+@pytest.fixture(scope="module")
+def demo_all(tmp_path_factory):
+    """``fastoptim demo all --json`` run once: its folder and its output."""
+    out = tmp_path_factory.mktemp("demo")
+    done = subprocess.run(
+        [sys.executable, "-m", "fastoptim", "demo", "all", "--out", str(out), "--json"],
         capture_output=True, text=True, timeout=600,
     )
-    assert out.returncode == 0, out.stderr
-    for name in EXPERIMENTS:
-        assert f"== {name}" in out.stdout
-        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        data = json.loads((tmp_path / f"{name}.json").read_text())
+    assert done.returncode == 0, done.stderr
+    return out, done.stdout
+
+
+def test_cli_demo_all_writes_pictures_json_and_page(demo_all):
+    out, stdout = demo_all
+    page = (out / "index.html").read_text()
+    for name, module in EXPERIMENTS.items():
+        assert f"== {name}" in stdout
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        data = json.loads((out / f"{name}.json").read_text())
         assert data["name"] == name and data["figures"]
+        assert f'id="{name}"' in page and f'src="{name}.png"' in page and html.escape(module.LESSON[:40]) in page
+    assert f"page: {out / 'index.html'}" in stdout and 'src="race.gif"' in page
+    from PIL import Image
+
+    gif = Image.open(out / "race.gif")
+    assert gif.format == "GIF" and gif.n_frames > 20
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium (Debian's chromium) not installed")
+def test_page_renders_in_chromium(demo_all, tmp_path):
+    """The page, screenshotted by a real browser, shows its pictures: far more colour than the same page
+    whose pictures are missing."""
+    from PIL import Image
+
+    out, _ = demo_all
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(out / "index.html", bare / "index.html")
+
+    def colour(folder):
+        shot = tmp_path / f"{folder.name}.png"
+        subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,2400",
+             f"--screenshot={shot}", (folder / "index.html").as_uri()],
+            capture_output=True, timeout=120, check=True,
+        )
+        rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+        assert rgb.shape == (2400, 1200, 3)
+        return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 60).mean())  # share of strongly coloured pixels
+
+    assert colour(out) > 4 * colour(bare) and colour(out) > 0.005
+
+
+def test_cli_list_names_every_experiment():
+    done = subprocess.run([sys.executable, "-m", "fastoptim", "demo", "--list"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == list(EXPERIMENTS)
+    assert all(len(line.split(maxsplit=1)[1]) > 20 for line in lines)
 
 
 def test_cli_default_info_and_errors(tmp_path):
