@@ -201,8 +201,8 @@ def test_cli_demo_all_writes_pictures_json_and_page(demo_all):
     assert f"page: {out / 'index.html'}" in stdout and 'src="race.gif"' in page
     from PIL import Image
 
-    gif = Image.open(out / "race.gif")
-    assert gif.format == "GIF" and gif.n_frames > 20
+    with Image.open(out / "race.gif") as gif:
+        assert gif.format == "GIF" and gif.n_frames > 20
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="headless Chromium (Debian's chromium) not installed")
@@ -223,7 +223,8 @@ def test_page_renders_in_chromium(demo_all, tmp_path):
              f"--screenshot={shot}", (folder / "index.html").as_uri()],
             capture_output=True, timeout=120, check=True,
         )
-        rgb = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+        with Image.open(shot) as image:
+            rgb = np.asarray(image.convert("RGB")).astype(int)
         assert rgb.shape == (2400, 1200, 3)
         return float(((rgb.max(axis=2) - rgb.min(axis=2)) > 60).mean())  # share of strongly coloured pixels
 
