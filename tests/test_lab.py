@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -222,6 +223,7 @@ def test_page_renders_in_chromium(demo_all, tmp_path):
             ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1200,2400",
              f"--screenshot={shot}", (folder / "index.html").as_uri()],
             capture_output=True, timeout=120, check=True,
+            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"},  # the sanitizer run preloads ASan
         )
         with Image.open(shot) as image:
             rgb = np.asarray(image.convert("RGB")).astype(int)
@@ -251,3 +253,22 @@ def test_cli_default_info_and_errors(tmp_path):
         capture_output=True, text=True, timeout=120,
     )
     assert bench.returncode == 0 and "| workload |" in bench.stdout
+
+
+def test_progress_bar_prints_above_itself(capsys):
+    from fastoptim._progress import Progress
+
+    bar = Progress(4, enabled=True)
+    bar.advance("first")
+    bar.write("a table")
+    bar.advance("last", 3)
+    out, err = capsys.readouterr()
+    assert out == "a table\n"
+    # the bar's line cleared for the text, the bar redrawn after it, at last drawn full with a newline
+    _, after = err.split("\r" + " " * 78 + "\r")
+    assert " 25.0%" in after and "first" in after and "100.0%" in after and after.endswith("last" + " " * 24 + "\n")
+    quiet = Progress(4, enabled=False)
+    quiet.advance("x")
+    quiet.write("only this")
+    out, err = capsys.readouterr()
+    assert out == "only this\n" and err == ""
