@@ -14,9 +14,8 @@ __all__ = ["main"]
 
 def _demo(args: argparse.Namespace) -> int:
     from ._progress import Progress
-    from .lab import EXPERIMENTS
-    from .lab._common import to_json
-    from .lab._page import Shown, draw, summary, write_index
+    from .lab import EXPERIMENTS, to_json
+    from .lab.page import Shown, draw, summary, write_index
 
     if args.list:
         for name, module in EXPERIMENTS.items():

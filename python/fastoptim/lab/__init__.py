@@ -4,7 +4,8 @@ Each experiment is a module with ``run(steps=None, seed=0, fast=False, progress=
 returns its figures as a dict, ``table_of(result)``, a short table for people, ``plot(result,
 path)``, which draws a PNG, and ``LESSON``, a paragraph on what it teaches; ``race`` also has
 ``animate(result, path)``, which writes a GIF. ``fastoptim demo NAME`` runs them from the command
-line, and ``fastoptim demo all`` writes a page showing them all.
+line, and ``fastoptim demo all`` writes a page showing them all (:mod:`fastoptim.lab.page`);
+:func:`to_json` turns a result into JSON.
 
 =================  ===========================================================================
 ``error-surface``  GD, AdaGrad (averaged, with and without lr decay), RMSProp, Adam and feature
@@ -27,11 +28,12 @@ line, and ``fastoptim demo all`` writes a page showing them all.
 from types import ModuleType
 from typing import Dict
 
-from . import batch_size, error_surface, momentum, newton, race, saddle, sparse, vanishing, warmup
+from . import batch_size, error_surface, momentum, newton, page, race, saddle, sparse, vanishing, warmup
+from ._common import to_json
 from .mlp import MLP
 
 EXPERIMENTS: Dict[str, ModuleType] = {
     m.NAME: m for m in (error_surface, newton, sparse, saddle, momentum, batch_size, vanishing, warmup, race)
 }
 
-__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "momentum", "newton", "race", "saddle", "sparse", "vanishing", "warmup"]
+__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "momentum", "newton", "page", "race", "saddle", "sparse", "to_json", "vanishing", "warmup"]
