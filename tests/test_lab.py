@@ -167,7 +167,7 @@ def test_newton(results):
     assert f["diagonal newton"]["steps_to_1e_2"] < 1000 and f["diagonal newton"]["final_distance"] < 1e-9
     for label in ("adagrad, lr = 10", "adam, lr = 1 (constant: does not settle)"):
         assert f[label]["closest_distance"] < 1e-2, label  # the cheap diagonal approximations arrive too
-    assert c["newton_slope"] > 2.2 and 0.6 < c["adam_slope"] < 1.5  # O(n^3) against O(n), measured
+    assert c["newton_slope"] > 2.0 and 0.6 < c["adam_slope"] < 1.4  # O(n^3) against O(n), measured
     adam_at = dict(zip(c["adam_n"], c["adam_seconds"]))
     assert c["newton_seconds"][-1] > adam_at[1024 * c["newton_n"][-1]]  # a solve costs more than 1000x the parameters
 
