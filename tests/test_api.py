@@ -283,3 +283,29 @@ def test_updates_in_place_in_the_same_buffer():
 def test_repr_lists_the_settings():
     opt = fo.SGD([np.zeros(1)], lr=0.5)
     assert re.search(r"SGD \(\nParameter Group 0\n.*lr: 0.5", repr(opt), re.S)
+
+
+RULE_CLASSES = [c for c in vars(fo).values() if isinstance(c, type) and issubclass(c, fo.Optimizer) and getattr(c, "_rule", None)]
+# Where a class's defaults are not its rule's: AdamW is Adam with torch.optim.AdamW's defaults; LARS asks for lr.
+OWN_DEFAULTS = {"AdamW": {"weight_decay": 1e-2, "decoupled_weight_decay": True}, "LARS": {"lr": 0.5}}
+
+
+@pytest.mark.parametrize("cls", RULE_CLASSES, ids=lambda c: c.__name__)
+def test_class_defaults_are_the_rules_defaults(cls):
+    """The settings' names, order and defaults live in the C++ header alone: a class's signature and the
+    groups it builds must agree with them."""
+    import inspect
+
+    info = fo._core.rules[cls._rule]
+    own = OWN_DEFAULTS.get(cls.__name__, {})
+    group = cls([np.zeros(3)], **({"lr": own["lr"]} if "lr" in own else {})).param_groups[0]
+    signature = inspect.signature(cls).parameters
+    assert len(info["hyper"]) == len(info["defaults"]) and "lr" in info["hyper"]
+    for name, value in zip(info["hyper"], info["defaults"]):
+        expected = own.get(name, value)
+        key, at = ("betas", ["beta1", "beta2"].index(name)) if name in ("beta1", "beta2") else (name, None)
+        got = group[key] if at is None else group[key][at]
+        assert got == expected, (name, got, expected)
+        if key in signature and name not in own:  # the signature shows the same default
+            default = signature[key].default
+            assert (default if at is None else default[at]) == value, name

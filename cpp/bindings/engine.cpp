@@ -202,7 +202,7 @@ std::int64_t EngineBase::group_step(std::size_t group) const {
 
 std::vector<double> EngineBase::last_lr() const {
   std::vector<double> out;
-  for (const auto& v : values_) out.push_back(v.empty() ? 0.0 : v[0]);
+  for (const auto& v : values_) out.push_back(v.empty() ? 0.0 : v[lr_field()]);
   out.resize(groups_.size());
   return out;
 }

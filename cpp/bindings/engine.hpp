@@ -123,6 +123,8 @@ class EngineBase {
   virtual std::string slot_name(std::size_t slot) const = 0;
   virtual std::string scalar_name(std::size_t k) const = 0;
   virtual std::size_t n_scalars() const = 0;
+  /// The position of the setting named lr among the rule's settings.
+  virtual std::size_t lr_field() const = 0;
   /// Whether the rule makes two passes (LAMB, LARS), so step() offers its sums to `reduce_sums`.
   virtual bool two_pass() const = 0;
   /// The (reads, writes) of each pass of a step with the group's latest validated settings.

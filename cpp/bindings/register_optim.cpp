@@ -1,4 +1,5 @@
-// _core.Engine for each rule of AllRules, and _core.rules: each rule's state, settings and scalars.
+// _core.Engine for each rule of AllRules, and _core.rules: each rule's state, settings (names and
+// defaults) and scalars.
 // The rule-independent engine (parameters, state, the step) is in engine.hpp.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -7,6 +8,7 @@
 #include <array>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -17,6 +19,14 @@ namespace fastoptim::bind {
 
 namespace {
 
+/// The position of `name` among a rule's setting names (their count if absent).
+template <std::size_t N>
+constexpr std::size_t field_index(const std::array<const char*, N>& fields, std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i)
+    if (std::string_view(fields[i]) == name) return i;
+  return N;
+}
+
 template <class Rule>
 class Engine final : public EngineBase {
  public:
@@ -25,6 +35,7 @@ class Engine final : public EngineBase {
   std::string scalar_name(std::size_t k) const override { return Rule::scalars.at(k); }
   std::size_t n_scalars() const override { return Rule::scalars.size(); }
   bool two_pass() const override { return is_two_pass<typename Rule::Step>::value; }
+  std::size_t lr_field() const override { return kLr; }
   std::vector<std::pair<int, int>> traffic(std::size_t group) override {
     if (group >= hypers_.size()) throw py::index_error("no param group " + std::to_string(group));
     const Traffic t = Rule::traffic(hypers_[group]);
@@ -73,6 +84,8 @@ class Engine final : public EngineBase {
   void scale_gradients(std::size_t r, double factor) override { steps_[r].grad_scale *= factor; }
 
  private:
+  static constexpr std::size_t kLr = field_index(Rule::hyper_fields, "lr");
+  static_assert(kLr < Rule::hyper_fields.size(), "every rule has a setting named lr");
   std::vector<typename Rule::Hyper> hypers_;  // parsed by the latest step() or validate()
   std::vector<typename Rule::Step> steps_;    // one per run of the current step()
 };
@@ -82,6 +95,7 @@ void register_rule(py::dict& rules) {
   py::dict info;
   info["state"] = std::vector<std::string>(Rule::state.begin(), Rule::state.end());
   info["hyper"] = std::vector<std::string>(Rule::hyper_fields.begin(), Rule::hyper_fields.end());
+  info["defaults"] = std::vector<double>(Rule::hyper_defaults.begin(), Rule::hyper_defaults.end());
   info["scalars"] = std::vector<std::string>(Rule::scalars.begin(), Rule::scalars.end());
   info["scalar_init"] = initial_scalars<Rule>();
   rules[Rule::name] = info;

@@ -5,7 +5,7 @@ from typing import Any, Callable, Sequence, overload
 import numpy as np
 
 __version__: str
-rules: dict[str, dict[str, Any]]  # name -> state, hyper, scalars, scalar_init
+rules: dict[str, dict[str, Any]]  # name -> state, hyper (setting names), defaults, scalars, scalar_init
 
 def simd_tier() -> str: ...
 def select_tier(tier: str) -> None: ...

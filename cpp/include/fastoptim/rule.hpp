@@ -2,9 +2,10 @@
 // What every update rule shares: hyper-parameter checks and the defaults of the rule interface.
 //
 // A rule (rules/<name>.hpp) is a struct deriving from RuleBase with
-//   name, state (slot names), Hyper, hyper_fields, hyper(const double*), validate(Hyper),
+//   name, state (slot names), its settings declared once with FASTOPTIM_SETTINGS (which makes
+//   Hyper, hyper_fields, hyper_defaults, hyper(const double*) and defaults()), validate(Hyper),
 //   state_mask(Hyper) (bit k: the step uses slot k), Step, prepare(Hyper, step, fresh, scalars),
-//   defaults() (torch's values), traffic(Hyper) (arrays read and written per pass),
+//   traffic(Hyper) (arrays read and written per pass),
 // optionally overriding slot_init (a slot's first value), scalars and scalar_init (per-group
 // scalar state that prepare() advances), and the elementwise loop(s) in namespace FASTOPTIM_TIER
 // (see driver.hpp). Every Step has `grad_scale`, which the loops multiply each gradient element by
@@ -58,6 +59,40 @@ inline void require_adam_like(double lr, double beta1, double beta2, double eps,
   require_nonnegative("eps", eps);
   require_nonnegative("weight_decay", weight_decay);
 }
+
+/// A setting's value from the double that Python passed (bools arrive as 0 or 1).
+template <class T>
+constexpr T setting_from(double v) {
+  if constexpr (std::is_same_v<T, bool>)
+    return v != 0;
+  else
+    return static_cast<T>(v);
+}
+
+// A rule's settings, declared once: LIST(X) calls X(type, name, default) for each setting, in the
+// order Python passes them. The names are the Python keyword arguments (betas arrive as beta1 and
+// beta2), the defaults torch's. FASTOPTIM_SETTINGS(LIST) makes, inside the rule's struct:
+//   struct Hyper { type name; ... };                 the parsed settings
+//   hyper_fields, hyper_defaults                     the names and defaults, in order (for Python)
+//   hyper(const double* v) -> Hyper                  v in that order
+//   defaults() -> Hyper
+#define FASTOPTIM_SETTING_MEMBER(type, name, value) type name;
+#define FASTOPTIM_SETTING_NAME(type, name, value) #name,
+#define FASTOPTIM_SETTING_DEFAULT(type, name, value) static_cast<double>(value),
+#define FASTOPTIM_SETTING_READ(type, name, value) h.name = ::fastoptim::setting_from<type>(v[i++]);
+#define FASTOPTIM_SETTINGS(LIST)                                                           \
+  struct Hyper {                                                                           \
+    LIST(FASTOPTIM_SETTING_MEMBER)                                                         \
+  };                                                                                       \
+  static constexpr std::array hyper_fields{LIST(FASTOPTIM_SETTING_NAME)};                  \
+  static constexpr std::array hyper_defaults{LIST(FASTOPTIM_SETTING_DEFAULT)};             \
+  static Hyper hyper(const double* v) {                                                    \
+    Hyper h{};                                                                             \
+    std::size_t i = 0;                                                                     \
+    LIST(FASTOPTIM_SETTING_READ)                                                           \
+    return h;                                                                              \
+  }                                                                                        \
+  static Hyper defaults() { return hyper(hyper_defaults.data()); }
 
 /// Whether a rule's Step asks for two passes (`static constexpr bool two_pass = true`).
 template <class Step, class = void>

@@ -17,19 +17,21 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// adadelta's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_ADADELTA_SETTINGS(X) \
+  X(double, lr, 1.0)            \
+  X(double, rho, 0.9)           \
+  X(double, eps, 1e-6)          \
+  X(double, weight_decay, 0.0)  \
+  X(bool, maximize, false)
+
 namespace fastoptim {
 
 struct Adadelta : RuleBase {
   static constexpr const char* name = "adadelta";
   static constexpr std::array<const char*, 2> state = {"square_avg", "acc_delta"};
 
-  struct Hyper {
-    double lr, rho, eps, weight_decay;
-    bool maximize;
-  };
-  static constexpr std::array<const char*, 5> hyper_fields = {"lr", "rho", "eps", "weight_decay", "maximize"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4] != 0}; }
-  static Hyper defaults() { return {1.0, 0.9, 1e-6, 0.0, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_ADADELTA_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);

@@ -19,20 +19,23 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// adagrad's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_ADAGRAD_SETTINGS(X) \
+  X(double, lr, 1e-2)                        \
+  X(double, lr_decay, 0.0)                   \
+  X(double, weight_decay, 0.0)               \
+  X(double, initial_accumulator_value, 0.0)  \
+  X(double, eps, 1e-10)                      \
+  X(bool, maximize, false)                   \
+  X(bool, average, false)
+
 namespace fastoptim {
 
 struct Adagrad : RuleBase {
   static constexpr const char* name = "adagrad";
   static constexpr std::array<const char*, 1> state = {"sum"};
 
-  struct Hyper {
-    double lr, lr_decay, weight_decay, initial_accumulator_value, eps;
-    bool maximize, average;
-  };
-  static constexpr std::array<const char*, 7> hyper_fields = {
-      "lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps", "maximize", "average"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0}; }
-  static Hyper defaults() { return {1e-2, 0.0, 0.0, 0.0, 1e-10, false, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_ADAGRAD_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);

@@ -18,20 +18,24 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// adam's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_ADAM_SETTINGS(X) \
+  X(double, lr, 1e-3)                     \
+  X(double, beta1, 0.9)                   \
+  X(double, beta2, 0.999)                 \
+  X(double, eps, 1e-8)                    \
+  X(double, weight_decay, 0.0)            \
+  X(bool, amsgrad, false)                 \
+  X(bool, maximize, false)                \
+  X(bool, decoupled_weight_decay, false)
+
 namespace fastoptim {
 
 struct Adam : RuleBase {
   static constexpr const char* name = "adam";
   static constexpr std::array<const char*, 3> state = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
 
-  struct Hyper {
-    double lr, beta1, beta2, eps, weight_decay;
-    bool amsgrad, maximize, decoupled;
-  };
-  static constexpr std::array<const char*, 8> hyper_fields = {
-      "lr", "beta1", "beta2", "eps", "weight_decay", "amsgrad", "maximize", "decoupled_weight_decay"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0, v[7] != 0}; }
-  static Hyper defaults() { return {1e-3, 0.9, 0.999, 1e-8, 0.0, false, false, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_ADAM_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay);
@@ -56,8 +60,8 @@ struct Adam : RuleBase {
             h.beta2,
             h.eps,
             h.maximize ? -1.0 : 1.0,
-            h.decoupled ? 0.0 : h.weight_decay,
-            h.decoupled ? 1 - h.lr * h.weight_decay : 1.0,
+            h.decoupled_weight_decay ? 0.0 : h.weight_decay,
+            h.decoupled_weight_decay ? 1 - h.lr * h.weight_decay : 1.0,
             h.amsgrad};
   }
 

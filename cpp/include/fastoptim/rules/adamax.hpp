@@ -15,19 +15,22 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// adamax's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_ADAMAX_SETTINGS(X) \
+  X(double, lr, 2e-3)           \
+  X(double, beta1, 0.9)         \
+  X(double, beta2, 0.999)       \
+  X(double, eps, 1e-8)          \
+  X(double, weight_decay, 0.0)  \
+  X(bool, maximize, false)
+
 namespace fastoptim {
 
 struct Adamax : RuleBase {
   static constexpr const char* name = "adamax";
   static constexpr std::array<const char*, 2> state = {"exp_avg", "exp_inf"};
 
-  struct Hyper {
-    double lr, beta1, beta2, eps, weight_decay;
-    bool maximize;
-  };
-  static constexpr std::array<const char*, 6> hyper_fields = {"lr", "beta1", "beta2", "eps", "weight_decay", "maximize"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0}; }
-  static Hyper defaults() { return {2e-3, 0.9, 0.999, 1e-8, 0.0, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_ADAMAX_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay);

@@ -18,20 +18,22 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// lars's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_LARS_SETTINGS(X) \
+  X(double, lr, 0.1)                  \
+  X(double, momentum, 0.9)            \
+  X(double, weight_decay, 0.0)        \
+  X(double, trust_coefficient, 1e-3)  \
+  X(double, eps, 1e-8)                \
+  X(bool, maximize, false)
+
 namespace fastoptim {
 
 struct Lars : RuleBase {
   static constexpr const char* name = "lars";
   static constexpr std::array<const char*, 1> state = {"momentum_buffer"};
 
-  struct Hyper {
-    double lr, momentum, weight_decay, trust_coefficient, eps;
-    bool maximize;
-  };
-  static constexpr std::array<const char*, 6> hyper_fields = {"lr",  "momentum", "weight_decay", "trust_coefficient",
-                                                              "eps", "maximize"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0}; }
-  static Hyper defaults() { return {0.1, 0.9, 0.0, 1e-3, 1e-8, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_LARS_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);

@@ -14,19 +14,21 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// lion's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_LION_SETTINGS(X) \
+  X(double, lr, 1e-4)           \
+  X(double, beta1, 0.9)         \
+  X(double, beta2, 0.99)        \
+  X(double, weight_decay, 0.0)  \
+  X(bool, maximize, false)
+
 namespace fastoptim {
 
 struct Lion : RuleBase {
   static constexpr const char* name = "lion";
   static constexpr std::array<const char*, 1> state = {"exp_avg"};
 
-  struct Hyper {
-    double lr, beta1, beta2, weight_decay;
-    bool maximize;
-  };
-  static constexpr std::array<const char*, 5> hyper_fields = {"lr", "beta1", "beta2", "weight_decay", "maximize"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4] != 0}; }
-  static Hyper defaults() { return {1e-4, 0.9, 0.99, 0.0, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_LION_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);

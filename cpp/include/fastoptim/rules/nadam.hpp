@@ -17,6 +17,17 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// nadam's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_NADAM_SETTINGS(X) \
+  X(double, lr, 2e-3)                     \
+  X(double, beta1, 0.9)                   \
+  X(double, beta2, 0.999)                 \
+  X(double, eps, 1e-8)                    \
+  X(double, weight_decay, 0.0)            \
+  X(double, momentum_decay, 4e-3)         \
+  X(bool, decoupled_weight_decay, false)  \
+  X(bool, maximize, false)
+
 namespace fastoptim {
 
 struct Nadam : RuleBase {
@@ -25,14 +36,7 @@ struct Nadam : RuleBase {
   static constexpr std::array<const char*, 1> scalars = {"mu_product"};
   static double scalar_init(std::size_t) { return 1.0; }
 
-  struct Hyper {
-    double lr, beta1, beta2, eps, weight_decay, momentum_decay;
-    bool decoupled, maximize;
-  };
-  static constexpr std::array<const char*, 8> hyper_fields = {
-      "lr", "beta1", "beta2", "eps", "weight_decay", "momentum_decay", "decoupled_weight_decay", "maximize"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5], v[6] != 0, v[7] != 0}; }
-  static Hyper defaults() { return {2e-3, 0.9, 0.999, 1e-8, 0.0, 4e-3, false, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_NADAM_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay);
@@ -56,8 +60,8 @@ struct Nadam : RuleBase {
             h.beta1,
             h.beta2,
             h.eps,
-            h.decoupled ? 0.0 : h.weight_decay,
-            h.decoupled ? 1 - h.lr * h.weight_decay : 1.0,
+            h.decoupled_weight_decay ? 0.0 : h.weight_decay,
+            h.decoupled_weight_decay ? 1 - h.lr * h.weight_decay : 1.0,
             h.maximize ? -1.0 : 1.0};
   }
   /// Arrays read and written per element, per pass.

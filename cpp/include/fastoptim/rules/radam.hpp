@@ -18,20 +18,23 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// radam's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_RADAM_SETTINGS(X) \
+  X(double, lr, 1e-3)                     \
+  X(double, beta1, 0.9)                   \
+  X(double, beta2, 0.999)                 \
+  X(double, eps, 1e-8)                    \
+  X(double, weight_decay, 0.0)            \
+  X(bool, decoupled_weight_decay, false)  \
+  X(bool, maximize, false)
+
 namespace fastoptim {
 
 struct Radam : RuleBase {
   static constexpr const char* name = "radam";
   static constexpr std::array<const char*, 2> state = {"exp_avg", "exp_avg_sq"};
 
-  struct Hyper {
-    double lr, beta1, beta2, eps, weight_decay;
-    bool decoupled, maximize;
-  };
-  static constexpr std::array<const char*, 7> hyper_fields = {
-      "lr", "beta1", "beta2", "eps", "weight_decay", "decoupled_weight_decay", "maximize"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0}; }
-  static Hyper defaults() { return {1e-3, 0.9, 0.999, 1e-8, 0.0, false, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_RADAM_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_adam_like(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay);
@@ -54,8 +57,8 @@ struct Radam : RuleBase {
             h.beta1,
             h.beta2,
             h.eps,
-            h.decoupled ? 0.0 : h.weight_decay,
-            h.decoupled ? 1 - h.lr * h.weight_decay : 1.0,
+            h.decoupled_weight_decay ? 0.0 : h.weight_decay,
+            h.decoupled_weight_decay ? 1 - h.lr * h.weight_decay : 1.0,
             h.maximize ? -1.0 : 1.0,
             rectified};
   }

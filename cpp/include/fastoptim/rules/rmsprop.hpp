@@ -17,20 +17,23 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// rmsprop's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_RMSPROP_SETTINGS(X) \
+  X(double, lr, 1e-2)           \
+  X(double, alpha, 0.99)        \
+  X(double, eps, 1e-8)          \
+  X(double, weight_decay, 0.0)  \
+  X(double, momentum, 0.0)      \
+  X(bool, centered, false)      \
+  X(bool, maximize, false)
+
 namespace fastoptim {
 
 struct Rmsprop : RuleBase {
   static constexpr const char* name = "rmsprop";
   static constexpr std::array<const char*, 3> state = {"square_avg", "momentum_buffer", "grad_avg"};
 
-  struct Hyper {
-    double lr, alpha, eps, weight_decay, momentum;
-    bool centered, maximize;
-  };
-  static constexpr std::array<const char*, 7> hyper_fields = {"lr",       "alpha",    "eps",     "weight_decay",
-                                                              "momentum", "centered", "maximize"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4], v[5] != 0, v[6] != 0}; }
-  static Hyper defaults() { return {1e-2, 0.99, 1e-8, 0.0, 0.0, false, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_RMSPROP_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);

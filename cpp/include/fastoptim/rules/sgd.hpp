@@ -16,20 +16,22 @@
 #include "fastoptim/rule.hpp"
 #include "fastoptim/tier.hpp"
 
+// sgd's settings: (type, name, torch's default), in the order Python passes them.
+#define FASTOPTIM_SGD_SETTINGS(X) \
+  X(double, lr, 1e-3)           \
+  X(double, momentum, 0.0)      \
+  X(double, dampening, 0.0)     \
+  X(double, weight_decay, 0.0)  \
+  X(bool, nesterov, false)      \
+  X(bool, maximize, false)
+
 namespace fastoptim {
 
 struct Sgd : RuleBase {
   static constexpr const char* name = "sgd";
   static constexpr std::array<const char*, 1> state = {"momentum_buffer"};
 
-  struct Hyper {
-    double lr, momentum, dampening, weight_decay;
-    bool nesterov, maximize;
-  };
-  static constexpr std::array<const char*, 6> hyper_fields = {"lr",           "momentum", "dampening",
-                                                              "weight_decay", "nesterov", "maximize"};
-  static Hyper hyper(const double* v) { return {v[0], v[1], v[2], v[3], v[4] != 0, v[5] != 0}; }
-  static Hyper defaults() { return {1e-3, 0.0, 0.0, 0.0, false, false}; }
+  FASTOPTIM_SETTINGS(FASTOPTIM_SGD_SETTINGS)
 
   static void validate(const Hyper& h) {
     require_nonnegative("lr", h.lr);
