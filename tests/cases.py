@@ -44,10 +44,31 @@ CASES = [
     ("LARS", ref.lars, dict(lr=0.5)),
     ("LARS", ref.lars, dict(lr=0.5, momentum=0.0, weight_decay=0.01, trust_coefficient=0.02)),
     ("LARS", ref.lars, dict(lr=0.5, momentum=0.8, weight_decay=0.001, maximize=True)),
+    ("Rprop", ref.rprop, dict()),
+    ("Rprop", ref.rprop, dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2), maximize=True)),
+    ("ASGD", ref.asgd, dict(lr=0.05)),
+    ("ASGD", ref.asgd, dict(lr=0.05, lambd=0.01, alpha=0.5, t0=10, weight_decay=0.01, maximize=True)),
+    ("Adan", ref.adan, dict(lr=1e-2)),
+    ("Adan", ref.adan, dict(lr=1e-2, betas=(0.9, 0.8, 0.95), weight_decay=0.05, maximize=True)),
+    ("Adan", ref.adan, dict(lr=1e-2, weight_decay=0.05, weight_decouple=True)),
+    ("AdEMAMix", ref.ademamix, dict(lr=1e-2)),
+    ("AdEMAMix", ref.ademamix, dict(lr=1e-2, betas=(0.8, 0.9, 0.99), alpha=2.0, t_alpha_beta3=20, weight_decay=0.01)),
+    ("AdEMAMix", ref.ademamix, dict(lr=1e-2, weight_decay=0.1, weight_decouple=True, fixed_decay=True, maximize=True)),
+    ("AdEMAMix", ref.ademamix, dict(lr=1e-2, weight_decay=0.1, weight_decouple=True)),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in h.items()) or 'defaults'}" for name, _, h in CASES]
 
-# Rules and options torch.optim has, for the parity tests.
+# Rules and options torch.optim has, for the parity tests; the rules the pytorch-optimizer package has instead.
+PYTORCH_OPTIMIZER = ("Adan", "AdEMAMix")
 TORCH_CASES = [
-    (i, case) for i, case in enumerate(CASES) if case[0] not in ("Lion", "LAMB", "LARS") and not case[2].get("average")
+    (i, case)
+    for i, case in enumerate(CASES)
+    if case[0] not in ("Lion", "LAMB", "LARS") + PYTORCH_OPTIMIZER and not case[2].get("average")
+]
+# pytorch-optimizer 4.1's Adan keeps its first "previous gradient" before negating for maximize, so
+# its first gradient difference is -2g there, not 0; fastoptim's is 0 either way (see Adan's docstring).
+PYTORCH_OPTIMIZER_CASES = [
+    (i, case)
+    for i, case in enumerate(CASES)
+    if case[0] in PYTORCH_OPTIMIZER and not (case[0] == "Adan" and case[2].get("maximize"))
 ]

@@ -33,6 +33,10 @@ RULES: Dict[str, Any] = {
     "lion": (fo.Lion, dict(lr=0.001, weight_decay=0.1)),
     "lamb": (fo.LAMB, dict(lr=0.01, weight_decay=0.01)),
     "lars": (fo.LARS, dict(lr=0.1, momentum=0.9)),
+    "rprop": (fo.Rprop, dict(lr=0.01)),
+    "asgd": (fo.ASGD, dict(lr=0.05, t0=5)),
+    "adan": (fo.Adan, dict(lr=0.01, weight_decay=0.01)),
+    "ademamix": (fo.AdEMAMix, dict(lr=0.01, t_alpha_beta3=10)),
 }
 TWO_PASS = {"lamb", "lars"}
 

@@ -195,6 +195,68 @@ def lars(p, g, state, t, *, lr, momentum=0.9, weight_decay=0.0, trust_coefficien
     return p - lr * d
 
 
+def rprop(p, g, state, t, *, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize=False):
+    """Rprop (Riedmiller & Braun 1993) as torch has it: the step sizes start at lr, and after a sign
+    flip the element's gradient counts as zero."""
+    minus, plus = etas
+    g = -g if maximize else g
+    prev = state.get("prev", np.zeros_like(p))
+    size = state.get("step_size", np.full_like(p, lr))
+    s = np.sign(g * prev)
+    size = np.clip(size * np.where(s > 0, plus, np.where(s < 0, minus, 1.0)), *step_sizes)
+    g = np.where(s < 0, 0.0, g)
+    state.update(prev=g, step_size=size)
+    return p - np.sign(g) * size
+
+
+def asgd(p, g, state, t, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, maximize=False):
+    """ASGD (Polyak & Juditsky 1992) with Bottou's step size eta_t = lr / (1 + lambd lr t)^alpha."""
+    g = -g if maximize else g
+    g = g + weight_decay * p
+    eta, mu = state.get("eta", lr), state.get("mu", 1.0)
+    p = p * (1 - lambd * eta) - eta * g
+    ax = p if mu == 1 else state["ax"] + (p - state["ax"]) * mu
+    state.update(ax=ax, eta=lr / (1 + lambd * lr * t) ** alpha, mu=1 / max(1, t - t0))
+    return p
+
+
+def adan(p, g, state, t, *, lr=1e-3, betas=(0.98, 0.92, 0.99), weight_decay=0.0, weight_decouple=False, eps=1e-8,
+         maximize=False):
+    """Adan (Xie et al. 2024, Algorithm 1 with Adam-style decay rates), as pytorch-optimizer has it."""
+    b1, b2, b3 = betas
+    g = -g if maximize else g
+    d = g + state["previous_grad"] if t > 1 else np.zeros_like(g)  # previous_grad holds -g_{t-1}
+    m = b1 * state.get("exp_avg", 0.0) + (1 - b1) * g
+    diff = b2 * state.get("exp_avg_diff", 0.0) + (1 - b2) * d
+    n = b3 * state.get("exp_avg_sq", 0.0) + (1 - b3) * (g + b2 * d) ** 2
+    state.update(exp_avg=m, exp_avg_diff=diff, exp_avg_sq=n, previous_grad=-g)
+    den = np.sqrt(n / (1 - b3**t)) + eps
+    if weight_decouple:
+        p = p * (1 - lr * weight_decay)
+    p = p - lr / (1 - b1**t) * m / den - lr * b2 / (1 - b2**t) * diff / den
+    return p if weight_decouple else p / (1 + lr * weight_decay)
+
+
+def ademamix(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999, 0.9999), weight_decay=0.0, weight_decouple=False,
+             fixed_decay=False, alpha=5.0, t_alpha_beta3=None, eps=1e-8, maximize=False):
+    """AdEMAMix (Pagliardini et al. 2024, Algorithm 1), with pytorch-optimizer's decay options."""
+    b1, b2, b3 = betas
+    g = -g if maximize else g
+    if t_alpha_beta3:
+        frac = t / t_alpha_beta3
+        alpha = min(frac * alpha, alpha)
+        b3 = min(math.exp(math.log(b1) * math.log(b3) / ((1 - frac) * math.log(b3) + frac * math.log(b1))), b3)
+    if weight_decouple:
+        p = p * (1 - weight_decay * (1.0 if fixed_decay else lr))
+    else:
+        g = g + weight_decay * p
+    m = b1 * state.get("exp_avg", 0.0) + (1 - b1) * g
+    v = b2 * state.get("exp_avg_sq", 0.0) + (1 - b2) * g * g
+    s = b3 * state.get("exp_avg_slow", 0.0) + (1 - b3) * g
+    state.update(exp_avg=m, exp_avg_sq=v, exp_avg_slow=s)
+    return p - lr * (m / (1 - b1**t) + alpha * s) / (np.sqrt(v / (1 - b2**t)) + eps)
+
+
 def trajectory(rule: Rule, params: List[np.ndarray], grads: Iterable[List[np.ndarray]], **hyper: Any):
     """Run ``rule`` over a stream of gradient lists in float64; return the final params and states."""
     ps = [np.asarray(p, np.float64).copy() for p in params]

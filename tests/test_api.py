@@ -296,6 +296,8 @@ def test_class_defaults_are_the_rules_defaults(cls):
     groups it builds must agree with them."""
     import inspect
 
+    from fastoptim.settings import NONE_MEANS, PACKED
+
     info = fo._core.rules[cls._rule]
     own = OWN_DEFAULTS.get(cls.__name__, {})
     group = cls([np.zeros(3)], **({"lr": own["lr"]} if "lr" in own else {})).param_groups[0]
@@ -303,9 +305,11 @@ def test_class_defaults_are_the_rules_defaults(cls):
     assert len(info["hyper"]) == len(info["defaults"]) and "lr" in info["hyper"]
     for name, value in zip(info["hyper"], info["defaults"]):
         expected = own.get(name, value)
-        key, at = ("betas", ["beta1", "beta2"].index(name)) if name in ("beta1", "beta2") else (name, None)
+        key, at = PACKED.get(name, (name, None))
         got = group[key] if at is None else group[key][at]
+        got = NONE_MEANS[key] if got is None and key in NONE_MEANS else got
         assert got == expected, (name, got, expected)
         if key in signature and name not in own:  # the signature shows the same default
             default = signature[key].default
-            assert (default if at is None else default[at]) == value, name
+            default = default if at is None else default[at]
+            assert (NONE_MEANS[key] if default is None else default) == value, name

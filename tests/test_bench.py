@@ -90,12 +90,16 @@ def test_bad_arguments():
 
 
 def test_roofline_moves_values_without_arithmetic():
-    """reads=4, writes=3: p takes g, s0 takes s1, and s1 takes the largest of the rest."""
-    p, g, s0, s1, s2 = (np.full(40_000, v, np.float32) for v in (1.0, 2.0, 3.0, 4.0, 5.0))
-    _core.Roofline([[p, g, s0, s1, s2]]).run(4, 3)
-    assert (p == 2).all() and (s0 == 4).all() and (s1 == 3).all() and (s2 == 5).all()
-    with pytest.raises(ValueError, match="2 <= reads <= 5"):
-        _core.Roofline([[p, g, s0, s1, s2]]).run(6, 1)
+    """reads=4, writes=3: p takes g, s0 takes s1, and s1 takes the largest of the rest; reads=6,
+    writes=5 (Adan's pass): each of p, s0, s1, s2 takes the next array, s3 the largest of the rest."""
+    p, g, s0, s1, s2, s3 = (np.full(40_000, v, np.float32) for v in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0))
+    _core.Roofline([[p, g, s0, s1, s2, s3]]).run(4, 3)
+    assert (p == 2).all() and (s0 == 4).all() and (s1 == 3).all() and (s2 == 5).all() and (s3 == 6).all()
+    p, g, s0, s1, s2, s3 = (np.full(40_000, v, np.float32) for v in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0))
+    _core.Roofline([[p, g, s0, s1, s2, s3]]).run(6, 5)
+    assert (p == 2).all() and (s0 == 4).all() and (s1 == 5).all() and (s2 == 6).all() and (s3 == 3).all()
+    with pytest.raises(ValueError, match="2 <= reads <= 6"):
+        _core.Roofline([[p, g, s0, s1, s2, s3]]).run(7, 1)
 
 
 @pytest.mark.parametrize("keep_grads", [False, True])

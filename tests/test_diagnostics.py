@@ -161,7 +161,7 @@ def test_clip_grad_norm_matches_torch(p):
 
 
 # Every rule with settings under which clipping changes the result (LARS with weight decay, so its
-# trust ratio is not scale-free).
+# trust ratio is not scale-free). Rprop is left out: it reads only the gradient's sign.
 CLIP_SETTINGS = {
     "SGD": dict(lr=0.1, momentum=0.9),
     "Adam": dict(lr=0.01),
@@ -175,6 +175,9 @@ CLIP_SETTINGS = {
     "Lion": dict(lr=0.01),
     "LAMB": dict(lr=0.01, weight_decay=0.1),
     "LARS": dict(lr=0.1, momentum=0.9, weight_decay=0.01),
+    "ASGD": dict(lr=0.01),
+    "Adan": dict(lr=0.01),
+    "AdEMAMix": dict(lr=0.01),
 }
 
 

@@ -22,7 +22,10 @@ if MPIEXEC is None:
     pytest.skip("no mpiexec", allow_module_level=True)
 
 WORKER = pathlib.Path(__file__).with_name("mpi_worker.py")
-ELEMENTWISE = ["sgd", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamw", "adamax", "nadam", "radam", "lion"]
+ELEMENTWISE = [
+    "sgd", "adagrad", "rmsprop", "adadelta", "adam", "amsgrad", "adamw", "adamax", "nadam", "radam", "lion", "rprop", "asgd",
+    "adan", "ademamix",
+]
 RANKS = (1, 2, 3)
 TOTAL = 7 * 5 + 3 + 11 + 4 * 4 * 2 + 1  # the worker's parameters
 

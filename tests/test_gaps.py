@@ -28,6 +28,9 @@ SCHEDULED = {
     "Lion": ("weight_decay", "beta1"),
     "LAMB": ("weight_decay", "beta1"),
     "LARS": ("weight_decay", "momentum"),
+    "ASGD": ("weight_decay",),
+    "Adan": ("weight_decay", "beta1"),
+    "AdEMAMix": ("weight_decay", "beta1"),
 }
 MOVES = {"weight_decay": (0.0, 0.05), "momentum": (0.5, 0.9), "beta1": (0.95, 0.8)}
 LAST_CASE = {name: (rule, hyper) for name, rule, hyper in CASES}
@@ -43,7 +46,7 @@ def test_a_scheduled_setting_matches_the_reference_step_by_step(name, setting, d
     kw = dict(hyper)
     if setting == "beta1":
         betas = hyper.get("betas") or inspect.signature(getattr(fo, name)).parameters["betas"].default
-        kw["betas"] = (schedule, betas[1])
+        kw["betas"] = (schedule, *betas[1:])
     else:
         kw[setting] = schedule
     shapes = [(5,), (3, 4)]
@@ -55,7 +58,7 @@ def test_a_scheduled_setting_matches_the_reference_step_by_step(name, setting, d
     for t, gs in enumerate(grads, start=1):
         opt.step(gs)
         value = schedule(t - 1)
-        step_hyper = dict(hyper, betas=(value, betas[1])) if setting == "beta1" else dict(hyper, **{setting: value})
+        step_hyper = dict(hyper, betas=(value, *betas[1:])) if setting == "beta1" else dict(hyper, **{setting: value})
         expected = [rule(p, g.astype(np.float64), s, t, **step_hyper) for p, g, s in zip(expected, gs, states)]
     for p, e in zip(params, expected):
         np.testing.assert_allclose(p, e, **tolerance(dtype))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import DTYPES, SHAPES, grad_stream, init_params, tolerance
-from cases import IDS, TORCH_CASES
+from cases import IDS, PYTORCH_OPTIMIZER_CASES, TORCH_CASES
 
 import fastoptim as fo
 from fastoptim import schedules as S
@@ -15,14 +15,14 @@ torch = pytest.importorskip("torch")
 STEPS = 50
 
 
-def torch_trajectory(name, hyper, params, grads):
+def torch_trajectory(name, hyper, params, grads, library=None):
     # torch keeps scalar state (NAdam's mu_product, every step count) in the default dtype: float64
     # parameters need a float64 default for torch to carry it as fastoptim does.
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64 if params[0].dtype == np.float64 else torch.float32)
     try:
         tparams = [torch.tensor(p) for p in params]
-        opt = getattr(torch.optim, name)(tparams, **hyper)
+        opt = getattr(library or torch.optim, name)(tparams, **hyper)
         for gs in grads:
             for p, g in zip(tparams, gs):
                 p.grad = torch.tensor(g)
@@ -49,6 +49,24 @@ def test_matches_torch(name, rule, hyper, dtype):
                 assert int(value) == state[i]["step"]
             elif value is not None:
                 np.testing.assert_allclose(state[i][slot], value.numpy(), **tolerance(dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, rule, hyper", [c for _, c in PYTORCH_OPTIMIZER_CASES], ids=[IDS[i] for i, _ in PYTORCH_OPTIMIZER_CASES])
+def test_matches_pytorch_optimizer(name, rule, hyper, dtype):
+    """Adan and AdEMAMix against the pytorch-optimizer package, whose names and defaults they take."""
+    library = pytest.importorskip("pytorch_optimizer")
+    params = init_params(SHAPES, dtype)
+    grads = grad_stream(SHAPES, 100, dtype)
+    expected, tstates = torch_trajectory(name, hyper, params, grads, library)
+    opt = getattr(fo, name)(params, **hyper)
+    for gs in grads:
+        opt.step(gs)
+    state = opt.state_dict()["state"]
+    for i, (p, e) in enumerate(zip(params, expected)):
+        np.testing.assert_allclose(p, e, **tolerance(dtype))
+        for slot, value in tstates[i].items():
+            np.testing.assert_allclose(state[i][slot], value.numpy(), **tolerance(dtype), err_msg=slot)
 
 
 def test_zero_copy_views_of_torch_tensors():

@@ -17,12 +17,12 @@ namespace fo = fastoptim;
 
 namespace {
 
-/// Five float32 arrays of n elements (p, g, s0, s1, s2), allocated once per size and reused, so a
-/// benchmark times steps, not page faults.
+/// Float32 arrays of n elements (p, g and every state slot), allocated once per size and reused, so
+/// a benchmark times steps, not page faults.
 struct Arrays {
   std::vector<std::unique_ptr<float[]>> data;
   explicit Arrays(std::size_t n) {
-    for (int k = 0; k < 5; ++k) {
+    for (int k = 0; k < fo::kRooflineArrays; ++k) {
       data.emplace_back(new float[n]);
       const float value = k == 1 ? 1e-3f : k == 0 ? 1.0f : 0.5f;  // p = 1, g = 1e-3, state = 0.5
       for (std::size_t i = 0; i < n; ++i) data.back()[i] = value;

@@ -18,10 +18,11 @@ class RooflineRunner {
   explicit RooflineRunner(const py::list& tensors) {
     for (std::size_t i = 0; i < tensors.size(); ++i) {
       py::sequence arrays = py::reinterpret_borrow<py::sequence>(tensors[i]);
-      if (arrays.size() != 5) throw py::value_error("tensors[" + std::to_string(i) + "] needs 5 arrays");
+      constexpr std::size_t n = kRooflineArrays;
+      if (arrays.size() != n) throw py::value_error("tensors[" + std::to_string(i) + "] needs " + std::to_string(n) + " arrays");
       Tensor t;
-      void* ptr[5] = {};
-      for (std::size_t k = 0; k < 5; ++k) {
+      void* ptr[n] = {};
+      for (std::size_t k = 0; k < n; ++k) {
         Checked c = check_param(arrays[k], "tensors[" + std::to_string(i) + "][" + std::to_string(k) + "]");
         if (k == 0) t = c.tensor();
         if (c.size != t.size || c.dtype != t.dtype)
@@ -30,14 +31,15 @@ class RooflineRunner {
         keep_.push_back(py::reinterpret_borrow<py::array>(arrays[k]));
       }
       t.grad = ptr[1];
-      for (int k = 0; k < 3; ++k) t.state[k] = ptr[k + 2];
+      for (std::size_t k = 0; k < kMaxState; ++k) t.state[k] = ptr[k + 2];
       set_.add(t);
     }
   }
 
   void run(int reads, int writes) {
-    if (reads < 2 || reads > 5 || writes < 0 || writes >= reads)
-      throw py::value_error("the roofline needs 2 <= reads <= 5 and 0 <= writes < reads");
+    if (reads < 2 || reads > kRooflineArrays || writes < 0 || writes >= reads)
+      throw py::value_error("the roofline needs 2 <= reads <= " + std::to_string(kRooflineArrays) +
+                            " and 0 <= writes < reads");
     const Work w = set_.work(num_threads());
     const StepFn<Roofline> fn = step_fn<Roofline>(kernels());
     py::gil_scoped_release release;
@@ -53,7 +55,7 @@ class RooflineRunner {
 
 void register_bench(py::module_& m) {
   py::class_<RooflineRunner>(m, "Roofline",
-                             "The roofline loop over tensors of 5 arrays each (p, g, s0, s1, s2): a pass reads the "
+                             "The roofline loop over tensors of 6 arrays each (p, g, s0, .., s3): a pass reads the "
                              "first `reads` and writes `writes` of them in place, through the same chunks and threads "
                              "as a step.")
       .def(py::init<const py::list&>(), py::arg("tensors"))

@@ -21,6 +21,9 @@ from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .adan import Adan
+from .ademamix import AdEMAMix
+from .asgd import ASGD
 from .clip import clip_grad_norm, clip_grad_value
 from .lamb import LAMB
 from .lars import LARS
@@ -29,15 +32,19 @@ from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .runtime import available_tiers, get_num_threads, set_num_threads, simd_tier
 from .sgd import SGD
 
 __all__ = [
+    "ASGD",
     "Adadelta",
     "Adagrad",
     "Adam",
     "AdamW",
     "Adamax",
+    "Adan",
+    "AdEMAMix",
     "LAMB",
     "LARS",
     "Lion",
@@ -45,6 +52,7 @@ __all__ = [
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "Rprop",
     "SGD",
     "__version__",
     "available_tiers",

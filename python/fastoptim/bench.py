@@ -86,6 +86,10 @@ RULES: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "lion": ("Lion", dict()),
     "lamb": ("LAMB", dict()),
     "lars": ("LARS", dict(lr=0.1)),
+    "rprop": ("Rprop", dict()),
+    "asgd": ("ASGD", dict()),
+    "adan": ("Adan", dict()),
+    "ademamix": ("AdEMAMix", dict()),
 }
 
 
@@ -191,7 +195,7 @@ def roofline_step(
         for i, (p, g) in enumerate(zip(params, grads))
     ]
     for t in tensors:
-        while len(t) < 5:  # the roofline of a rule that keeps little state still needs arrays to read
+        while len(t) < 6:  # the roofline takes p, g and four state arrays, used or not
             t.append(np.ones_like(t[0]))
     runner = _core.Roofline(tensors)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import Any, Callable, List, Mapping, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Tuple
 
 import numpy as np
 
 from . import _core
 
-__all__ = ["StepOptions", "settings_reader"]
+__all__ = ["NONE_MEANS", "PACKED", "StepOptions", "settings_reader"]
 
 _NONFINITE = ("raise", "skip", "ignore")
 
@@ -60,31 +60,51 @@ class StepOptions:
         self._max_grad_norm = value
 
 
+# Settings that Python packs in a tuple and C++ takes as separate scalars: scalar -> (tuple, position).
+PACKED = {
+    "beta1": ("betas", 0), "beta2": ("betas", 1), "beta3": ("betas", 2),  # Adam and its kin; Adan, AdEMAMix
+    "etaminus": ("etas", 0), "etaplus": ("etas", 1),  # Rprop
+    "step_size_min": ("step_sizes", 0), "step_size_max": ("step_sizes", 1),  # Rprop
+}
+# Settings that may be None in Python: the number C++ takes for None.
+NONE_MEANS = {"t_alpha_beta3": 0.0}  # AdEMAMix: no warm-up
+
+
 @functools.lru_cache(maxsize=None)
 def settings_reader(rule: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]:
     """How a parameter group's settings become a rule's scalars, in the order its C++ header names
-    them (``_core.rules[rule]["hyper"]``): each is the group entry of that name, except ``beta1``
-    and ``beta2``, which are ``betas[0]`` and ``betas[1]``.
+    them (``_core.rules[rule]["hyper"]``): each is the group entry of that name, except the scalars
+    packed in a tuple (:data:`PACKED`: ``beta1`` and ``beta2`` are ``betas[0]`` and ``betas[1]``),
+    and None stands for the number in :data:`NONE_MEANS`.
 
     >>> settings_reader("adam")({"lr": 0.1, "betas": (0.9, 0.99), "eps": 1e-8, "weight_decay": 0.0,
     ...     "amsgrad": False, "maximize": False, "decoupled_weight_decay": True})
     (0.1, 0.9, 0.99, 1e-08, 0.0, False, False, True)
     """
-    keys: List[str] = []
+    keys: List[str] = []  # the group entries, each once, in order
+    members: Dict[str, List[str]] = {}  # a tuple's scalars, in order
     for field in _core.rules[rule]["hyper"]:
-        key = "betas" if field in ("beta1", "beta2") else field
+        key = PACKED[field][0] if field in PACKED else field
         if key not in keys:
             keys.append(key)
+        if field in PACKED:
+            members.setdefault(key, []).append(field)
     get = operator.itemgetter(*keys)
-    if "betas" not in keys:
+    if not members and not NONE_MEANS.keys() & set(keys):
         return get  # type: ignore[no-any-return]
-    at = keys.index("betas")
 
     def read(group: Mapping[str, Any]) -> Tuple[Any, ...]:
-        values = get(group)
-        betas = values[at]
-        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-        return values[:at] + tuple(betas) + values[at + 1 :]
+        out: List[Any] = []
+        for key, value in zip(keys, get(group)):
+            if key in members:
+                if not isinstance(value, (tuple, list)) or len(value) != len(members[key]):
+                    raise ValueError(f"{key} must be a {_COUNT[len(members[key])]} ({', '.join(members[key])}), got {value!r}")
+                out += value
+            else:
+                out.append(NONE_MEANS[key] if value is None and key in NONE_MEANS else value)
+        return tuple(out)
 
     return read
+
+
+_COUNT = {2: "pair", 3: "triple"}

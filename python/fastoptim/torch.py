@@ -41,11 +41,14 @@ import numpy as np
 import torch
 
 from . import _core
-from . import adadelta, adagrad, adam, adamax, lamb, lars, lion, nadam, radam, rmsprop, sgd
+from . import adadelta, adagrad, adam, adamax, adan, ademamix, asgd, lamb, lars, lion, nadam, radam, rmsprop, rprop, sgd
 from .optimizer import Optimizer as NumpyOptimizer
 from .settings import StepOptions, settings_reader
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS"]
+__all__ = [
+    "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS",
+    "Rprop", "ASGD", "Adan", "AdEMAMix",
+]
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
 _FLOATS = (torch.float32, torch.float64)
@@ -203,10 +206,11 @@ def _view_of(t: torch.Tensor, what: str, index: int) -> np.ndarray:
 
 
 def _torch_entry(entry: Tuple[int, Dict[str, float], Dict[str, np.ndarray]]) -> Dict[str, Any]:
-    """One parameter's engine state as torch keeps it: ``step`` and scalars as 0-d tensors."""
+    """One parameter's engine state as torch keeps it: ``step`` and scalars as 0-d tensors (the
+    scalars in float64, as the engine keeps them, so that a state_dict loads back bit for bit)."""
     step, scalars, slots = entry
     out: Dict[str, Any] = {"step": torch.tensor(float(step), dtype=torch.float32)}
-    out.update({name: torch.tensor(value, dtype=torch.float32) for name, value in scalars.items()})
+    out.update({name: torch.tensor(value, dtype=torch.float64) for name, value in scalars.items()})
     out.update({name: torch.from_numpy(array) for name, array in slots.items()})
     return out
 
@@ -295,3 +299,7 @@ RAdam = _torch_class(radam.RAdam)
 Lion = _torch_class(lion.Lion)
 LAMB = _torch_class(lamb.LAMB)
 LARS = _torch_class(lars.LARS)
+Rprop = _torch_class(rprop.Rprop)
+ASGD = _torch_class(asgd.ASGD)
+Adan = _torch_class(adan.Adan)
+AdEMAMix = _torch_class(ademamix.AdEMAMix)

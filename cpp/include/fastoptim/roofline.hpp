@@ -3,8 +3,8 @@
 // A rule's time over the roofline's, on the same tensors, threads and tier, is the share of memory
 // bandwidth it reaches. It runs through the same driver (chunks, threads) as the rules.
 //
-// Pass{reads: R, writes: W} reads the first R of (p, g, s0, s1, s2) and writes the first W of
-// (p, s0, s1, s2) in place: each written array takes the next array's value, and the last written
+// Pass{reads: R, writes: W} reads the first R of (p, g, s0, .., s3) and writes the first W of
+// (p, s0, .., s3) in place: each written array takes the next array's value, and the last written
 // one takes the maximum of the remaining reads, so every read is used and values stay bounded.
 #include <cstddef>
 
@@ -19,14 +19,17 @@ struct Roofline {
   using Step = Pass;
 };
 
+/// The most arrays a pass reads: p, g and every state slot.
+inline constexpr int kRooflineArrays = 2 + static_cast<int>(kMaxState);
+
 namespace FASTOPTIM_TIER {
 
-/// Index in (p, g, s0, s1, s2) of the k-th written array: p, then the state slots.
+/// Index in (p, g, s0, .., s3) of the k-th written array: p, then the state slots.
 constexpr int target(int k) { return k == 0 ? 0 : k + 1; }
 
 template <int R, int W, class T>
 inline void stream(T* const* a, std::size_t n) {
-  static_assert(R >= 2 && R <= 5 && W >= 0 && W < R);
+  static_assert(R >= 2 && R <= kRooflineArrays && W >= 0 && W < R);
   // Written array k < W-1 takes the value of the array after it; the last one takes the maximum of
   // the reads no other write used. Every read is used, no store writes an array's own value back.
   bool used[R] = {};
@@ -59,13 +62,15 @@ inline void stream(T* const* a, std::size_t n) {
 
 template <class T>
 inline void update(const Pass& s, T* p, const T* g, T* const* st, std::size_t n) {
-  T* const a[5] = {p, const_cast<T*>(g), st[0], st[1], st[2]};
+  static_assert(kRooflineArrays == 6, "one pointer per array below");
+  T* const a[kRooflineArrays] = {p, const_cast<T*>(g), st[0], st[1], st[2], st[3]};
   switch (s.reads * 8 + s.writes) {
 #define FASTOPTIM_STREAM(R, W) \
   case R * 8 + W:              \
     return stream<R, W>(a, n);
     FASTOPTIM_STREAM(2, 0) FASTOPTIM_STREAM(2, 1) FASTOPTIM_STREAM(3, 1) FASTOPTIM_STREAM(3, 2)
     FASTOPTIM_STREAM(4, 2) FASTOPTIM_STREAM(4, 3) FASTOPTIM_STREAM(5, 3) FASTOPTIM_STREAM(5, 4)
+    FASTOPTIM_STREAM(6, 4) FASTOPTIM_STREAM(6, 5)
 #undef FASTOPTIM_STREAM
     default:
       return;

@@ -7,16 +7,20 @@
 #include "fastoptim/rules/adagrad.hpp"
 #include "fastoptim/rules/adam.hpp"
 #include "fastoptim/rules/adamax.hpp"
+#include "fastoptim/rules/adan.hpp"
+#include "fastoptim/rules/ademamix.hpp"
+#include "fastoptim/rules/asgd.hpp"
 #include "fastoptim/rules/lamb.hpp"
 #include "fastoptim/rules/lars.hpp"
 #include "fastoptim/rules/lion.hpp"
 #include "fastoptim/rules/nadam.hpp"
 #include "fastoptim/rules/radam.hpp"
 #include "fastoptim/rules/rmsprop.hpp"
+#include "fastoptim/rules/rprop.hpp"
 #include "fastoptim/rules/sgd.hpp"
 
 namespace fastoptim {
 
-using AllRules = std::tuple<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion, Lamb, Lars>;
+using AllRules = std::tuple<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion, Lamb, Lars, Rprop, Asgd, Adan, Ademamix>;
 
 }  // namespace fastoptim

@@ -9,7 +9,7 @@ namespace fastoptim {
 enum class DType : std::uint8_t { f32, f64 };
 
 /// The most state arrays any rule keeps per parameter.
-inline constexpr std::size_t kMaxState = 3;
+inline constexpr std::size_t kMaxState = 4;
 
 /// One parameter as the kernels see it: raw pointers, already checked by the caller for dtype,
 /// size, contiguity and aliasing. A state pointer is null when the rule does not use that slot.

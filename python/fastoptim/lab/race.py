@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import Adadelta, Adagrad, Adam, Adamax, AdamW, LAMB, LARS, Lion, NAdam, RAdam, RMSprop, SGD
+from .. import ASGD, Adadelta, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, NAdam, RAdam, RMSprop, Rprop, SGD
 from .._progress import Progress
 from ._common import Result, descend, pyplot, table
 
@@ -33,6 +33,7 @@ LESSON = (  # for the lab's page: what the experiment teaches, in plain words
 RULES: Dict[str, Tuple[type, dict]] = {
     "SGD": (SGD, dict(lr=1e-3)),
     "SGD, Nesterov": (SGD, dict(lr=1e-3, momentum=0.9, nesterov=True)),
+    "ASGD": (ASGD, dict(lr=2e-3, t0=100)),
     "Adagrad": (Adagrad, dict(lr=0.5)),
     "RMSprop": (RMSprop, dict(lr=0.01)),
     "Adadelta": (Adadelta, dict(lr=1.0)),
@@ -41,7 +42,10 @@ RULES: Dict[str, Tuple[type, dict]] = {
     "Adamax": (Adamax, dict(lr=0.05)),
     "NAdam": (NAdam, dict(lr=0.05)),
     "RAdam": (RAdam, dict(lr=0.05)),
+    "Adan": (Adan, dict(lr=0.05)),
+    "AdEMAMix": (AdEMAMix, dict(lr=0.05)),
     "Lion": (Lion, dict(lr=0.01)),
+    "Rprop": (Rprop, dict(lr=0.01)),
     "LAMB": (LAMB, dict(lr=0.05)),
     "LARS": (LARS, dict(lr=0.05, trust_coefficient=0.1)),
 }
@@ -102,10 +106,11 @@ def table_of(r: Result) -> str:
 
 # The rules in families, one row of panels each, so that no panel holds more than five paths.
 GROUPS: Dict[str, Tuple[str, ...]] = {
-    "gradient descent": ("SGD", "SGD, Nesterov"),
+    "gradient descent": ("SGD", "SGD, Nesterov", "ASGD"),
     "per-coordinate scale": ("Adagrad", "RMSprop", "Adadelta"),
     "Adam and its variants": ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"),
-    "sign and layer-wise": ("Lion", "LAMB", "LARS"),
+    "more moments": ("Adan", "AdEMAMix"),
+    "sign and layer-wise": ("Lion", "Rprop", "LAMB", "LARS"),
 }
 RACERS = ("SGD", "Adagrad", "RMSprop", "Adam", "Lion")  # the animation's runners, one or two per family
 MINIMA = {"rosenbrock": [(1.0, 1.0)], "beale": [(3.0, 0.5)], "saddle": [(0.0, -1.0), (0.0, 1.0)]}
@@ -149,7 +154,7 @@ def _grid(plt: Any, rows: Dict[str, Tuple[str, ...]], size: Tuple[float, float])
 def plot(r: Result, path: str) -> None:
     """The still frame: every path after the last step, a row of panels per family of rules."""
     plt = pyplot()
-    fig, axes = _grid(plt, GROUPS, (13, 14))
+    fig, axes = _grid(plt, GROUPS, (13, 3.4 * len(GROUPS)))
     for row, group in zip(axes, GROUPS):
         for ax, surface in zip(row, SURFACES):
             _panel(ax, r, surface, GROUPS[group], r["steps"])
