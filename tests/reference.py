@@ -257,6 +257,43 @@ def ademamix(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999, 0.9999), weight_deca
     return p - lr * (m / (1 - b1**t) + alpha * s) / (np.sqrt(v / (1 - b2**t)) + eps)
 
 
+def _schedulefree_weight(state, t, lr, warmup_steps, r, weight_lr_power):
+    """This step's lr and averaging weight c_t = w_t / sum w_s (Defazio et al. 2024, with warm-up)."""
+    lr = lr * (t / warmup_steps if t - 1 < warmup_steps else 1.0)
+    lr_max = max(lr, state.get("lr_max", -1.0))
+    weight = t**r * lr_max**weight_lr_power
+    weight_sum = state.get("weight_sum", 0.0) + weight
+    state.update(lr_max=lr_max, weight_sum=weight_sum)
+    return lr, (weight / weight_sum if weight_sum else 0.0)
+
+
+def schedulefree_sgd(p, g, state, t, *, lr=1.0, momentum=0.9, weight_decay=0.0, warmup_steps=0, r=0.0,
+                     weight_lr_power=2.0):
+    """Schedule-Free SGD (Defazio et al. 2024): p is y; z starts at the first y."""
+    lr, c = _schedulefree_weight(state, t, lr, warmup_steps, r, weight_lr_power)
+    z = state.get("z", p)
+    d = g + weight_decay * p
+    state["z"] = z - lr * d
+    return (1 - c) * p + c * z + lr * (momentum * (1 - c) - 1) * d
+
+
+def schedulefree_adamw(p, g, state, t, *, lr=0.0025, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, warmup_steps=0,
+                       r=0.0, weight_lr_power=2.0):
+    """Schedule-Free AdamW (Defazio et al. 2024): Schedule-Free SGD on Adam-normalised gradients."""
+    b1, b2 = betas
+    lr, c = _schedulefree_weight(state, t, lr, warmup_steps, r, weight_lr_power)
+    z = state.get("z", p)
+    v = b2 * state.get("exp_avg_sq", 0.0) + (1 - b2) * g * g
+    d = g / (np.sqrt(v / (1 - b2**t)) + eps) + weight_decay * p
+    state.update(z=z - lr * d, exp_avg_sq=v)
+    return (1 - c) * p + c * z + lr * (b1 * (1 - c) - 1) * d
+
+
+def schedulefree_x(y, z, beta1):
+    """The evaluation point x from y = (1 - beta1) z + beta1 x."""
+    return (y - (1 - beta1) * z) / beta1
+
+
 def trajectory(rule: Rule, params: List[np.ndarray], grads: Iterable[List[np.ndarray]], **hyper: Any):
     """Run ``rule`` over a stream of gradient lists in float64; return the final params and states."""
     ps = [np.asarray(p, np.float64).copy() for p in params]

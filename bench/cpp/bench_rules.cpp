@@ -70,7 +70,7 @@ template <class Rule>
 void bench_roofline(benchmark::State& state, std::string tier, int threads, std::size_t n) {
   fo::select_tier(tier);
   const fo::Traffic t = Rule::traffic(Rule::defaults());
-  const fo::TensorSet set = tensor_set(n, 7u);
+  const fo::TensorSet set = tensor_set(n, (1u << fo::kMaxState) - 1);  // every slot: a pass may read them all
   const fo::Work w = set.work(threads);
   const fo::StepFn<fo::Roofline> fn = fo::step_fn<fo::Roofline>(fo::kernels());
   for (auto _ : state)

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <new>
 #include <unordered_map>
 
@@ -180,6 +181,16 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
   spans_ = std::move(index);
 }
 
+py::list EngineBase::arrays() const {
+  py::list out;
+  for (const Group& g : groups_) {
+    py::list arrays;
+    for (std::size_t m : g.members) arrays.append(params_[m].array);
+    out.append(arrays);
+  }
+  return out;
+}
+
 bool EngineBase::matches(const py::list& lists) const {
   if (lists.size() != groups_.size()) return false;
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
@@ -234,7 +245,9 @@ void EngineBase::plan(std::vector<Pending>& pending) {
         void* ptr = nullptr;
         if ((mask >> k) & 1u) {
           if (!p.state[k]) {
-            pending.push_back({g.members[i], k, alloc_like(p.array, slot_init(gi, k))});
+            const bool copy = (param_copies() >> k) & 1u;
+            pending.push_back({g.members[i], k, alloc_like(p.array, copy ? 0.0 : slot_init(gi, k))});
+            if (copy) std::memcpy(data_of(pending.back().array), p.data, p.expect.nbytes);
             fresh[i] |= 1u << k;
             ptr = data_of(pending.back().array);
           } else {

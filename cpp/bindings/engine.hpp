@@ -89,6 +89,8 @@ class EngineBase {
   /// array itself): a known key with a new array of the same shape and dtype keeps its state in the
   /// new memory. All checks first; on error nothing changes.
   void set_groups(const py::list& lists, const py::list& labels, const py::object& keys);
+  /// The registered arrays, group by group (for a torch optimizer, the views of its tensors).
+  py::list arrays() const;
   /// Whether `lists` holds exactly the registered arrays, group by group.
   bool matches(const py::list& lists) const;
   /// What step() did.
@@ -136,6 +138,8 @@ class EngineBase {
   virtual void parse_hyper(std::size_t group, const py::handle& hyper, std::int64_t t, bool in_step) = 0;
   virtual unsigned state_mask(std::size_t group) const = 0;
   virtual double slot_init(std::size_t group, std::size_t slot) const = 0;
+  /// Bit k: slot k starts as a copy of its parameter (then slot_init does not apply).
+  virtual unsigned param_copies() const = 0;
   virtual std::vector<double> initial_scalars() const = 0;
   /// Compute runs_[r]'s step scalars (and advance its scalar state) before the GIL is released.
   virtual void prepare(std::size_t r) = 0;

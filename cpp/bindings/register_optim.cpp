@@ -73,6 +73,7 @@ class Engine final : public EngineBase {
   double slot_init(std::size_t group, std::size_t slot) const override {
     return Rule::slot_init(hypers_[group], slot);
   }
+  unsigned param_copies() const override { return Rule::param_copies; }
   std::vector<double> initial_scalars() const override { return fastoptim::initial_scalars<Rule>(); }
 
   void prepare(std::size_t r) override {
@@ -137,6 +138,7 @@ void register_optim(py::module_& m) {
            py::arg("rule"))
       .def("set_groups", &EngineBase::set_groups, py::arg("params"), py::arg("labels"), py::arg("keys") = py::none())
       .def("matches", &EngineBase::matches, py::arg("params"))
+      .def("arrays", &EngineBase::arrays, "The registered arrays, group by group.")
       .def(
           "step",
           [](EngineBase& e, const py::list& params, const py::list& grads, const py::list& hypers,

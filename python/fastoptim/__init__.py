@@ -34,6 +34,7 @@ from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
 from .runtime import available_tiers, get_num_threads, set_num_threads, simd_tier
+from .schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD
 
 __all__ = [
@@ -54,6 +55,8 @@ __all__ = [
     "RMSprop",
     "Rprop",
     "SGD",
+    "ScheduleFreeAdamW",
+    "ScheduleFreeSGD",
     "__version__",
     "available_tiers",
     "clip_grad_norm",

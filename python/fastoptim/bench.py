@@ -43,6 +43,7 @@ import numpy as np
 from . import _core
 from .optimizer import Optimizer
 from ._progress import Progress
+from .schedulefree import in_train_mode
 from .runtime import get_num_threads, set_num_threads, simd_tier
 
 __all__ = ["WORKLOADS", "run", "main"]
@@ -90,6 +91,8 @@ RULES: Dict[str, Tuple[str, Dict[str, Any]]] = {
     "asgd": ("ASGD", dict()),
     "adan": ("Adan", dict()),
     "ademamix": ("AdEMAMix", dict()),
+    "schedulefree_sgd": ("ScheduleFreeSGD", dict(lr=1e-3)),
+    "schedulefree_adamw": ("ScheduleFreeAdamW", dict()),
 }
 
 
@@ -165,7 +168,7 @@ def _contenders(rule: str, shapes: Sequence[Tuple[int, ...]], seed: int = 0) -> 
     out: Contenders = {}
     for label, nonfinite in [("fastoptim", "raise"), ("fastoptim-nocheck", "ignore")]:
         ps = [p.copy() for p in params]
-        opt: Optimizer = getattr(fastoptim, name)(ps, **settings, nonfinite=nonfinite)
+        opt: Optimizer = in_train_mode(getattr(fastoptim, name)(ps, **settings, nonfinite=nonfinite))
         opt.step(grads)
         out[label] = (partial(opt.step, grads), ps)
     # The roofline runs on copies of the last optimizer's parameters and state: the same sizes,

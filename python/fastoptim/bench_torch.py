@@ -25,6 +25,7 @@ import torch
 
 from . import torch as fot
 from .bench import RULES, roofline_step, timed
+from .schedulefree import in_train_mode
 
 __all__ = ["contenders"]
 
@@ -60,14 +61,14 @@ def contenders(rule: str, shapes: Sequence[Tuple[int, ...]], keep_grads: bool = 
 
     cls = getattr(fot, name)
     out: Contenders = {
-        "fastoptim.torch": contender(lambda ps: cls(ps, **settings)),
-        "fastoptim.torch-nocheck": contender(lambda ps: cls(ps, **settings, nonfinite="ignore")),
+        "fastoptim.torch": contender(lambda ps: in_train_mode(cls(ps, **settings))),
+        "fastoptim.torch-nocheck": contender(lambda ps: in_train_mode(cls(ps, **settings, nonfinite="ignore"))),
     }
     # The roofline's parameters and gradients are in torch's memory, as the adapter's are: NumPy asks
     # the kernel for huge pages for its large arrays, torch does not, and a copy loop on fewer TLB
     # misses would be no reference.
     grads = [c.numpy() for c in coefs]  # the gradients the backward gives
-    numpy_opt = getattr(fastoptim, name)([p.clone().numpy() for p in init], **settings)
+    numpy_opt = in_train_mode(getattr(fastoptim, name)([p.clone().numpy() for p in init], **settings))
     numpy_opt.step(grads)
     out["roofline"] = (timed(roofline_step(numpy_opt, grads, copy=lambda a: torch.from_numpy(a).clone().numpy())), None)
     del numpy_opt

@@ -41,13 +41,13 @@ import numpy as np
 import torch
 
 from . import _core
-from . import adadelta, adagrad, adam, adamax, adan, ademamix, asgd, lamb, lars, lion, nadam, radam, rmsprop, rprop, sgd
+from . import adadelta, adagrad, adam, adamax, adan, ademamix, asgd, lamb, lars, lion, nadam, radam, rmsprop, rprop, schedulefree, sgd
 from .optimizer import Optimizer as NumpyOptimizer
 from .settings import StepOptions, settings_reader
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS",
-    "Rprop", "ASGD", "Adan", "AdEMAMix",
+    "Rprop", "ASGD", "Adan", "AdEMAMix", "ScheduleFreeSGD", "ScheduleFreeAdamW",
 ]
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
@@ -275,6 +275,7 @@ def _torch_class(numpy_class: Type[NumpyOptimizer]) -> Type[Optimizer]:
         extras = {k: defaults.pop(k) for k in ("nonfinite", "max_grad_norm")}
         if "decoupled_weight_decay" in _core.rules[rule]["hyper"]:
             defaults.setdefault("decoupled_weight_decay", decoupled)
+        defaults.update(getattr(numpy_class, "_group_extras", {}))
         Optimizer.__init__(self, params, defaults, **extras)
 
     __init__.__signature__ = signature  # type: ignore[attr-defined]
@@ -284,7 +285,9 @@ def _torch_class(numpy_class: Type[NumpyOptimizer]) -> Type[Optimizer]:
         f"{', '.join(torch_flags) or 'none'}.\n\n" + (numpy_class.__doc__ or "")
     )
     namespace = {"__init__": __init__, "_rule": rule, "__doc__": doc, "__module__": __name__}
-    return type(numpy_class.__name__, (Optimizer,), namespace)
+    # Behaviour the NumPy class mixes in (Schedule-Free's train() and eval()) works on the twin too.
+    mixins = tuple(c for c in numpy_class.__bases__ if not issubclass(c, NumpyOptimizer))
+    return type(numpy_class.__name__, (*mixins, Optimizer), namespace)
 
 
 SGD = _torch_class(sgd.SGD)
@@ -303,3 +306,5 @@ Rprop = _torch_class(rprop.Rprop)
 ASGD = _torch_class(asgd.ASGD)
 Adan = _torch_class(adan.Adan)
 AdEMAMix = _torch_class(ademamix.AdEMAMix)
+ScheduleFreeSGD = _torch_class(schedulefree.ScheduleFreeSGD)
+ScheduleFreeAdamW = _torch_class(schedulefree.ScheduleFreeAdamW)

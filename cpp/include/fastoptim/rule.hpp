@@ -6,8 +6,8 @@
 //   Hyper, hyper_fields, hyper_defaults, hyper(const double*) and defaults()), validate(Hyper),
 //   state_mask(Hyper) (bit k: the step uses slot k), Step, prepare(Hyper, step, fresh, scalars),
 //   traffic(Hyper) (arrays read and written per pass),
-// optionally overriding slot_init (a slot's first value), scalars and scalar_init (per-group
-// scalar state that prepare() advances), and the elementwise loop(s) in namespace FASTOPTIM_TIER
+// optionally overriding slot_init (a slot's first value) or param_copies (slots that start as a
+// copy of the parameter), scalars and scalar_init (per-parameter scalar state that prepare() advances), and the elementwise loop(s) in namespace FASTOPTIM_TIER
 // (see driver.hpp). Every Step has `grad_scale`, which the loops multiply each gradient element by
 // first: -1 for maximize, times the clip factor when the optimizer clips to max_grad_norm.
 #include <array>
@@ -109,6 +109,8 @@ struct RuleBase {
   static double slot_init(const Hyper&, std::size_t /*slot*/) {
     return 0.0;
   }
+  /// Bit k: slot k starts as a copy of its parameter instead (Schedule-Free's z).
+  static constexpr unsigned param_copies = 0;
 };
 
 /// A rule's per-group scalar state as it starts.

@@ -17,10 +17,12 @@
 #include "fastoptim/rules/radam.hpp"
 #include "fastoptim/rules/rmsprop.hpp"
 #include "fastoptim/rules/rprop.hpp"
+#include "fastoptim/rules/schedulefree.hpp"
 #include "fastoptim/rules/sgd.hpp"
 
 namespace fastoptim {
 
-using AllRules = std::tuple<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion, Lamb, Lars, Rprop, Asgd, Adan, Ademamix>;
+using AllRules = std::tuple<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion, Lamb, Lars, Rprop, Asgd, Adan, Ademamix,
+                            ScheduleFreeSgd, ScheduleFreeAdamw>;
 
 }  // namespace fastoptim

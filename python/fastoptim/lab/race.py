@@ -17,8 +17,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import ASGD, Adadelta, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, NAdam, RAdam, RMSprop, Rprop, SGD
+from .. import (
+    ASGD, Adadelta, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, NAdam, RAdam, RMSprop, Rprop, SGD,
+    ScheduleFreeAdamW, ScheduleFreeSGD,
+)
 from .._progress import Progress
+from ..schedulefree import in_train_mode
 from ._common import Result, descend, pyplot, table
 
 NAME = "race"
@@ -34,6 +38,7 @@ RULES: Dict[str, Tuple[type, dict]] = {
     "SGD": (SGD, dict(lr=1e-3)),
     "SGD, Nesterov": (SGD, dict(lr=1e-3, momentum=0.9, nesterov=True)),
     "ASGD": (ASGD, dict(lr=2e-3, t0=100)),
+    "ScheduleFreeSGD": (ScheduleFreeSGD, dict(lr=2e-3)),
     "Adagrad": (Adagrad, dict(lr=0.5)),
     "RMSprop": (RMSprop, dict(lr=0.01)),
     "Adadelta": (Adadelta, dict(lr=1.0)),
@@ -44,6 +49,7 @@ RULES: Dict[str, Tuple[type, dict]] = {
     "RAdam": (RAdam, dict(lr=0.05)),
     "Adan": (Adan, dict(lr=0.05)),
     "AdEMAMix": (AdEMAMix, dict(lr=0.05)),
+    "ScheduleFreeAdamW": (ScheduleFreeAdamW, dict(lr=0.05)),
     "Lion": (Lion, dict(lr=0.01)),
     "Rprop": (Rprop, dict(lr=0.01)),
     "LAMB": (LAMB, dict(lr=0.05)),
@@ -77,7 +83,7 @@ SURFACES: Dict[str, Tuple[Callable, list, tuple, tuple]] = {
 
 
 def _maker(cls: type, kw: dict) -> Callable[[np.ndarray], Any]:
-    return lambda t: cls([t], **kw, max_grad_norm=10.0)
+    return lambda t: in_train_mode(cls([t], **kw, max_grad_norm=10.0))
 
 
 def _gradient(fg: Callable) -> Callable[[np.ndarray], np.ndarray]:
@@ -106,10 +112,10 @@ def table_of(r: Result) -> str:
 
 # The rules in families, one row of panels each, so that no panel holds more than five paths.
 GROUPS: Dict[str, Tuple[str, ...]] = {
-    "gradient descent": ("SGD", "SGD, Nesterov", "ASGD"),
+    "gradient descent": ("SGD", "SGD, Nesterov", "ASGD", "ScheduleFreeSGD"),
     "per-coordinate scale": ("Adagrad", "RMSprop", "Adadelta"),
     "Adam and its variants": ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"),
-    "more moments": ("Adan", "AdEMAMix"),
+    "more moments, no schedule": ("Adan", "AdEMAMix", "ScheduleFreeAdamW"),
     "sign and layer-wise": ("Lion", "Rprop", "LAMB", "LARS"),
 }
 RACERS = ("SGD", "Adagrad", "RMSprop", "Adam", "Lion")  # the animation's runners, one or two per family
