@@ -28,6 +28,7 @@ from .clip import clip_grad_norm, clip_grad_value
 from .lamb import LAMB
 from .lars import LARS
 from .lion import Lion
+from .lookahead import Lookahead
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -49,6 +50,7 @@ __all__ = [
     "LAMB",
     "LARS",
     "Lion",
+    "Lookahead",
     "NAdam",
     "Optimizer",
     "RAdam",

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Tuple, TypeVar
 
-import numpy as np
-
+from ._lerp import lerp_
 from .optimizer import Optimizer, Params
 from .schedules import ScheduleLike
 
@@ -48,7 +47,7 @@ class ScheduleFreeMode:
                 weight = 1 - beta1 if train else 1 - 1 / beta1
                 for p, entry in zip(arrays, entries):
                     if entry is not None and "z" in entry[2]:
-                        _lerp(p, entry[2]["z"], weight)
+                        lerp_(p, entry[2]["z"], weight)
                 group["train_mode"] = train
 
     def step(self, *args: Any, **kwargs: Any) -> Any:
@@ -68,14 +67,6 @@ def in_train_mode(opt: T) -> T:
         opt.train()
     return opt
 
-
-def _lerp(a: np.ndarray, b: np.ndarray, weight: float) -> None:
-    """a = lerp(a, b, weight) in place, rounded as torch's lerp."""
-    w = a.dtype.type(weight)
-    if weight < 0.5:
-        a += w * (b - a)
-    else:
-        a[...] = b - (b - a) * (1 - w)
 
 
 _DOC_COMMON = r"""

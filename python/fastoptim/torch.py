@@ -42,12 +42,13 @@ import torch
 
 from . import _core
 from . import adadelta, adagrad, adam, adamax, adan, ademamix, asgd, lamb, lars, lion, nadam, radam, rmsprop, rprop, schedulefree, sgd
+from .lookahead import Lookahead
 from .optimizer import Optimizer as NumpyOptimizer
 from .settings import StepOptions, settings_reader
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS",
-    "Rprop", "ASGD", "Adan", "AdEMAMix", "ScheduleFreeSGD", "ScheduleFreeAdamW",
+    "Rprop", "ASGD", "Adan", "AdEMAMix", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Lookahead",
 ]
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
