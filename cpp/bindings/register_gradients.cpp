@@ -83,6 +83,34 @@ void clip_grad_value(const py::list& grads, double clip_value) {
   k.clamp(w, clip_value);
 }
 
+/// params[i] += alpha * flat[offset_i : offset_i + size_i] (as the parameter's shape), one pass with
+/// the GIL released: L-BFGS's step along its direction vector.
+void add_flat(const py::list& params, const py::array& flat, double alpha) {
+  const GradList p(params);
+  Checked d = check_param(flat, "flat");
+  if (flat.ndim() != 1) throw py::value_error("flat must be 1-D, got shape " + shape_str(flat));
+  TensorSet set;
+  std::size_t offset = 0;
+  const std::size_t elem = d.dtype == DType::f32 ? 4 : 8;
+  for (std::size_t i = 0; i < p.set.tensors.size(); ++i) {
+    Tensor t = p.set.tensors[i];
+    if (t.dtype != d.dtype)
+      throw py::value_error("params[" + std::to_string(i) + "] and flat have different dtypes");
+    const auto begin = reinterpret_cast<std::uintptr_t>(t.param);
+    if (begin < d.span.end && d.span.begin < begin + t.size * elem)
+      throw py::value_error("params[" + std::to_string(i) + "] shares memory with flat");
+    t.grad = static_cast<const char*>(d.data) + offset * elem;
+    offset += t.size;
+    set.add(t);
+  }
+  if (offset != d.size)
+    throw py::value_error("flat has " + std::to_string(d.size) + " elements, the params " + std::to_string(offset));
+  const KernelTable& k = kernels();
+  const Work w = set.work(num_threads());
+  py::gil_scoped_release release;
+  k.axpy(w, alpha);
+}
+
 }  // namespace
 
 void register_gradients(py::module_& m) {
@@ -91,6 +119,8 @@ void register_gradients(py::module_& m) {
   m.def("grad_stats", &grad_stats, py::arg("grads"),
         "(index of the first array holding inf or NaN, or -1; the sum of squares of every element)");
   m.def("clip_grad_value", &clip_grad_value, py::arg("grads"), py::arg("clip_value"));
+  m.def("add_flat", &add_flat, py::arg("params"), py::arg("flat"), py::arg("alpha"),
+        "params[i] += alpha * flat[offset_i:offset_i + size_i], in place, in one pass.");
 }
 
 }  // namespace fastoptim::bind

@@ -29,7 +29,7 @@ typename StepFns<AllKernels>::type make_steps(std::tuple<Kernels...>*) {
 }  // namespace
 
 const KernelTable& kernel_table() {
-  static const KernelTable table{FASTOPTIM_STR(FASTOPTIM_TIER), &grad_stats, &norm, &scale, &clamp,
+  static const KernelTable table{FASTOPTIM_STR(FASTOPTIM_TIER), &grad_stats, &norm, &scale, &clamp, &axpy,
                                  make_steps(static_cast<AllKernels*>(nullptr))};
   return table;
 }

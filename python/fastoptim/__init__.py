@@ -27,6 +27,7 @@ from .asgd import ASGD
 from .clip import clip_grad_norm, clip_grad_value
 from .lamb import LAMB
 from .lars import LARS
+from .lbfgs import LBFGS
 from .lion import Lion
 from .lookahead import Lookahead
 from .nadam import NAdam
@@ -49,6 +50,7 @@ __all__ = [
     "AdEMAMix",
     "LAMB",
     "LARS",
+    "LBFGS",
     "Lion",
     "Lookahead",
     "NAdam",

@@ -42,13 +42,14 @@ import torch
 
 from . import _core
 from . import adadelta, adagrad, adam, adamax, adan, ademamix, asgd, lamb, lars, lion, nadam, radam, rmsprop, rprop, schedulefree, sgd
+from .lbfgs import LBFGSCore, check_settings
 from .lookahead import Lookahead
 from .optimizer import Optimizer as NumpyOptimizer
 from .settings import StepOptions, settings_reader
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS",
-    "Rprop", "ASGD", "Adan", "AdEMAMix", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Lookahead",
+    "Rprop", "ASGD", "Adan", "AdEMAMix", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Lookahead", "LBFGS",
 ]
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
@@ -309,3 +310,56 @@ Adan = _torch_class(adan.Adan)
 AdEMAMix = _torch_class(ademamix.AdEMAMix)
 ScheduleFreeSGD = _torch_class(schedulefree.ScheduleFreeSGD)
 ScheduleFreeAdamW = _torch_class(schedulefree.ScheduleFreeAdamW)
+
+
+class LBFGS(LBFGSCore, torch.optim.Optimizer):
+    """``torch.optim.LBFGS`` with fastoptim's L-BFGS (see :class:`fastoptim.LBFGS`): the same
+    signature, torch's closure (it zeroes the gradients, computes the loss, calls ``backward()`` and
+    returns the loss), one parameter group, dense CPU float32/float64 tensors of one dtype, updated
+    in place. The history lives in the first parameter's state, as torch keeps it (as NumPy arrays)."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1,
+        max_iter: int = 20,
+        max_eval: Optional[int] = None,
+        tolerance_grad: float = 1e-7,
+        tolerance_change: float = 1e-9,
+        history_size: int = 100,
+        line_search_fn: Optional[str] = None,
+    ) -> None:
+        max_eval = check_settings(lr, max_iter, max_eval, history_size, line_search_fn)
+        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                        tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
+        torch.optim.Optimizer.__init__(self, params, defaults)
+        if len(self.param_groups) != 1:
+            raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
+        self._params: List[torch.Tensor] = self.param_groups[0]["params"]
+        for i, p in enumerate(self._params):
+            _view_of(p, "parameter", i)
+            if p.dtype != self._params[0].dtype:
+                raise ValueError(f"parameter {i} is {p.dtype}, parameter 0 is {self._params[0].dtype}: L-BFGS needs one dtype")
+
+    def _arrays(self) -> List[np.ndarray]:
+        return [_view_of(p, "parameter", i) for i, p in enumerate(self._params)]
+
+    def _history(self) -> Dict[str, Any]:
+        return self.state[self._params[0]]  # type: ignore[no-any-return]
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any]) -> Any:  # type: ignore[override]
+        """Up to ``max_iter`` iterations; returns the loss the first closure call gave (a tensor)."""
+        closure = torch.enable_grad()(closure)
+        first: List[Any] = []
+
+        def evaluate() -> Tuple[float, np.ndarray]:
+            loss = closure()
+            first.append(loss) if not first else None
+            grads = [np.zeros(p.numel(), _view_of(p, "parameter", i).dtype) if p.grad is None
+                     else _view_of(p.grad, "gradient of parameter", i).reshape(-1) for i, p in enumerate(self._params)]
+            return float(loss.detach() if isinstance(loss, torch.Tensor) else loss), np.concatenate(grads)
+
+        self._run(evaluate)
+        torch.autograd.graph.increment_version(self._params)  # the parameters changed under autograd
+        return first[0]

@@ -33,6 +33,7 @@ struct KernelTable {
   double (*norm)(const Work&, double p);
   void (*scale)(const Work&, double c);
   void (*clamp)(const Work&, double c);
+  void (*axpy)(const Work&, double a);
   typename StepFns<AllKernels>::type steps;
 };
 

@@ -1,6 +1,6 @@
 #pragma once
 // Whole-gradient kernels: the finiteness check (with the global norm for max_grad_norm), norms and
-// in-place scaling for clip_grad_norm, and clamping for clip_grad_value. They run through the same
+// in-place scaling for clip_grad_norm, clamping for clip_grad_value, and L-BFGS's axpy. They run through the same
 // chunks and threads as the rules; every sum uses fixed lanes and adds chunks in order, so a norm
 // does not depend on the SIMD tier or the number of threads.
 #include <cmath>
@@ -93,6 +93,19 @@ inline void scale(const Work& w, double c) {
       const T k = T(c);
 #pragma omp simd
       for (std::size_t i = 0; i < n; ++i) x[i] *= k;
+    });
+  });
+}
+
+/// x = x + a * y for every element, x in Tensor::param and y in Tensor::grad (L-BFGS's moves along
+/// its flat direction vector, whose pieces are the grads).
+inline void axpy(const Work& w, double a) {
+  for_each_chunk(w, [&](std::size_t ch) {
+    visit_chunk(w, ch, [&](auto* x, auto* y, auto* const*, std::size_t n) {
+      using T = std::remove_reference_t<decltype(*x)>;
+      const T k = T(a);
+#pragma omp simd
+      for (std::size_t i = 0; i < n; ++i) x[i] = x[i] + k * y[i];
     });
   });
 }
