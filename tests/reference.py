@@ -294,6 +294,28 @@ def schedulefree_x(y, z, beta1):
     return (y - (1 - beta1) * z) / beta1
 
 
+def newton_schulz(g, coefficients=(3.4445, -4.7750, 2.0315), steps=5, eps=1e-7):
+    """Muon's quintic Newton-Schulz iteration in float64 (Jordan et al. 2024)."""
+    a, b, c = coefficients
+    x = np.asarray(g, np.float64)
+    x = x if x.shape[0] <= x.shape[1] else x.T
+    x = x / max(np.linalg.norm(x), eps)
+    for _ in range(steps):
+        gram = x @ x.T
+        x = a * x + (b * gram + c * gram @ gram) @ x
+    return x if g.shape[0] <= g.shape[1] else x.T
+
+
+def muon(p, g, state, t, *, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=True, adjust_lr_fn=None, **ns):
+    """Muon (Jordan et al. 2024) as torch.optim.Muon: orthogonalised (Nesterov) momentum."""
+    buf = momentum * state.get("momentum_buffer", 0.0) + (1 - momentum) * g
+    state["momentum_buffer"] = buf
+    update = (1 - momentum) * g + momentum * buf if nesterov else buf
+    rows, cols = p.shape
+    scale = math.sqrt(max(1, rows / cols)) if adjust_lr_fn in (None, "original") else 0.2 * math.sqrt(max(rows, cols))
+    return p * (1 - lr * weight_decay) - lr * scale * newton_schulz(update, **ns)
+
+
 def trajectory(rule: Rule, params: List[np.ndarray], grads: Iterable[List[np.ndarray]], **hyper: Any):
     """Run ``rule`` over a stream of gradient lists in float64; return the final params and states."""
     ps = [np.asarray(p, np.float64).copy() for p in params]

@@ -30,6 +30,7 @@ from .lars import LARS
 from .lbfgs import LBFGS
 from .lion import Lion
 from .lookahead import Lookahead
+from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
@@ -53,6 +54,7 @@ __all__ = [
     "LBFGS",
     "Lion",
     "Lookahead",
+    "Muon",
     "NAdam",
     "Optimizer",
     "RAdam",

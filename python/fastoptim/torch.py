@@ -42,6 +42,7 @@ import torch
 
 from . import _core
 from . import adadelta, adagrad, adam, adamax, adan, ademamix, asgd, lamb, lars, lion, nadam, radam, rmsprop, rprop, schedulefree, sgd
+from . import muon as _muon
 from .lbfgs import LBFGSCore, check_settings
 from .lookahead import Lookahead
 from .optimizer import Optimizer as NumpyOptimizer
@@ -49,7 +50,7 @@ from .settings import StepOptions, settings_reader
 
 __all__ = [
     "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS",
-    "Rprop", "ASGD", "Adan", "AdEMAMix", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Lookahead", "LBFGS",
+    "Rprop", "ASGD", "Adan", "AdEMAMix", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Lookahead", "LBFGS", "Muon",
 ]
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
@@ -363,3 +364,54 @@ class LBFGS(LBFGSCore, torch.optim.Optimizer):
         self._run(evaluate)
         torch.autograd.graph.increment_version(self._params)  # the parameters changed under autograd
         return first[0]
+
+
+class Muon(torch.optim.Optimizer):
+    """``torch.optim.Muon`` with fastoptim's Muon (see :class:`fastoptim.Muon`, whose ``ns_dtype`` it
+    adds): the same signature, 2-D dense CPU float32/float64 tensors updated in place, the matrix
+    products in NumPy (BLAS). Settings edited in ``param_groups`` (by a scheduler) apply at the next
+    step; ``state_dict()`` is :class:`fastoptim.Muon`'s."""
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float = 1e-3,
+        weight_decay: float = 0.1,
+        momentum: float = 0.95,
+        nesterov: bool = True,
+        ns_coefficients: Tuple[float, float, float] = _muon.NS_COEFFICIENTS,
+        eps: float = 1e-7,
+        ns_steps: int = _muon.NS_STEPS,
+        adjust_lr_fn: Optional[str] = None,
+        ns_dtype: str = "float32",
+    ) -> None:
+        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov, ns_coefficients=ns_coefficients,
+                        eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype)
+        torch.optim.Optimizer.__init__(self, params, defaults)
+        self._params: List[torch.Tensor] = [p for g in self.param_groups for p in g["params"]]
+        views = iter([_view_of(p, "parameter", i) for i, p in enumerate(self._params)])
+        self._numpy = _muon.Muon([{**self._settings(g), "params": [next(views) for _ in g["params"]]} for g in self.param_groups])
+
+    @staticmethod
+    def _settings(group: Mapping[str, Any]) -> Dict[str, Any]:
+        return {k: v for k, v in group.items() if k != "params"}
+
+    @torch.no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:  # type: ignore[override]
+        """One Muon step from the tensors' ``.grad`` (None: the parameter sits the step out)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group, mine in zip(self.param_groups, self._numpy.param_groups):
+            mine.update(self._settings(group))
+        grads = [None if p.grad is None else _view_of(p.grad, "gradient of parameter", i) for i, p in enumerate(self._params)]
+        self._numpy.step(grads)
+        torch.autograd.graph.increment_version(self._params)
+        return loss
+
+    def state_dict(self) -> Dict[str, Any]:
+        return self._numpy.state_dict()
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # type: ignore[override]
+        self._numpy.load_state_dict(state_dict)
