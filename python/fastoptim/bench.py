@@ -73,27 +73,23 @@ DEFAULT = ["1x10", "10000x100", "1000x1000", "1x1M", "transformer", "1x64M"]
 QUICK = ["1x10", "10000x100", "1000x1000", "1x1M"]
 TORCH_DEFAULT = ["1000x1000", "transformer", "1x64M"]
 
-# fastoptim class, its settings, and the torch.optim class with the same settings.
-RULES: Dict[str, Tuple[str, Dict[str, Any]]] = {
-    "sgd": ("SGD", dict(lr=1e-3, momentum=0.9)),
-    "adam": ("Adam", dict(lr=1e-3)),
-    "adamw": ("AdamW", dict(lr=1e-3)),
-    "adagrad": ("Adagrad", dict(lr=1e-2)),
-    "rmsprop": ("RMSprop", dict(lr=1e-2)),
-    "adadelta": ("Adadelta", dict()),
-    "adamax": ("Adamax", dict()),
-    "nadam": ("NAdam", dict()),
-    "radam": ("RAdam", dict()),
-    "lion": ("Lion", dict()),
-    "lamb": ("LAMB", dict()),
-    "lars": ("LARS", dict(lr=0.1)),
-    "rprop": ("Rprop", dict()),
-    "asgd": ("ASGD", dict()),
-    "adan": ("Adan", dict()),
-    "ademamix": ("AdEMAMix", dict()),
-    "schedulefree_sgd": ("ScheduleFreeSGD", dict(lr=1e-3)),
-    "schedulefree_adamw": ("ScheduleFreeAdamW", dict()),
+# Every optimizer class with an update rule, keyed by its lowercased name, at its defaults but where
+# a setting below makes the bench more representative. torch's class of the same name is the peer.
+SETTINGS: Dict[str, Dict[str, Any]] = {
+    "SGD": dict(lr=1e-3, momentum=0.9),
+    "LARS": dict(lr=0.1),
+    "ScheduleFreeSGD": dict(lr=1e-3),
 }
+
+
+def _rules() -> Dict[str, Tuple[str, Dict[str, Any]]]:
+    import fastoptim
+
+    classes = [c for c in vars(fastoptim).values() if isinstance(c, type) and issubclass(c, Optimizer) and getattr(c, "_rule", None)]
+    return {c.__name__.lower(): (c.__name__, SETTINGS.get(c.__name__, {})) for c in classes}
+
+
+RULES: Dict[str, Tuple[str, Dict[str, Any]]] = _rules()
 
 
 def _numpy_step(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -> Optional[Callable[[], None]]:

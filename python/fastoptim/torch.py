@@ -41,17 +41,12 @@ import numpy as np
 import torch
 
 from . import _core
-from . import adadelta, adagrad, adam, adamax, adan, ademamix, asgd, lamb, lars, lion, nadam, radam, rmsprop, rprop, schedulefree, sgd
 from . import muon as _muon
 from .lbfgs import LBFGSCore, check_settings
 from .lookahead import Lookahead
 from .optimizer import Optimizer as NumpyOptimizer
 from .settings import StepOptions, settings_reader
 
-__all__ = [
-    "Optimizer", "SGD", "Adam", "AdamW", "Adagrad", "RMSprop", "Adadelta", "Adamax", "NAdam", "RAdam", "Lion", "LAMB", "LARS",
-    "Rprop", "ASGD", "Adan", "AdEMAMix", "ScheduleFreeSGD", "ScheduleFreeAdamW", "Lookahead", "LBFGS", "Muon",
-]
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
 _FLOATS = (torch.float32, torch.float64)
@@ -293,24 +288,16 @@ def _torch_class(numpy_class: Type[NumpyOptimizer]) -> Type[Optimizer]:
     return type(numpy_class.__name__, (*mixins, Optimizer), namespace)
 
 
-SGD = _torch_class(sgd.SGD)
-Adam = _torch_class(adam.Adam)
-AdamW = _torch_class(adam.AdamW)
-Adagrad = _torch_class(adagrad.Adagrad)
-RMSprop = _torch_class(rmsprop.RMSprop)
-Adadelta = _torch_class(adadelta.Adadelta)
-Adamax = _torch_class(adamax.Adamax)
-NAdam = _torch_class(nadam.NAdam)
-RAdam = _torch_class(radam.RAdam)
-Lion = _torch_class(lion.Lion)
-LAMB = _torch_class(lamb.LAMB)
-LARS = _torch_class(lars.LARS)
-Rprop = _torch_class(rprop.Rprop)
-ASGD = _torch_class(asgd.ASGD)
-Adan = _torch_class(adan.Adan)
-AdEMAMix = _torch_class(ademamix.AdEMAMix)
-ScheduleFreeSGD = _torch_class(schedulefree.ScheduleFreeSGD)
-ScheduleFreeAdamW = _torch_class(schedulefree.ScheduleFreeAdamW)
+def _twins() -> Dict[str, Type[Optimizer]]:
+    """A twin of every NumPy optimizer class with an update rule, under the same name."""
+    import fastoptim
+
+    classes = [c for c in vars(fastoptim).values() if isinstance(c, type) and issubclass(c, NumpyOptimizer) and getattr(c, "_rule", None)]
+    return {c.__name__: _torch_class(c) for c in classes}
+
+
+_TWINS = _twins()
+globals().update(_TWINS)
 
 
 class LBFGS(LBFGSCore, torch.optim.Optimizer):
@@ -415,3 +402,6 @@ class Muon(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:  # type: ignore[override]
         self._numpy.load_state_dict(state_dict)
+
+
+__all__ = ["Optimizer", *_TWINS, "Lookahead", "LBFGS", "Muon"]
