@@ -216,6 +216,14 @@ def _copy(value: Any) -> Any:
     return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
 
 
+def lbfgs_defaults(lr: float = 1, max_iter: int = 20, max_eval: Optional[int] = None, tolerance_grad: float = 1e-7,
+                   tolerance_change: float = 1e-9, history_size: int = 100, line_search_fn: Optional[str] = None) -> Dict[str, Any]:
+    """The settings of both LBFGS classes, checked, max_eval's default (max_iter * 5 // 4) filled in."""
+    max_eval = check_settings(lr, max_iter, max_eval, history_size, line_search_fn)
+    return dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
+
+
 def check_settings(lr: float, max_iter: int, max_eval: Optional[int], history_size: int, line_search_fn: Optional[str]) -> int:
     """torch's checks, and max_eval's default (max_iter * 5 // 4)."""
     if not lr >= 0:
@@ -291,7 +299,7 @@ class LBFGS(LBFGSCore):
         history_size: int = 100,
         line_search_fn: Optional[str] = None,
     ) -> None:
-        max_eval = check_settings(lr, max_iter, max_eval, history_size, line_search_fn)
+        self.defaults = lbfgs_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change, history_size, line_search_fn)
         self._names: Optional[List[str]] = list(params) if isinstance(params, Mapping) else None
         arrays = list(params.values()) if isinstance(params, Mapping) else list(params)
         if not arrays:
@@ -304,8 +312,6 @@ class LBFGS(LBFGSCore):
                 raise ValueError(f"{label} is {a.dtype}, parameter 0 is {arrays[0].dtype}: L-BFGS needs one dtype")
             if not (a.flags.c_contiguous and a.flags.writeable):
                 raise ValueError(f"{label} must be C-contiguous and writeable: L-BFGS updates it in place")
-        self.defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
-                             tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
         self.param_groups = [dict(self.defaults, params=arrays)]
         self.state: Dict[str, Any] = {}
         self._sizes = [a.size for a in arrays]

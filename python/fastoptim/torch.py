@@ -42,7 +42,7 @@ import torch
 
 from . import _core
 from . import muon as _muon
-from .lbfgs import LBFGSCore, check_settings
+from .lbfgs import LBFGSCore, lbfgs_defaults
 from .lookahead import Lookahead
 from .optimizer import Optimizer as NumpyOptimizer
 from .settings import StepOptions, settings_reader
@@ -317,9 +317,7 @@ class LBFGS(LBFGSCore, torch.optim.Optimizer):
         history_size: int = 100,
         line_search_fn: Optional[str] = None,
     ) -> None:
-        max_eval = check_settings(lr, max_iter, max_eval, history_size, line_search_fn)
-        defaults = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
-                        tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
+        defaults = lbfgs_defaults(lr, max_iter, max_eval, tolerance_grad, tolerance_change, history_size, line_search_fn)
         torch.optim.Optimizer.__init__(self, params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("LBFGS doesn't support per-parameter options (parameter groups)")
