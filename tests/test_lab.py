@@ -141,7 +141,7 @@ def test_race(results):
             assert f["final_loss"] < f["start_loss"], (surface, rule)
     saddle = r["figures"]["saddle"]
     assert saddle["SGD"]["final_loss"] > 0  # still on the ridge
-    for rule in ("Adagrad", "RMSprop", "Adam", "Adamax", "NAdam", "RAdam", "Lion", "Adan", "AdEMAMix", "Rprop"):
+    for rule in ("Adagrad", "RMSprop", "Adam", "Adamax", "NAdam", "RAdam", "Lion", "Adan", "AdEMAMix", "Rprop", "Muon", "LBFGS"):
         assert saddle[rule]["final_loss"] < -0.2, rule
 
 

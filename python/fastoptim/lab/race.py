@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import (
-    ASGD, Adadelta, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, NAdam, RAdam, RMSprop, Rprop, SGD,
-    ScheduleFreeAdamW, ScheduleFreeSGD,
+    ASGD, LBFGS, Adadelta, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, Muon, NAdam, RAdam, RMSprop,
+    Rprop, SGD, ScheduleFreeAdamW, ScheduleFreeSGD,
 )
 from .._progress import Progress
 from ..schedulefree import in_train_mode
@@ -52,6 +52,8 @@ RULES: Dict[str, Tuple[type, dict]] = {
     "ScheduleFreeAdamW": (ScheduleFreeAdamW, dict(lr=0.05)),
     "Lion": (Lion, dict(lr=0.01)),
     "Rprop": (Rprop, dict(lr=0.01)),
+    "Muon": (Muon, dict(lr=0.01, weight_decay=0.0)),
+    "LBFGS": (LBFGS, dict(line_search_fn="strong_wolfe")),
     "LAMB": (LAMB, dict(lr=0.05)),
     "LARS": (LARS, dict(lr=0.05, trust_coefficient=0.1)),
 }
@@ -82,7 +84,29 @@ SURFACES: Dict[str, Tuple[Callable, list, tuple, tuple]] = {
 }
 
 
-def _maker(cls: type, kw: dict) -> Callable[[np.ndarray], Any]:
+class _AsStep:
+    """LBFGS and Muon in the race's loop, which calls ``step([g])`` once per step: L-BFGS makes one
+    iteration per step, evaluating the surface itself (its line search needs values too); Muon sees
+    the point as a 1 x 2 matrix, whose orthogonalisation is the unit vector along the update."""
+
+    def __init__(self, cls: type, kw: dict, theta: np.ndarray, fg: Callable) -> None:
+        self.theta, self.fg = theta, fg
+        if cls is LBFGS:
+            self.opt: Any = LBFGS([theta], **kw, max_iter=1, max_eval=25)  # room for the line search
+        else:
+            self.opt = cls([theta.reshape(1, 2)], **kw)
+        self.lbfgs = cls is LBFGS
+
+    def step(self, grads: List[np.ndarray]) -> None:
+        if self.lbfgs:
+            self.opt.step(lambda: (lambda f, g: (f, [g]))(*self.fg(self.theta)))
+        else:
+            self.opt.step([grads[0].reshape(1, 2)])
+
+
+def _maker(cls: type, kw: dict, fg: Callable) -> Callable[[np.ndarray], Any]:
+    if cls in (LBFGS, Muon):
+        return lambda t: _AsStep(cls, kw, t, fg)
     return lambda t: in_train_mode(cls([t], **kw, max_grad_norm=10.0))
 
 
@@ -98,7 +122,7 @@ def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progr
     for surface, (fg, start, _, _) in SURFACES.items():
         figures[surface], paths[surface] = {}, {}
         for rule, (cls, kw) in RULES.items():
-            path = descend(_maker(cls, kw), _gradient(fg), start, n, bar, f"{surface} {rule}")
+            path = descend(_maker(cls, kw, fg), _gradient(fg), start, n, bar, f"{surface} {rule}")
             paths[surface][rule] = path
             figures[surface][rule] = dict(start_loss=float(fg(path[0])[0]), final_loss=float(fg(path[-1])[0]), final=path[-1])
     return dict(name=NAME, steps=n, figures=figures, paths=paths)
@@ -117,6 +141,7 @@ GROUPS: Dict[str, Tuple[str, ...]] = {
     "Adam and its variants": ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"),
     "more moments, no schedule": ("Adan", "AdEMAMix", "ScheduleFreeAdamW"),
     "sign and layer-wise": ("Lion", "Rprop", "LAMB", "LARS"),
+    "orthogonal and second-order": ("Muon", "LBFGS"),
 }
 RACERS = ("SGD", "Adagrad", "RMSprop", "Adam", "Lion")  # the animation's runners, one or two per family
 MINIMA = {"rosenbrock": [(1.0, 1.0)], "beale": [(3.0, 0.5)], "saddle": [(0.0, -1.0), (0.0, 1.0)]}
