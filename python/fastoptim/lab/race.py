@@ -52,7 +52,7 @@ RULES: Dict[str, Tuple[type, dict]] = {
     "ScheduleFreeAdamW": (ScheduleFreeAdamW, dict(lr=0.05)),
     "Lion": (Lion, dict(lr=0.01)),
     "Rprop": (Rprop, dict(lr=0.01)),
-    "Muon": (Muon, dict(lr=0.01, weight_decay=0.0)),
+    "Muon": (Muon, dict(lr=0.02, weight_decay=0.0)),
     "LBFGS": (LBFGS, dict(line_search_fn="strong_wolfe")),
     "LAMB": (LAMB, dict(lr=0.05)),
     "LARS": (LARS, dict(lr=0.05, trust_coefficient=0.1)),
