@@ -115,6 +115,23 @@ def test_bad_input_is_refused():
         opt.step([np.ones(2)])  # type: ignore[arg-type]
 
 
+def test_add_flat_refuses_what_it_cannot_do_in_place():
+    from fastoptim import _core
+
+    memory = np.ones(7)
+    a, b = memory[:3], np.ones((2, 2))
+    with pytest.raises(ValueError, match=r"params\[0\] shares memory with flat"):
+        _core.add_flat([a, b], memory, 1.0)
+    with pytest.raises(ValueError, match="flat has 6 elements, the params 7"):
+        _core.add_flat([a, b], np.ones(6), 1.0)
+    with pytest.raises(ValueError, match=r"params\[1\] and flat have different dtypes"):
+        _core.add_flat([a, b.astype(np.float32)], np.ones(7), 1.0)
+    assert (memory == 1).all() and (b == 1).all()
+    _core.add_flat([a, b], np.arange(7.0), 2.0)
+    np.testing.assert_array_equal(a, [1, 3, 5])
+    np.testing.assert_array_equal(b, [[7, 9], [11, 13]])
+
+
 def test_named_parameters_take_named_gradients():
     params = {"a": np.zeros(2), "b": np.zeros(1)}
     opt = fo.LBFGS(params, lr=0.5, max_iter=1)

@@ -19,18 +19,18 @@ namespace {
 /// parameters: float32/float64, C-contiguous, aligned, writeable, no two sharing memory.
 struct GradList {
   TensorSet set;
+  SpanIndex spans;  ///< their memory, owners indexing `set`
 
   explicit GradList(const py::list& grads) {
-    std::vector<Span> spans;
+    std::vector<Span> each;
     for (std::size_t i = 0; i < grads.size(); ++i) {
       Checked c = check_param(grads[i], "grads[" + std::to_string(i) + "]");
       set.add(c.tensor());
       c.span.owner = i;
-      spans.push_back(c.span);
+      each.push_back(c.span);
     }
-    SpanIndex index;
     std::size_t a = 0, b = 0;
-    if (index.add(spans, &a, &b))
+    if (spans.add(each, &a, &b))
       throw py::value_error("grads[" + std::to_string(a) + "] and grads[" + std::to_string(b) + "] share memory");
   }
   Work work() const { return set.work(num_threads()); }
@@ -96,15 +96,15 @@ void add_flat(const py::list& params, const py::array& flat, double alpha) {
     Tensor t = p.set.tensors[i];
     if (t.dtype != d.dtype)
       throw py::value_error("params[" + std::to_string(i) + "] and flat have different dtypes");
-    const auto begin = reinterpret_cast<std::uintptr_t>(t.param);
-    if (begin < d.span.end && d.span.begin < begin + t.size * elem)
-      throw py::value_error("params[" + std::to_string(i) + "] shares memory with flat");
     t.grad = static_cast<const char*>(d.data) + offset * elem;
     offset += t.size;
     set.add(t);
   }
   if (offset != d.size)
     throw py::value_error("flat has " + std::to_string(d.size) + " elements, the params " + std::to_string(offset));
+  std::size_t other = 0;
+  if (p.spans.overlaps(d.span, &other))
+    throw py::value_error("params[" + std::to_string(other) + "] shares memory with flat");
   const KernelTable& k = kernels();
   const Work w = set.work(num_threads());
   py::gil_scoped_release release;

@@ -212,8 +212,13 @@ class LBFGSCore:
         return first_loss
 
 
-def _copy(value: Any) -> Any:
-    return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+def _copied(state: Mapping[str, Any]) -> Dict[str, Any]:
+    """The history with every vector copied (in lists too), so saved and live state never share memory."""
+
+    def copy(value: Any) -> Any:
+        return np.array(value, copy=True) if isinstance(value, np.ndarray) else value
+
+    return {k: ([copy(x) for x in v] if isinstance(v, list) else copy(v)) for k, v in state.items()}
 
 
 def lbfgs_defaults(lr: float = 1, max_iter: int = 20, max_eval: Optional[int] = None, tolerance_grad: float = 1e-7,
@@ -355,7 +360,7 @@ class LBFGS(LBFGSCore):
 
     def state_dict(self) -> Dict[str, Any]:
         """``{"state": {...}, "param_groups": [settings]}``: the history as copies of its vectors."""
-        state = {k: ([_copy(v) for v in val] if isinstance(val, list) else _copy(val)) for k, val in self.state.items()}
+        state = _copied(self.state)
         return {"state": state, "param_groups": [{k: v for k, v in self.param_groups[0].items() if k != "params"}]}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
@@ -369,5 +374,5 @@ class LBFGS(LBFGSCore):
                                      f"this optimizer's vectors are ({n},) {dtype}")
         settings = dict(state_dict["param_groups"][0])
         check_settings(settings["lr"], settings["max_iter"], settings["max_eval"], settings["history_size"], settings["line_search_fn"])
-        self.state = {k: ([_copy(x) for x in v] if isinstance(v, list) else _copy(v)) for k, v in state.items()}
+        self.state = _copied(state)
         self.param_groups[0].update(settings)

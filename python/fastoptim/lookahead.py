@@ -85,20 +85,18 @@ class Lookahead:
             len(s) != len(g["params"]) for s, g in zip(self.slow, self.param_groups)
         ):
             raise ValueError("Lookahead keeps a slow copy per parameter: its optimizer's param_groups changed")
-        pulling = any(c + 1 >= self.k for c in self.counters)
+        pulling = [g for g, c in enumerate(self.counters) if c + 1 >= self.k]
         before = self._steps() if pulling else None
-        out = self.optimizer.step(*args, **kwargs)
-        after = self._steps() if pulling else None
-        for g, (arrays, slow) in enumerate(zip(self._arrays(), self.slow)):
-            self.counters[g] += 1
-            if self.counters[g] < self.k:
-                continue
-            self.counters[g] = 0
-            assert before is not None and after is not None
-            for i, (theta, phi) in enumerate(zip(arrays, slow)):
-                if after[g][i] != before[g][i]:  # it had a gradient at this step
-                    lerp_(theta, phi, 1.0 - self.alpha)
-                    phi[...] = theta
+        out = self.optimizer.step(*args, **kwargs)  # a step that raises counts for nothing
+        self.counters = [0 if g in pulling else c + 1 for g, c in enumerate(self.counters)]
+        if pulling:  # only then the arrays and step counts are read
+            assert before is not None
+            after, arrays = self._steps(), self._arrays()
+            for g in pulling:
+                for i, (theta, phi) in enumerate(zip(arrays[g], self.slow[g])):
+                    if after[g][i] != before[g][i]:  # it had a gradient at this step
+                        lerp_(theta, phi, 1.0 - self.alpha)
+                        phi[...] = theta
         return out
 
     def state_dict(self) -> Dict[str, Any]:

@@ -53,6 +53,13 @@ def _adjusted_lr(lr: float, adjust_lr_fn: Optional[str], shape: Tuple[int, ...])
     return lr * 0.2 * math.sqrt(max(rows, cols))
 
 
+def muon_defaults(lr: float, weight_decay: float, momentum: float, nesterov: bool, ns_coefficients: Tuple[float, float, float],
+                  eps: float, ns_steps: int, adjust_lr_fn: Optional[str], ns_dtype: str) -> Dict[str, Any]:
+    """The settings of both Muon classes (the NumPy one and fastoptim.torch's), by name."""
+    return dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov, ns_coefficients=ns_coefficients,
+                eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype)
+
+
 class Muon:
     r"""Muon, momentum orthogonalised by Newton-Schulz, for 2-D parameters; ``torch.optim.Muon``.
 
@@ -120,9 +127,7 @@ class Muon:
         adjust_lr_fn: Optional[str] = None,
         ns_dtype: str = "float32",
     ) -> None:
-        self.defaults: Dict[str, Any] = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
-                                             ns_coefficients=ns_coefficients, eps=eps, ns_steps=ns_steps,
-                                             adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype)
+        self.defaults = muon_defaults(lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn, ns_dtype)
         if isinstance(params, Mapping):
             groups: List[Dict[str, Any]] = [{"params": list(params.values()), "param_names": list(params)}]
         else:
@@ -181,7 +186,10 @@ class Muon:
                 if buf is None:
                     buf = state["momentum_buffer"] = np.zeros_like(p)
                 lerp_(buf, g, 1 - mu)
-                update = g + p.dtype.type(mu) * (buf - g) if group["nesterov"] else buf  # lerp(g, buf, mu)
+                update = buf
+                if group["nesterov"]:  # lerp(g, buf, mu)
+                    update = g.copy()
+                    lerp_(update, buf, mu)
                 o = newton_schulz(update, group["ns_coefficients"], group["ns_steps"], group["eps"], group["ns_dtype"])
                 p *= p.dtype.type(1 - lr * wd)
                 p -= p.dtype.type(_adjusted_lr(lr, group["adjust_lr_fn"], p.shape)) * o.astype(p.dtype)

@@ -68,7 +68,6 @@ def in_train_mode(opt: T) -> T:
     return opt
 
 
-
 _DOC_COMMON = r"""
     Schedule-Free methods replace the learning-rate schedule by an average: the parameters the
     gradient is taken at, :math:`y`, interpolate between a plain gradient sequence :math:`z` and

@@ -341,7 +341,8 @@ class LBFGS(LBFGSCore, torch.optim.Optimizer):
 
         def evaluate() -> Tuple[float, np.ndarray]:
             loss = closure()
-            first.append(loss) if not first else None
+            if not first:
+                first.append(loss)
             grads = [np.zeros(p.numel(), _view_of(p, "parameter", i).dtype) if p.grad is None
                      else _view_of(p.grad, "gradient of parameter", i).reshape(-1) for i, p in enumerate(self._params)]
             return float(loss.detach() if isinstance(loss, torch.Tensor) else loss), np.concatenate(grads)
@@ -370,8 +371,7 @@ class Muon(torch.optim.Optimizer):
         adjust_lr_fn: Optional[str] = None,
         ns_dtype: str = "float32",
     ) -> None:
-        defaults = dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov, ns_coefficients=ns_coefficients,
-                        eps=eps, ns_steps=ns_steps, adjust_lr_fn=adjust_lr_fn, ns_dtype=ns_dtype)
+        defaults = _muon.muon_defaults(lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn, ns_dtype)
         torch.optim.Optimizer.__init__(self, params, defaults)
         self._params: List[torch.Tensor] = [p for g in self.param_groups for p in g["params"]]
         views = iter([_view_of(p, "parameter", i) for i, p in enumerate(self._params)])
