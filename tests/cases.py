@@ -55,6 +55,8 @@ CASES = [
     ("AdEMAMix", ref.ademamix, dict(lr=1e-2, betas=(0.8, 0.9, 0.99), alpha=2.0, t_alpha_beta3=20, weight_decay=0.01)),
     ("AdEMAMix", ref.ademamix, dict(lr=1e-2, weight_decay=0.1, weight_decouple=True, fixed_decay=True, maximize=True)),
     ("AdEMAMix", ref.ademamix, dict(lr=1e-2, weight_decay=0.1, weight_decouple=True)),
+    ("Adafactor", ref.adafactor, dict()),
+    ("Adafactor", ref.adafactor, dict(lr=0.05, beta2_decay=-0.5, eps=(1e-6, 1e-2), d=1.5, weight_decay=0.1, maximize=True)),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in h.items()) or 'defaults'}" for name, _, h in CASES]
 

@@ -155,6 +155,7 @@ def errors_case() -> Dict[str, Any]:
         "mixed_dtypes": lambda: ZeroOptimizer(fo.Adam, [np.zeros(3, np.float32), np.zeros(2)]),
         "not_an_optimizer": lambda: ZeroOptimizer(dict, [np.zeros(3)]),  # type: ignore[arg-type]
         "bad_setting": lambda: ZeroOptimizer(fo.Adam, [np.zeros(3)], lr=-1.0),
+        "per_tensor": lambda: ZeroOptimizer(fo.Adafactor, [np.zeros((3, 4))]),
     }
     for name, make in attempts.items():
         try:

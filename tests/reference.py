@@ -220,6 +220,28 @@ def asgd(p, g, state, t, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_deca
     return p
 
 
+def adafactor(p, g, state, t, *, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False):
+    """Adafactor (Shazeer & Stern 2018) as torch has it: factored second moments over the last two
+    dimensions, a relative step from the parameter's RMS, the update's RMS clipped to d."""
+    if p.size == 0:
+        return p
+    g = -g if maximize else g
+    eps1 = np.finfo(np.float64).eps if eps[0] is None else eps[0]
+    w = t**beta2_decay
+    alpha = max(eps[1], np.sqrt(np.mean(p * p))) * min(lr, t**-0.5)
+    p = p * (1 - lr * weight_decay)
+    if p.ndim >= 2:
+        rows = state.get("row_var", 0.0) + w * ((g * g).mean(axis=-1, keepdims=True) - state.get("row_var", 0.0))
+        cols = state.get("col_var", 0.0) + w * ((g * g).mean(axis=-2, keepdims=True) - state.get("col_var", 0.0))
+        state.update(row_var=rows, col_var=cols)
+        v = rows * cols / np.maximum(rows.mean(axis=-2, keepdims=True), eps1)
+    else:
+        v = state.get("variance", 0.0) + w * (g * g - state.get("variance", 0.0))
+        state["variance"] = v
+    u = g / np.sqrt(np.maximum(v, eps1 * eps1))
+    return p - alpha / max(1.0, np.sqrt(np.mean(u * u)) / d) * u
+
+
 def adan(p, g, state, t, *, lr=1e-3, betas=(0.98, 0.92, 0.99), weight_decay=0.0, weight_decouple=False, eps=1e-8,
          maximize=False):
     """Adan (Xie et al. 2024, Algorithm 1 with Adam-style decay rates), as pytorch-optimizer has it."""

@@ -307,9 +307,9 @@ def test_class_defaults_are_the_rules_defaults(cls):
         expected = own.get(name, value)
         key, at = PACKED.get(name, (name, None))
         got = group[key] if at is None else group[key][at]
-        got = NONE_MEANS[key] if got is None and key in NONE_MEANS else got
+        got = NONE_MEANS[name] if got is None and name in NONE_MEANS else got
         assert got == expected, (name, got, expected)
         if key in signature and name not in own:  # the signature shows the same default
             default = signature[key].default
             default = default if at is None else default[at]
-            assert (NONE_MEANS[key] if default is None else default) == value, name
+            assert (NONE_MEANS[name] if default is None else default) == value, name

@@ -37,26 +37,37 @@ Span span_of(const py::array& a, std::size_t owner) {
   return {begin, begin + static_cast<std::uintptr_t>(a.nbytes()), owner};
 }
 
-void check_like(const py::array& a, const py::array& param, const std::string& label) {
+/// `a` must have param's dtype and the shape `shape` (param's own unless given).
+void check_like(const py::array& a, const py::array& param, const std::string& label,
+                const std::vector<py::ssize_t>* shape = nullptr) {
   if (a.dtype().num() != param.dtype().num())
     throw py::type_error(label + " has dtype " + dtype_name(a) + ", but the parameter's dtype is " +
                          dtype_name(param));
   if (!native(a.dtype()))
     throw py::type_error(label + " has non-native byte order " + dtype_name(a));
-  bool same = a.ndim() == param.ndim();
-  for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == param.shape(d);
-  if (!same)
-    throw py::value_error(label + " has shape " + shape_str(a) + ", but the parameter's shape is " +
-                          shape_str(param));
+  const std::vector<py::ssize_t> want = shape ? *shape : expect_of(param).shape;
+  if (!std::equal(want.begin(), want.end(), a.shape(), a.shape() + a.ndim()) || want.size() != static_cast<std::size_t>(a.ndim()))
+    throw py::value_error(label + " has shape " + shape_str(a) + ", but " +
+                          (shape ? "it must be " + shape_str(want) + " for the parameter's " + shape_str(param)
+                                 : "the parameter's shape is " + shape_str(param)));
   check_layout(a, label);
 }
 
 }  // namespace
 
-std::string shape_str(const py::array& a) {
+std::string shape_str(const std::vector<py::ssize_t>& shape) {
   std::string s = "(";
-  for (py::ssize_t d = 0; d < a.ndim(); ++d) s += std::to_string(a.shape(d)) + (a.ndim() == 1 ? "," : d + 1 < a.ndim() ? ", " : "");
+  for (std::size_t d = 0; d < shape.size(); ++d) s += std::to_string(shape[d]) + (shape.size() == 1 ? "," : d + 1 < shape.size() ? ", " : "");
   return s + ")";
+}
+
+std::string shape_str(const py::array& a) { return shape_str(expect_of(a).shape); }
+
+std::vector<py::ssize_t> slot_dims(const std::vector<py::ssize_t>& shape, SlotShape kind) {
+  std::vector<py::ssize_t> dims = shape;
+  if (kind == SlotShape::rows && !dims.empty()) dims.back() = 1;
+  if (kind == SlotShape::cols && dims.size() >= 2) dims[dims.size() - 2] = 1;
+  return dims;
 }
 
 Expect expect_of(const py::array& param) {
@@ -82,10 +93,11 @@ Checked check_grad(py::handle obj, const py::array& param, const std::string& la
           a.dtype().num() == kNpyFloat ? DType::f32 : DType::f64, span_of(a, 0)};
 }
 
-void check_state(py::handle obj, const py::array& param, const std::string& what) {
+void check_state(py::handle obj, const py::array& param, SlotShape kind, const std::string& what) {
   // A checkpoint that does not fit is a ValueError whatever the reason, as in load_state_dict.
   try {
-    check_like(as_array(obj, what), param, what);
+    const std::vector<py::ssize_t> dims = slot_dims(expect_of(param).shape, kind);
+    check_like(as_array(obj, what), param, what, kind == SlotShape::param ? nullptr : &dims);
   } catch (const py::type_error& e) {
     throw py::value_error(e.what());
   }

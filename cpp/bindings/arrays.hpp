@@ -69,8 +69,11 @@ inline bool grad_fits(PyObject* obj, const Expect& e) {
   return true;
 }
 
-/// Check a state array offered for parameter `param` (load_state_dict): as a gradient.
-void check_state(py::handle obj, const py::array& param, const std::string& what);
+/// Check a state array offered for parameter `param` (load_state_dict): as a gradient, but shaped
+/// as `kind` says.
+void check_state(py::handle obj, const py::array& param, SlotShape kind, const std::string& what);
+/// The shape of a state array of kind `kind` for a parameter of shape `shape`.
+std::vector<py::ssize_t> slot_dims(const std::vector<py::ssize_t>& shape, SlotShape kind);
 
 /// The memory of all parameters, sorted, to find overlaps in O(log n).
 class SpanIndex {
@@ -85,5 +88,6 @@ class SpanIndex {
 };
 
 std::string shape_str(const py::array& a);
+std::string shape_str(const std::vector<py::ssize_t>& shape);
 
 }  // namespace fastoptim::bind

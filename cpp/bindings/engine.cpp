@@ -5,9 +5,12 @@
 #include <cmath>
 #include <cstring>
 #include <new>
+#include <type_traits>
 #include <unordered_map>
 
 #include "fastoptim/format.hpp"
+
+static_assert(std::is_same_v<pybind11::ssize_t, std::ptrdiff_t>, "Tensor::shape points at an Expect::shape");
 
 namespace fastoptim::bind {
 
@@ -69,15 +72,17 @@ std::atomic<long> fail_countdown{0};  // see fail_allocation()
 
 }  // namespace
 
-/// Every state array is allocated here: an array shaped and typed like `param`, filled with `init`.
-py::object alloc_like(const py::array& param, double init) {
+py::object alloc_state(const py::array& param, SlotShape kind, double init) {
   long left = fail_countdown.load();
   while (left > 0 && !fail_countdown.compare_exchange_weak(left, left - 1)) {
   }
   if (left == 1) throw std::bad_alloc();  // pybind11 raises MemoryError
   // Released, never destroyed: a static py::object would be freed after the interpreter is gone.
-  static const py::handle full_like = py::object(py::module_::import("numpy").attr("full_like")).release();
-  return full_like(param, init);
+  static const py::handle full = py::object(py::module_::import("numpy").attr("full")).release();
+  const std::vector<py::ssize_t> dims = slot_dims(expect_of(param).shape, kind);
+  py::tuple shape(dims.size());
+  for (std::size_t d = 0; d < dims.size(); ++d) shape[d] = dims[d];
+  return full(shape, init, param.dtype());
 }
 
 void fail_allocation(long n) { fail_countdown.store(n < 0 ? 0 : n); }
@@ -179,6 +184,12 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
   params_ = std::move(params);
   groups_ = std::move(groups);
   spans_ = std::move(index);
+  for (Group& g : groups_)  // the kernels read each parameter's shape from its record
+    for (std::size_t i = 0; i < g.members.size(); ++i) {
+      const std::vector<py::ssize_t>& shape = params_[g.members[i]].expect.shape;
+      g.set.tensors[i].ndim = static_cast<int>(shape.size());
+      g.set.tensors[i].shape = shape.data();
+    }
 }
 
 py::list EngineBase::arrays() const {
@@ -241,12 +252,13 @@ void EngineBase::plan(std::vector<Pending>& pending) {
     for (std::size_t i = 0; i < g.members.size(); ++i) {
       if (!g.set.tensors[i].grad) continue;  // skipped: no state, no run
       Param& p = params_[g.members[i]];
+      const unsigned uses = mask & ndim_mask(static_cast<int>(p.expect.shape.size()));
       for (std::size_t k = 0; k < slots; ++k) {
         void* ptr = nullptr;
-        if ((mask >> k) & 1u) {
+        if ((uses >> k) & 1u) {
           if (!p.state[k]) {
             const bool copy = (param_copies() >> k) & 1u;
-            pending.push_back({g.members[i], k, alloc_like(p.array, copy ? 0.0 : slot_init(gi, k))});
+            pending.push_back({g.members[i], k, alloc_state(p.array, slot_shape(k), copy ? 0.0 : slot_init(gi, k))});
             if (copy) std::memcpy(data_of(pending.back().array), p.data, p.expect.nbytes);
             fresh[i] |= 1u << k;
             ptr = data_of(pending.back().array);

@@ -75,8 +75,9 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
 
 /// Make the n-th state allocation from now fail with MemoryError (0: never). For tests only.
 void fail_allocation(long n);
-/// Every state array is allocated here: an array shaped and typed like `param`, filled with `init`.
-py::object alloc_like(const py::array& param, double init);
+/// Every state array is allocated here: an array typed like `param`, shaped as `kind` says, filled
+/// with `init`.
+py::object alloc_state(const py::array& param, SlotShape kind, double init);
 /// An ndarray's data pointer.
 void* data_of(const py::object& a);
 
@@ -140,6 +141,9 @@ class EngineBase {
   virtual double slot_init(std::size_t group, std::size_t slot) const = 0;
   /// Bit k: slot k starts as a copy of its parameter (then slot_init does not apply).
   virtual unsigned param_copies() const = 0;
+  virtual SlotShape slot_shape(std::size_t slot) const = 0;
+  /// The slots a parameter of `ndim` dimensions may use.
+  virtual unsigned ndim_mask(int ndim) const = 0;
   virtual std::vector<double> initial_scalars() const = 0;
   /// Compute runs_[r]'s step scalars (and advance its scalar state) before the GIL is released.
   virtual void prepare(std::size_t r) = 0;

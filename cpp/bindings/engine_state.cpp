@@ -89,8 +89,11 @@ void EngineBase::load(const py::list& entries) {
         for (std::size_t k = 0; k < n_state(); ++k) {
           py::str name(slot_name(k));
           if (!slots.contains(name)) continue;
+          if (!((ndim_mask(static_cast<int>(p.expect.shape.size())) >> k) & 1u))
+            throw py::value_error(where + ": a " + std::to_string(p.expect.shape.size()) + "-d parameter keeps no '" +
+                                  slot_name(k) + "'");
           l.slots[k] = slots[name];
-          check_state(l.slots[k], p.array, "state '" + slot_name(k) + "' of " + p.label);
+          check_state(l.slots[k], p.array, slot_shape(k), "state '" + slot_name(k) + "' of " + p.label);
         }
       }
       plan.push_back(std::move(l));
@@ -98,10 +101,10 @@ void EngineBase::load(const py::list& entries) {
   }
   // Copies, then the swap: an allocation failure leaves the state as it was.
   for (Loaded& l : plan)
-    for (py::object& a : l.slots)
-      if (a) {
-        py::object copy = alloc_like(params_[l.param].array, 0.0);
-        std::memcpy(data_of(copy), py::detail::array_proxy(a.ptr())->data, params_[l.param].expect.nbytes);
+    for (std::size_t k = 0; k < l.slots.size(); ++k)
+      if (py::object& a = l.slots[k]) {
+        py::object copy = alloc_state(params_[l.param].array, slot_shape(k), 0.0);
+        std::memcpy(data_of(copy), py::detail::array_proxy(a.ptr())->data, py::array(copy).nbytes());
         a = std::move(copy);
       }
   for (Group& g : groups_) g.ready = false;

@@ -37,8 +37,8 @@ class RooflineRunner {
   }
 
   void run(int reads, int writes) {
-    if (reads < 2 || reads > kRooflineArrays || writes < 0 || writes >= reads)
-      throw py::value_error("the roofline needs 2 <= reads <= " + std::to_string(kRooflineArrays) +
+    if (reads < 1 || reads > kRooflineArrays || writes < 0 || writes >= reads)
+      throw py::value_error("the roofline needs 1 <= reads <= " + std::to_string(kRooflineArrays) +
                             " and 0 <= writes < reads");
     const Work w = set_.work(num_threads());
     const StepFn<Roofline> fn = step_fn<Roofline>(kernels());

@@ -74,6 +74,8 @@ class Engine final : public EngineBase {
     return Rule::slot_init(hypers_[group], slot);
   }
   unsigned param_copies() const override { return Rule::param_copies; }
+  SlotShape slot_shape(std::size_t slot) const override { return Rule::slot_shape(slot); }
+  unsigned ndim_mask(int ndim) const override { return Rule::ndim_mask(ndim); }
   std::vector<double> initial_scalars() const override { return fastoptim::initial_scalars<Rule>(); }
 
   void prepare(std::size_t r) override {
@@ -99,6 +101,7 @@ void register_rule(py::dict& rules) {
   info["defaults"] = std::vector<double>(Rule::hyper_defaults.begin(), Rule::hyper_defaults.end());
   info["scalars"] = std::vector<std::string>(Rule::scalars.begin(), Rule::scalars.end());
   info["scalar_init"] = initial_scalars<Rule>();
+  info["per_tensor"] = is_per_tensor<typename Rule::Step>::value;
   rules[Rule::name] = info;
 }
 

@@ -190,7 +190,7 @@ def roofline_step(
     state = opt.state_dict()["state"]
     params = opt.param_groups[0]["params"]
     tensors = [
-        [copy(p), g] + [v for v in state[i].values() if isinstance(v, np.ndarray)]
+        [copy(p), g] + [v for v in state[i].values() if isinstance(v, np.ndarray) and v.shape == p.shape]
         for i, (p, g) in enumerate(zip(params, grads))
     ]
     for t in tensors:

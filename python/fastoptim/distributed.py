@@ -102,6 +102,8 @@ class ZeroOptimizer(StepOptions):
         MPI = _mpi()
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
             raise TypeError(f"optimizer_class must be a fastoptim optimizer class, got {optimizer_class!r}")
+        if _core.rules[optimizer_class._rule]["per_tensor"]:
+            raise ValueError(f"{optimizer_class.__name__} needs whole tensors, which ZeRO-1 splits between ranks")
         self.comm = MPI.COMM_WORLD if comm is None else comm
         if not isinstance(self.comm, MPI.Intracomm):
             raise TypeError(f"comm must be an mpi4py intracommunicator, got {type(self.comm).__name__}")

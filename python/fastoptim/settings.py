@@ -65,9 +65,13 @@ PACKED = {
     "beta1": ("betas", 0), "beta2": ("betas", 1), "beta3": ("betas", 2),  # Adam and its kin; Adan, AdEMAMix
     "etaminus": ("etas", 0), "etaplus": ("etas", 1),  # Rprop
     "step_size_min": ("step_sizes", 0), "step_size_max": ("step_sizes", 1),  # Rprop
+    "eps1": ("eps", 0), "eps2": ("eps", 1),  # Adafactor
 }
-# Settings that may be None in Python: the number C++ takes for None.
-NONE_MEANS = {"t_alpha_beta3": 0.0}  # AdEMAMix: no warm-up
+# Settings that may be None in Python (alone or in a tuple): the number C++ takes for None.
+NONE_MEANS = {
+    "t_alpha_beta3": 0.0,  # AdEMAMix: no warm-up
+    "eps1": -1.0,  # Adafactor: the dtype's machine epsilon
+}
 
 
 @functools.lru_cache(maxsize=None)
@@ -90,7 +94,7 @@ def settings_reader(rule: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]
         if field in PACKED:
             members.setdefault(key, []).append(field)
     get = operator.itemgetter(*keys)
-    if not members and not NONE_MEANS.keys() & set(keys):
+    if not members and not NONE_MEANS.keys() & set(keys):  # no tuple, no None
         return get  # type: ignore[no-any-return]
 
     def read(group: Mapping[str, Any]) -> Tuple[Any, ...]:
@@ -99,7 +103,7 @@ def settings_reader(rule: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]
             if key in members:
                 if not isinstance(value, (tuple, list)) or len(value) != len(members[key]):
                     raise ValueError(f"{key} must be a {_COUNT[len(members[key])]} ({', '.join(members[key])}), got {value!r}")
-                out += value
+                out += [NONE_MEANS[f] if v is None and f in NONE_MEANS else v for f, v in zip(members[key], value)]
             else:
                 out.append(NONE_MEANS[key] if value is None and key in NONE_MEANS else value)
         return tuple(out)

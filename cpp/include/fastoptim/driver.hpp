@@ -8,6 +8,9 @@
 //   trust(step, sum_a, sum_b) -> double               per tensor, from the tensor's sums,
 //   update(step, trust, p, g, state, n)               pass 2.
 // Work::phase may ask a two-pass rule for pass 1 or pass 2 alone (see Phase).
+// A per-tensor rule (its Step has `per_tensor = true`, e.g. Adafactor) provides
+//   update_tensor(step, p, g, state, t)   one whole tensor t (its shape in t), typed pointers;
+// the driver hands whole tensors to the threads, so a tensor's result never depends on their number.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -55,10 +58,33 @@ inline void for_each_chunk(const Work& w, F&& body) {
   for (std::ptrdiff_t c = 0; c < n; ++c) body(static_cast<std::size_t>(c));
 }
 
+/// Call f(p, g, state) with tensor t's typed pointers (float or double).
+template <class F>
+inline void visit_tensor(const Tensor& t, F&& f) {
+  const Chunk whole{0, 0, t.size};
+  auto call = [&](auto* p, auto* g, auto* const* st, std::size_t) { f(p, g, st); };
+  if (t.dtype == DType::f32)
+    visit_as<float>(t, whole, call);
+  else
+    visit_as<double>(t, whole, call);
+}
+
 /// Apply one step of the rule whose scalars are `s` to all of `w`.
 template <class Step>
 void run(const Step& s, const Work& w) {
-  if constexpr (!is_two_pass<Step>::value) {
+  if constexpr (is_per_tensor<Step>::value) {
+    const auto n = static_cast<std::ptrdiff_t>(w.n_tensors);
+    auto body = [&](std::ptrdiff_t i) {
+      const Tensor& t = w.tensors[i];
+      visit_tensor(t, [&](auto* p, auto* g, auto* const* st) { update_tensor(s, p, g, st, t); });
+    };
+    if (!parallel(w) || n < 2) {
+      for (std::ptrdiff_t i = 0; i < n; ++i) body(i);
+      return;
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(w.threads)
+    for (std::ptrdiff_t i = 0; i < n; ++i) body(i);
+  } else if constexpr (!is_two_pass<Step>::value) {
     for_each_chunk(w, [&](std::size_t c) {
       visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); });
     });

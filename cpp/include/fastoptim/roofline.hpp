@@ -29,7 +29,7 @@ constexpr int target(int k) { return k == 0 ? 0 : k + 1; }
 
 template <int R, int W, class T>
 inline void stream(T* const* a, std::size_t n) {
-  static_assert(R >= 2 && R <= kRooflineArrays && W >= 0 && W < R);
+  static_assert(R >= 1 && R <= kRooflineArrays && W >= 0 && W < R);
   // Written array k < W-1 takes the value of the array after it; the last one takes the maximum of
   // the reads no other write used. Every read is used, no store writes an array's own value back.
   bool used[R] = {};
@@ -68,7 +68,7 @@ inline void update(const Pass& s, T* p, const T* g, T* const* st, std::size_t n)
 #define FASTOPTIM_STREAM(R, W) \
   case R * 8 + W:              \
     return stream<R, W>(a, n);
-    FASTOPTIM_STREAM(2, 0) FASTOPTIM_STREAM(2, 1) FASTOPTIM_STREAM(3, 1) FASTOPTIM_STREAM(3, 2)
+    FASTOPTIM_STREAM(1, 0) FASTOPTIM_STREAM(2, 0) FASTOPTIM_STREAM(2, 1) FASTOPTIM_STREAM(3, 1) FASTOPTIM_STREAM(3, 2)
     FASTOPTIM_STREAM(4, 2) FASTOPTIM_STREAM(4, 3) FASTOPTIM_STREAM(5, 3) FASTOPTIM_STREAM(5, 4)
     FASTOPTIM_STREAM(6, 4) FASTOPTIM_STREAM(6, 5)
 #undef FASTOPTIM_STREAM

@@ -6,9 +6,10 @@
 //   Hyper, hyper_fields, hyper_defaults, hyper(const double*) and defaults()), validate(Hyper),
 //   state_mask(Hyper) (bit k: the step uses slot k), Step, prepare(Hyper, step, fresh, scalars),
 //   traffic(Hyper) (arrays read and written per pass),
-// optionally overriding slot_init (a slot's first value) or param_copies (slots that start as a
-// copy of the parameter), scalars and scalar_init (per-parameter scalar state that prepare() advances), and the elementwise loop(s) in namespace FASTOPTIM_TIER
-// (see driver.hpp). Every Step has `grad_scale`, which the loops multiply each gradient element by
+// optionally overriding slot_init (a slot's first value), param_copies (slots that start as a
+// copy of the parameter), slot_shape and ndim_mask (state not shaped like its parameter), scalars
+// and scalar_init (per-parameter scalar state that prepare() advances), and the loop(s) in
+// namespace FASTOPTIM_TIER (see driver.hpp): elementwise over chunks, or per whole tensor. Every Step has `grad_scale`, which the loops multiply each gradient element by
 // first: -1 for maximize, times the clip factor when the optimizer clips to max_grad_norm.
 #include <array>
 #include <cmath>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include "fastoptim/format.hpp"
+#include "fastoptim/tensor.hpp"
 
 namespace fastoptim {
 
@@ -40,9 +42,9 @@ struct Pass {
   int reads, writes;
 };
 
-/// A step's memory traffic: one pass, or two for rules that need per-tensor norms first.
+/// A step's memory traffic: one pass, or more for rules that need per-tensor sums first.
 struct Traffic {
-  Pass passes[2];
+  Pass passes[3];
   int n_passes;
   std::size_t bytes(std::size_t elem_size) const {
     std::size_t arrays = 0;
@@ -100,6 +102,12 @@ struct is_two_pass : std::false_type {};
 template <class Step>
 struct is_two_pass<Step, std::void_t<decltype(Step::two_pass)>> : std::bool_constant<Step::two_pass> {};
 
+/// Whether a rule's Step works on whole tensors (`static constexpr bool per_tensor = true`).
+template <class Step, class = void>
+struct is_per_tensor : std::false_type {};
+template <class Step>
+struct is_per_tensor<Step, std::void_t<decltype(Step::per_tensor)>> : std::bool_constant<Step::per_tensor> {};
+
 struct RuleBase {
   /// Names of the rule's per-group scalar state; prepare() reads and advances them.
   static constexpr std::array<const char*, 0> scalars{};
@@ -111,6 +119,11 @@ struct RuleBase {
   }
   /// Bit k: slot k starts as a copy of its parameter instead (Schedule-Free's z).
   static constexpr unsigned param_copies = 0;
+  /// The shape of slot k, from its parameter's (see SlotShape).
+  static SlotShape slot_shape(std::size_t /*slot*/) { return SlotShape::param; }
+  /// The slots a parameter of `ndim` dimensions may use (ANDed with state_mask): Adafactor keeps
+  /// row and column statistics for matrices, a full second moment for vectors.
+  static unsigned ndim_mask(int /*ndim*/) { return ~0u; }
 };
 
 /// A rule's per-group scalar state as it starts.

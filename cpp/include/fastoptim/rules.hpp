@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "fastoptim/rules/adadelta.hpp"
+#include "fastoptim/rules/adafactor.hpp"
 #include "fastoptim/rules/adagrad.hpp"
 #include "fastoptim/rules/adam.hpp"
 #include "fastoptim/rules/adamax.hpp"
@@ -23,6 +24,6 @@
 namespace fastoptim {
 
 using AllRules = std::tuple<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion, Lamb, Lars, Rprop, Asgd, Adan, Ademamix,
-                            ScheduleFreeSgd, ScheduleFreeAdamw>;
+                            ScheduleFreeSgd, ScheduleFreeAdamw, Adafactor>;
 
 }  // namespace fastoptim

@@ -13,12 +13,29 @@ inline constexpr std::size_t kMaxState = 4;
 
 /// One parameter as the kernels see it: raw pointers, already checked by the caller for dtype,
 /// size, contiguity and aliasing. A state pointer is null when the rule does not use that slot.
+/// The shape matters to per-tensor rules only (Adafactor's row and column statistics); without
+/// one (`shape` null) the tensor is the vector (size,).
 struct Tensor {
   void* param = nullptr;
   const void* grad = nullptr;
   void* state[kMaxState] = {};
   std::size_t size = 0;
   DType dtype = DType::f32;
+  int ndim = 1;
+  const std::ptrdiff_t* shape = nullptr;  ///< ndim extents, C order; owned by the caller
+
+  std::size_t extent(int k) const { return shape ? static_cast<std::size_t>(shape[k]) : size; }
+  /// The extent of the last dimension (1 for a 0-d tensor).
+  std::size_t cols() const { return ndim == 0 ? 1 : extent(ndim - 1); }
+  /// The extent of the second-last dimension (1 below 2 dimensions).
+  std::size_t rows() const { return ndim < 2 ? 1 : extent(ndim - 2); }
+};
+
+/// The shape of a state array, in terms of its parameter's shape `s`.
+enum class SlotShape : std::uint8_t {
+  param,  ///< s (the default)
+  rows,   ///< s with its last extent 1: a statistic per row (Adafactor's row_var)
+  cols,   ///< s with its second-last extent 1: a statistic per column (Adafactor's col_var)
 };
 
 /// A slice [begin, end) of one tensor: the unit of work one thread takes.

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import (
-    ASGD, LBFGS, Adadelta, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, Muon, NAdam, RAdam, RMSprop,
+    ASGD, LBFGS, Adadelta, Adafactor, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, Muon, NAdam, RAdam, RMSprop,
     Rprop, SGD, ScheduleFreeAdamW, ScheduleFreeSGD,
 )
 from .._progress import Progress
@@ -42,6 +42,7 @@ RULES: Dict[str, Tuple[type, dict]] = {
     "Adagrad": (Adagrad, dict(lr=0.5)),
     "RMSprop": (RMSprop, dict(lr=0.01)),
     "Adadelta": (Adadelta, dict(lr=1.0)),
+    "Adafactor": (Adafactor, dict(lr=0.05)),
     "Adam": (Adam, dict(lr=0.05)),
     "AdamW": (AdamW, dict(lr=0.05)),
     "Adamax": (Adamax, dict(lr=0.05)),
@@ -137,7 +138,7 @@ def table_of(r: Result) -> str:
 # The rules in families, one row of panels each, so that no panel holds more than five paths.
 GROUPS: Dict[str, Tuple[str, ...]] = {
     "gradient descent": ("SGD", "SGD, Nesterov", "ASGD", "ScheduleFreeSGD"),
-    "per-coordinate scale": ("Adagrad", "RMSprop", "Adadelta"),
+    "per-coordinate scale": ("Adagrad", "RMSprop", "Adadelta", "Adafactor"),
     "Adam and its variants": ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"),
     "more moments, no schedule": ("Adan", "AdEMAMix", "ScheduleFreeAdamW"),
     "sign and layer-wise": ("Lion", "Rprop", "LAMB", "LARS"),
