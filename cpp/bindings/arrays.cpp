@@ -67,6 +67,7 @@ std::vector<py::ssize_t> slot_dims(const std::vector<py::ssize_t>& shape, SlotSh
   std::vector<py::ssize_t> dims = shape;
   if (kind == SlotShape::rows && !dims.empty()) dims.back() = 1;
   if (kind == SlotShape::cols && dims.size() >= 2) dims[dims.size() - 2] = 1;
+  if (kind == SlotShape::first && dims.size() > 1) dims.resize(1);
   return dims;
 }
 

@@ -173,7 +173,10 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
       c.span.owner = params.size();
       spans.push_back(c.span);
       groups[gi].members.push_back(params.size());
-      groups[gi].set.add(c.tensor());
+      Tensor t = c.tensor();  // its shape decides its chunks (never splitting a row)
+      t.ndim = static_cast<int>(rec.expect.shape.size());
+      t.shape = rec.expect.shape.data();
+      groups[gi].set.add(t);
       params.push_back(std::move(rec));
     }
   }
@@ -249,8 +252,9 @@ void EngineBase::plan(std::vector<Pending>& pending) {
     g.ready = false;  // until this plan's step completes
     fresh.assign(g.members.size(), 0u);
     g.active = TensorSet();
+    auto has_grad = [&](std::size_t i) { return g.set.tensors[i].grad || g.sparse_of[i] >= 0; };
     for (std::size_t i = 0; i < g.members.size(); ++i) {
-      if (!g.set.tensors[i].grad) continue;  // skipped: no state, no run
+      if (!has_grad(i)) continue;  // skipped: no state, no run
       Param& p = params_[g.members[i]];
       const unsigned uses = mask & ndim_mask(static_cast<int>(p.expect.shape.size()));
       for (std::size_t k = 0; k < slots; ++k) {
@@ -268,7 +272,15 @@ void EngineBase::plan(std::vector<Pending>& pending) {
         }
         g.set.tensors[i].state[k] = ptr;
       }
-      if (g.partial) g.active.add(g.set.tensors[i]);
+      if (g.partial && g.sparse_of[i] < 0) g.active.add(g.set.tensors[i]);
+      if (g.sparse_of[i] >= 0) {  // the values, as one tensor
+        const RowGrad& rg = g.sparse[static_cast<std::size_t>(g.sparse_of[i])];
+        Tensor values;
+        values.grad = rg.values;
+        values.size = rg.rows.size() * rg.width;
+        values.dtype = g.set.tensors[i].dtype;
+        g.active.add(values);
+      }
     }
     // Cut the group into runs of parameters that share a step count, scalar state and fresh slots:
     // one run, the whole group, unless its parameters have diverged.
@@ -296,15 +308,38 @@ void EngineBase::plan(std::vector<Pending>& pending) {
     }
     const std::size_t first = runs_.size();
     for (std::size_t j = 0; j < g.members.size(); ++j) {
-      if (!g.set.tensors[j].grad) continue;
+      if (!has_grad(j)) continue;
       std::size_t r = first;
       while (r < runs_.size() && !same(runs_[r], j)) ++r;
       if (r == runs_.size()) start(j);
       runs_[r].members.push_back(j);
-      runs_[r].own.add(g.set.tensors[j]);
+      add_member(g, j, runs_[r].own);
     }
   }
   for (std::size_t r = 0; r < runs_.size(); ++r) prepare(r);
+}
+
+void EngineBase::add_member(const Group& g, std::size_t i, TensorSet& set) const {
+  const Tensor& whole = g.set.tensors[i];
+  if (g.sparse_of[i] < 0) {
+    set.add(whole);
+    return;
+  }
+  const RowGrad& rg = g.sparse[static_cast<std::size_t>(g.sparse_of[i])];
+  const std::size_t elem = whole.dtype == DType::f32 ? sizeof(float) : sizeof(double);
+  for (std::size_t j = 0; j < rg.rows.size(); ++j) {
+    const auto row = static_cast<std::size_t>(rg.rows[j]);
+    Tensor t = whole;
+    t.param = static_cast<char*>(whole.param) + row * rg.width * elem;
+    t.grad = static_cast<const char*>(rg.values) + j * rg.width * elem;
+    for (std::size_t k = 0; k < kMaxState; ++k)
+      if (whole.state[k])
+        t.state[k] = static_cast<char*>(whole.state[k]) + (slot_shape(k) == SlotShape::first ? row : row * rg.width) * elem;
+    t.size = rg.width;
+    t.ndim = 2;
+    t.shape = rg.row_shape;
+    set.add(t);
+  }
 }
 
 Work EngineBase::work_of(std::size_t r, int threads) const {
@@ -371,6 +406,8 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
       throw py::value_error("expected " + std::to_string(g.members.size()) + " gradients for param group " +
                             std::to_string(gi) + ", got " + std::to_string(n));
     const bool is_list = PyList_Check(gs.ptr());
+    g.sparse.clear();
+    g.sparse_of.assign(n, -1);
     for (std::size_t i = 0; i < n; ++i) {
       const Param& p = params_[g.members[i]];
       if (!unchanged(p)) throw changed_error(p);
@@ -381,15 +418,29 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
         g.partial = true;
         continue;
       }
-      if (!grad_fits(gobj.ptr(), p.expect)) check_grad(gobj, p.array, "gradient of " + p.label);  // raises, saying why
-      void* data = data_of(gobj);
+      const void* data = nullptr;
+      std::size_t nbytes = p.expect.nbytes;
+      if (!grad_fits(gobj.ptr(), p.expect)) {
+        if (!py::isinstance<RowSparse>(gobj)) check_grad(gobj, p.array, "gradient of " + p.label);  // raises, saying why
+        if (const char* why = row_sparse(gi))
+          throw py::value_error("gradient of " + p.label + " is row-sparse; this rule " + why);
+        RowGrad rg = check_row_grad(gobj.cast<const RowSparse&>(), p.array, p.label);
+        data = rg.values;
+        nbytes = rg.rows.size() * rg.width * static_cast<std::size_t>(p.array.itemsize());
+        g.set.tensors[i].grad = nullptr;
+        g.partial = true;
+        g.sparse_of[i] = static_cast<std::ptrdiff_t>(g.sparse.size());
+        g.sparse.push_back(std::move(rg));
+      } else {
+        data = data_of(gobj);
+        g.set.tensors[i].grad = data;
+      }
       const auto begin = reinterpret_cast<std::uintptr_t>(data);
       std::size_t other = 0;
-      if (spans_.overlaps({begin, begin + p.expect.nbytes, 0}, &other))
+      if (spans_.overlaps({begin, begin + nbytes, 0}, &other))
         throw py::value_error("gradient of " + p.label +
                               (other == g.members[i] ? " aliases the parameter itself"
                                                      : " shares memory with " + params_[other].label));
-      g.set.tensors[i].grad = data;
       keep.push_back(std::move(gobj));
     }
   }
@@ -432,7 +483,7 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
     const Group& g = groups_[static_cast<std::size_t>(bad_group)];
     std::size_t bad = static_cast<std::size_t>(bad_tensor);  // an index into g.active when the group is partial
     for (std::size_t i = 0, seen = 0; g.partial && i < g.members.size(); ++i)
-      if (g.set.tensors[i].grad && seen++ == static_cast<std::size_t>(bad_tensor)) bad = i;
+      if ((g.set.tensors[i].grad || g.sparse_of[i] >= 0) && seen++ == static_cast<std::size_t>(bad_tensor)) bad = i;
     PyErr_SetString(PyExc_FloatingPointError,
                     ("gradient of " + params_[g.members[bad]].label +
                      " holds inf or NaN; nothing was updated (pass nonfinite='skip' to skip such steps)")

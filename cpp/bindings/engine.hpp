@@ -20,6 +20,7 @@
 
 #include "arrays.hpp"
 #include "busy.hpp"
+#include "sparse.hpp"
 #include "fastoptim/dispatch.hpp"
 #include "fastoptim/schedules.hpp"
 
@@ -46,10 +47,14 @@ struct Group {
   /// with the same mask needs no planning (the common case). Anything else that changes state clears it.
   bool ready = false;
   unsigned ready_mask = 0;
-  /// This step some members have no gradient (None): they are skipped, and `active` holds the
-  /// others' tensors, in order, for the finiteness check and the norm.
+  /// This step some members have no gradient (None) or a row-sparse one: those without are
+  /// skipped, and `active` holds one tensor per member with a gradient, in order (a row-sparse
+  /// gradient's values as one tensor), for the finiteness check and the norm.
   bool partial = false;
   TensorSet active;
+  /// This step's row-sparse gradients, and per member the index of its own in `sparse` (or -1).
+  std::vector<RowGrad> sparse;
+  std::vector<std::ptrdiff_t> sparse_of;
 };
 
 /// Parameters of one group that share a step count, scalar state and newly allocated slots: one
@@ -139,6 +144,8 @@ class EngineBase {
   virtual void parse_hyper(std::size_t group, const py::handle& hyper, std::int64_t t, bool in_step) = 0;
   virtual unsigned state_mask(std::size_t group) const = 0;
   virtual double slot_init(std::size_t group, std::size_t slot) const = 0;
+  /// Why the rule cannot take a row-sparse gradient with the group's settings (nullptr: it can).
+  virtual const char* row_sparse(std::size_t group) const = 0;
   /// Bit k: slot k starts as a copy of its parameter (then slot_init does not apply).
   virtual unsigned param_copies() const = 0;
   virtual SlotShape slot_shape(std::size_t slot) const = 0;
@@ -163,6 +170,8 @@ class EngineBase {
   void plan(std::vector<Pending>& pending);
   /// Run r's tensors.
   Work work_of(std::size_t r, int threads) const;
+  /// Add member i of group g to `set`: its tensor, or with a row-sparse gradient one tensor per row.
+  void add_member(const Group& g, std::size_t i, TensorSet& set) const;
   /// Run every run's pass 1, call `reduce_sums` with the GIL held, then every run's pass 2.
   void run_split(const KernelTable& k, int threads, const py::object& reduce_sums);
 

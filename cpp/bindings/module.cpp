@@ -12,6 +12,7 @@ void register_bench(py::module_& m);
 void register_schedules(py::module_& m);
 void register_gradients(py::module_& m);
 void register_views(py::module_& m);
+void register_sparse(py::module_& m);
 }  // namespace fastoptim::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -23,6 +24,7 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::select_tier_from_env();
   fastoptim::bind::register_runtime(m);
   fastoptim::bind::register_schedules(m);
+  fastoptim::bind::register_sparse(m);
   fastoptim::bind::register_optim(m);
   fastoptim::bind::register_bench(m);
   fastoptim::bind::register_gradients(m);

@@ -76,6 +76,7 @@ class Engine final : public EngineBase {
   unsigned param_copies() const override { return Rule::param_copies; }
   SlotShape slot_shape(std::size_t slot) const override { return Rule::slot_shape(slot); }
   unsigned ndim_mask(int ndim) const override { return Rule::ndim_mask(ndim); }
+  const char* row_sparse(std::size_t group) const override { return Rule::row_sparse(hypers_[group]); }
   std::vector<double> initial_scalars() const override { return fastoptim::initial_scalars<Rule>(); }
 
   void prepare(std::size_t r) override {

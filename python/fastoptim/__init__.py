@@ -40,6 +40,7 @@ from .rprop import Rprop
 from .runtime import available_tiers, get_num_threads, set_num_threads, simd_tier
 from .schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD
 from .sgd import SGD
+from .sparse import RowSparse, RowWiseAdagrad, SparseAdam
 
 __all__ = [
     "ASGD",
@@ -61,8 +62,11 @@ __all__ = [
     "Optimizer",
     "RAdam",
     "RMSprop",
+    "RowSparse",
+    "RowWiseAdagrad",
     "Rprop",
     "SGD",
+    "SparseAdam",
     "ScheduleFreeAdamW",
     "ScheduleFreeSGD",
     "__version__",

@@ -8,12 +8,18 @@
 //   trust(step, sum_a, sum_b) -> double               per tensor, from the tensor's sums,
 //   update(step, trust, p, g, state, n)               pass 2.
 // Work::phase may ask a two-pass rule for pass 1 or pass 2 alone (see Phase).
+// A per-row rule (its Step has `per_row = <mask of slots with one value per row>`, e.g.
+// RowWiseAdagrad) provides
+//   update_rows(step, p, g, state, rows, width)   `rows` rows of `width` elements; a per-row slot's
+//                                                 pointer is at the first row's value
+// (chunks never split a row, see TensorSet).
 // A per-tensor rule (its Step has `per_tensor = true`, e.g. Adafactor) provides
 //   update_tensor(step, p, g, state, t)   one whole tensor t (its shape in t), typed pointers;
 // the driver hands whole tensors to the threads, so a tensor's result never depends on their number.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "fastoptim/lanes.hpp"
@@ -84,6 +90,24 @@ void run(const Step& s, const Work& w) {
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(w.threads)
     for (std::ptrdiff_t i = 0; i < n; ++i) body(i);
+  } else if constexpr (row_slots<Step>::value != 0) {
+    for_each_chunk(w, [&](std::size_t c) {
+      const Chunk& ch = w.chunks[c];
+      const Tensor& t = w.tensors[ch.tensor];
+      const std::size_t width = t.row_width();
+      auto typed = [&](auto* param, auto* grad) {
+        using T = std::remove_const_t<std::remove_pointer_t<decltype(grad)>>;
+        T* st[kMaxState];
+        for (std::size_t k = 0; k < kMaxState; ++k)
+          st[k] = t.state[k] ? static_cast<T*>(t.state[k]) + ((row_slots<Step>::value >> k) & 1u ? ch.begin / width : ch.begin)
+                             : nullptr;
+        update_rows(s, param + ch.begin, grad + ch.begin, st, (ch.end - ch.begin) / width, width);
+      };
+      if (t.dtype == DType::f32)
+        typed(static_cast<float*>(t.param), static_cast<const float*>(t.grad));
+      else
+        typed(static_cast<double*>(t.param), static_cast<const double*>(t.grad));
+    });
   } else if constexpr (!is_two_pass<Step>::value) {
     for_each_chunk(w, [&](std::size_t c) {
       visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); });

@@ -7,7 +7,8 @@
 //   state_mask(Hyper) (bit k: the step uses slot k), Step, prepare(Hyper, step, fresh, scalars),
 //   traffic(Hyper) (arrays read and written per pass),
 // optionally overriding slot_init (a slot's first value), param_copies (slots that start as a
-// copy of the parameter), slot_shape and ndim_mask (state not shaped like its parameter), scalars
+// copy of the parameter), slot_shape and ndim_mask (state not shaped like its parameter),
+// row_sparse (the settings under which it takes row-sparse gradients), scalars
 // and scalar_init (per-parameter scalar state that prepare() advances), and the loop(s) in
 // namespace FASTOPTIM_TIER (see driver.hpp): elementwise over chunks, or per whole tensor. Every Step has `grad_scale`, which the loops multiply each gradient element by
 // first: -1 for maximize, times the clip factor when the optimizer clips to max_grad_norm.
@@ -102,6 +103,13 @@ struct is_two_pass : std::false_type {};
 template <class Step>
 struct is_two_pass<Step, std::void_t<decltype(Step::two_pass)>> : std::bool_constant<Step::two_pass> {};
 
+/// Whether a rule's Step works row by row (`static constexpr unsigned per_row = <mask of the slots
+/// with one value per row>`, e.g. RowWiseAdagrad).
+template <class Step, class = void>
+struct row_slots : std::integral_constant<unsigned, 0> {};
+template <class Step>
+struct row_slots<Step, std::void_t<decltype(Step::per_row)>> : std::integral_constant<unsigned, Step::per_row> {};
+
 /// Whether a rule's Step works on whole tensors (`static constexpr bool per_tensor = true`).
 template <class Step, class = void>
 struct is_per_tensor : std::false_type {};
@@ -124,6 +132,12 @@ struct RuleBase {
   /// The slots a parameter of `ndim` dimensions may use (ANDed with state_mask): Adafactor keeps
   /// row and column statistics for matrices, a full second moment for vectors.
   static unsigned ndim_mask(int /*ndim*/) { return ~0u; }
+  /// Why the rule cannot take a row-sparse gradient with these settings (nullptr: it can). A rule
+  /// that can updates only the given rows, running its loop on each row as a tensor of its own.
+  template <class Hyper>
+  static const char* row_sparse(const Hyper&) {
+    return "takes dense gradients only (SGD, Adagrad, SparseAdam and RowWiseAdagrad take row-sparse ones)";
+  }
 };
 
 /// A rule's per-group scalar state as it starts.

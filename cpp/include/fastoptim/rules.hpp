@@ -17,13 +17,16 @@
 #include "fastoptim/rules/nadam.hpp"
 #include "fastoptim/rules/radam.hpp"
 #include "fastoptim/rules/rmsprop.hpp"
+#include "fastoptim/rules/rowwise_adagrad.hpp"
 #include "fastoptim/rules/rprop.hpp"
 #include "fastoptim/rules/schedulefree.hpp"
 #include "fastoptim/rules/sgd.hpp"
+#include "fastoptim/rules/sparse_adam.hpp"
 
 namespace fastoptim {
 
 using AllRules = std::tuple<Sgd, Adam, Adagrad, Rmsprop, Adadelta, Adamax, Nadam, Radam, Lion, Lamb, Lars, Rprop, Asgd, Adan, Ademamix,
-                            ScheduleFreeSgd, ScheduleFreeAdamw, Adafactor>;
+                            ScheduleFreeSgd, ScheduleFreeAdamw, Adafactor, SparseAdam,
+                            RowwiseAdagrad>;
 
 }  // namespace fastoptim

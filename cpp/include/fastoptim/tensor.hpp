@@ -29,6 +29,9 @@ struct Tensor {
   std::size_t cols() const { return ndim == 0 ? 1 : extent(ndim - 1); }
   /// The extent of the second-last dimension (1 below 2 dimensions).
   std::size_t rows() const { return ndim < 2 ? 1 : extent(ndim - 2); }
+  /// Elements per row, a row being an index of the first dimension (an embedding table's row);
+  /// 1 for vectors and scalars.
+  std::size_t row_width() const { return ndim < 2 || size == 0 ? 1 : size / extent(0); }
 };
 
 /// The shape of a state array, in terms of its parameter's shape `s`.
@@ -36,6 +39,7 @@ enum class SlotShape : std::uint8_t {
   param,  ///< s (the default)
   rows,   ///< s with its last extent 1: a statistic per row (Adafactor's row_var)
   cols,   ///< s with its second-last extent 1: a statistic per column (Adafactor's col_var)
+  first,  ///< (s[0],): a statistic per row of the first dimension (RowWiseAdagrad's sum)
 };
 
 /// A slice [begin, end) of one tensor: the unit of work one thread takes.
@@ -69,8 +73,9 @@ struct Work {
   double* sums = nullptr;     ///< 2 per tensor, for Phase::norms and Phase::update
 };
 
-/// Tensors and the chunks they are cut into (at most kChunkElems elements each; small tensors are
-/// one chunk): what one kernel call runs over. Built once, e.g. per parameter group.
+/// Tensors and the chunks they are cut into (at most kChunkElems elements each, or one row when a
+/// row is longer; small tensors are one chunk; a chunk never splits a row): what one kernel call
+/// runs over. Built once, e.g. per parameter group.
 struct TensorSet {
   std::vector<Tensor> tensors;
   std::vector<Chunk> chunks;
@@ -78,8 +83,9 @@ struct TensorSet {
 
   void add(const Tensor& t) {
     const auto index = static_cast<std::uint32_t>(tensors.size());
-    for (std::size_t b = 0; b < t.size; b += kChunkElems)
-      chunks.push_back({index, b, b + kChunkElems < t.size ? b + kChunkElems : t.size});
+    const std::size_t width = t.row_width();
+    const std::size_t step = width >= kChunkElems ? width : kChunkElems / width * width;
+    for (std::size_t b = 0; b < t.size; b += step) chunks.push_back({index, b, b + step < t.size ? b + step : t.size});
     tensors.push_back(t);
     total += t.size;
   }

@@ -46,6 +46,11 @@ struct Adagrad : RuleBase {
   }
   static unsigned state_mask(const Hyper&) { return 1u; }
   static double slot_init(const Hyper& h, std::size_t) { return h.initial_accumulator_value; }
+  /// As torch: a row without gradient keeps its sum and its value, so only the given rows step;
+  /// torch refuses weight decay with sparse gradients.
+  static const char* row_sparse(const Hyper& h) {
+    return h.weight_decay == 0 ? nullptr : "takes row-sparse gradients without weight_decay only, as torch";
+  }
 
   struct Step {
     double clr, inv_count, eps, weight_decay, grad_scale;
