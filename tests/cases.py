@@ -55,17 +55,22 @@ CASES = [
     ("AdEMAMix", ref.ademamix, dict(lr=1e-2, betas=(0.8, 0.9, 0.99), alpha=2.0, t_alpha_beta3=20, weight_decay=0.01)),
     ("AdEMAMix", ref.ademamix, dict(lr=1e-2, weight_decay=0.1, weight_decouple=True, fixed_decay=True, maximize=True)),
     ("AdEMAMix", ref.ademamix, dict(lr=1e-2, weight_decay=0.1, weight_decouple=True)),
+    ("SparseAdam", ref.sparse_adam, dict(lr=1e-2)),
+    ("SparseAdam", ref.sparse_adam, dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, maximize=True)),
+    ("RowWiseAdagrad", ref.rowwise_adagrad, dict(lr=0.1)),
+    ("RowWiseAdagrad", ref.rowwise_adagrad, dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.5, maximize=True)),
     ("Adafactor", ref.adafactor, dict()),
     ("Adafactor", ref.adafactor, dict(lr=0.05, beta2_decay=-0.5, eps=(1e-6, 1e-2), d=1.5, weight_decay=0.1, maximize=True)),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in h.items()) or 'defaults'}" for name, _, h in CASES]
 
-# Rules and options torch.optim has, for the parity tests; the rules the pytorch-optimizer package has instead.
+# Rules and options torch.optim has (SparseAdam only for sparse gradients: test_sparse.py), for the parity tests;
+# the rules the pytorch-optimizer package has instead.
 PYTORCH_OPTIMIZER = ("Adan", "AdEMAMix")
 TORCH_CASES = [
     (i, case)
     for i, case in enumerate(CASES)
-    if case[0] not in ("Lion", "LAMB", "LARS") + PYTORCH_OPTIMIZER and not case[2].get("average")
+    if case[0] not in ("Lion", "LAMB", "LARS", "RowWiseAdagrad", "SparseAdam") + PYTORCH_OPTIMIZER and not case[2].get("average")
 ]
 # pytorch-optimizer 4.1's Adan keeps its first "previous gradient" before negating for maximize, so
 # its first gradient difference is -2g there, not 0; fastoptim's is 0 either way (see Adan's docstring).

@@ -242,6 +242,30 @@ def adafactor(p, g, state, t, *, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=
     return p - alpha / max(1.0, np.sqrt(np.mean(u * u)) / d) * u
 
 
+def sparse_adam(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False):
+    """torch's SparseAdam on the rows it is given (all of them here): Adam with the bias correction
+    of the second moment outside the root."""
+    g = -g if maximize else g
+    m = state.get("exp_avg", 0.0) + (1 - betas[0]) * (g - state.get("exp_avg", 0.0))
+    v = state.get("exp_avg_sq", 0.0) + (1 - betas[1]) * (g * g - state.get("exp_avg_sq", 0.0))
+    state.update(exp_avg=m, exp_avg_sq=v)
+    return p - lr * math.sqrt(1 - betas[1] ** t) / (1 - betas[0] ** t) * m / (np.sqrt(v) + eps)
+
+
+def rowwise_adagrad(p, g, state, t, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                    maximize=False):
+    """Row-wise AdaGrad (FBGEMM): one accumulator per row of the first dimension, fed the row's mean g^2."""
+    if p.size == 0:
+        return p
+    g = -g if maximize else g
+    g = g + weight_decay * p
+    rows = g.reshape(len(g) if g.ndim else 1, -1)
+    s = state.get("sum", initial_accumulator_value) + (rows * rows).mean(axis=1).reshape(p.shape[:1])
+    state["sum"] = s
+    step = lr / (1 + (t - 1) * lr_decay) * rows / (np.sqrt(s).reshape(-1, 1) + eps)
+    return p - step.reshape(p.shape)
+
+
 def adan(p, g, state, t, *, lr=1e-3, betas=(0.98, 0.92, 0.99), weight_decay=0.0, weight_decouple=False, eps=1e-8,
          maximize=False):
     """Adan (Xie et al. 2024, Algorithm 1 with Adam-style decay rates), as pytorch-optimizer has it."""
