@@ -84,6 +84,28 @@ def test_a_full_row_sparse_gradient_is_the_dense_step(name, rule, hyper):
     np.testing.assert_allclose(sparse, dense, rtol=1e-14, atol=1e-15)
 
 
+@pytest.mark.parametrize(
+    "hyper", [dict(momentum=0.9), dict(momentum=0.5, dampening=0.3, maximize=True), dict(momentum=0.9, nesterov=True)], ids=str
+)
+def test_sgd_momentum_moves_every_row_it_has_seen_as_the_dense_step(hyper):
+    """torch's sparse momentum buffer: a row once given keeps moving by its momentum. That is the
+    dense step on the scattered gradient, and rows never given stay as they are."""
+    shape = (50, 3)
+    dense, sparse = np.zeros(shape), np.zeros(shape)
+    a, b = fo.SGD([dense], lr=0.1, **hyper), fo.SGD([sparse], lr=0.1, **hyper)
+    stream = sparse_stream(shape, 12, np.float64, k=4)
+    for t, (idx, values) in enumerate(stream):
+        g = np.zeros(shape)
+        np.add.at(g, idx, values)
+        a.step([g])
+        b.step([fo.RowSparse(idx, values)])
+        if t == 6:  # the rows moving are found again from the state after a load
+            b.load_state_dict(b.state_dict())
+    np.testing.assert_allclose(sparse, dense, rtol=1e-14, atol=1e-15)
+    given = np.unique(np.concatenate([idx for idx, _ in stream]))
+    assert not np.delete(sparse, given, axis=0).any() and (sparse[given] != 0).all()
+
+
 def test_rows_absent_keep_their_values_and_state():
     table = np.ones((100, 8), np.float32)
     opt = fo.SparseAdam([table], lr=0.1)
@@ -153,7 +175,7 @@ def test_construction_checks():
     "make, message",
     [
         (lambda p: fo.Adam([p]), r"dense gradients only \(SGD, Adagrad, SparseAdam and RowWiseAdagrad take row-sparse ones\)"),
-        (lambda p: fo.SGD([p], lr=0.1, weight_decay=0.1), "row-sparse gradients without momentum and weight_decay only"),
+        (lambda p: fo.SGD([p], lr=0.1, weight_decay=0.1), "row-sparse gradients without weight_decay only, as torch"),
         (lambda p: fo.Adagrad([p], weight_decay=0.1), "row-sparse gradients without weight_decay only, as torch"),
         (lambda p: fo.Adafactor([p]), "dense gradients only"),
     ],
@@ -214,7 +236,7 @@ def test_a_state_of_the_wrong_shape_is_refused_at_load():
 @pytest.mark.parametrize(
     "name, hyper",
     [("SparseAdam", dict(lr=0.01)), ("SparseAdam", dict(lr=0.01, maximize=True)), ("Adagrad", dict(lr=0.1, lr_decay=0.01)),
-     ("SGD", dict(lr=0.1))],
+     ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9)), ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True))],
 )
 def test_matches_torch_sparse(name, hyper, dtype):
     torch = pytest.importorskip("torch")
@@ -229,6 +251,7 @@ def test_matches_torch_sparse(name, hyper, dtype):
     np.testing.assert_allclose(p, tp.detach().numpy(), **tolerance(dtype))
     for slot, value in theirs.state[tp].items():
         if slot != "step":
+            value = value.to_dense() if value.is_sparse else value  # torch's sparse momentum buffer
             np.testing.assert_allclose(ours.state_dict()["state"][0][slot], value.numpy(), **tolerance(dtype))
 
 

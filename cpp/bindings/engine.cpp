@@ -327,11 +327,15 @@ void EngineBase::add_member(const Group& g, std::size_t i, TensorSet& set) const
   }
   const RowGrad& rg = g.sparse[static_cast<std::size_t>(g.sparse_of[i])];
   const std::size_t elem = whole.dtype == DType::f32 ? sizeof(float) : sizeof(double);
-  for (std::size_t j = 0; j < rg.rows.size(); ++j) {
-    const auto row = static_cast<std::size_t>(rg.rows[j]);
+  const bool moving = !rg.at.empty() || !rg.moves.empty();
+  const std::size_t n = moving ? rg.moves.size() : rg.rows.size();
+  for (std::size_t j = 0; j < n; ++j) {
+    const auto row = static_cast<std::size_t>(moving ? rg.moves[j] : rg.rows[j]);
+    const std::ptrdiff_t at = moving ? rg.at[j] : static_cast<std::ptrdiff_t>(j);
     Tensor t = whole;
     t.param = static_cast<char*>(whole.param) + row * rg.width * elem;
-    t.grad = static_cast<const char*>(rg.values) + j * rg.width * elem;
+    t.grad = at < 0 ? static_cast<const void*>(rg.zeros.data())
+                    : static_cast<const char*>(rg.values) + static_cast<std::size_t>(at) * rg.width * elem;
     for (std::size_t k = 0; k < kMaxState; ++k)
       if (whole.state[k])
         t.state[k] = static_cast<char*>(whole.state[k]) + (slot_shape(k) == SlotShape::first ? row : row * rg.width) * elem;
@@ -425,6 +429,14 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
         if (const char* why = row_sparse(gi))
           throw py::value_error("gradient of " + p.label + " is row-sparse; this rule " + why);
         RowGrad rg = check_row_grad(gobj.cast<const RowSparse&>(), p.array, p.label);
+        const int slot = moving_slot(gi);
+        if (slot >= 0) {
+          const py::object& st = p.state[static_cast<std::size_t>(slot)];
+          add_moving_rows(rg, !st ? std::vector<std::int64_t>{}
+                              : p.moving_known ? p.moving
+                                               : nonzero_rows(py::reinterpret_borrow<py::array>(st), rg.width),
+                          static_cast<std::size_t>(p.array.itemsize()));
+        }
         data = rg.values;
         nbytes = rg.rows.size() * rg.width * static_cast<std::size_t>(p.array.itemsize());
         g.set.tensors[i].grad = nullptr;
@@ -498,6 +510,9 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
       Param& p = params_[g.members[i]];
       p.step = rr.step + 1;
       if (has_scalars) p.scalars = rr.scalars;
+      const std::ptrdiff_t sparse = g.sparse_of.empty() ? -1 : g.sparse_of[i];
+      p.moving_known = sparse >= 0 && moving_slot(rr.group) >= 0;  // a dense step may move any row
+      if (p.moving_known) p.moving = std::move(groups_[rr.group].sparse[static_cast<std::size_t>(sparse)].moves);
     };
     if (rr.members.empty()) {
       for (std::size_t i = 0; i < g.members.size(); ++i) commit(i);

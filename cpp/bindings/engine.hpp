@@ -37,6 +37,11 @@ struct Param {
   std::vector<py::object> state;   ///< per slot; a null handle is a slot not allocated
   std::int64_t step = 0;           ///< completed steps
   std::vector<double> scalars;     ///< the rule's per-parameter scalar state (NAdam's mu_product)
+  /// The rows whose moving slot (see moving_slot) holds anything but zeros, when known: a
+  /// row-sparse step updates them too. Unknown (after a dense step or a load) until the next
+  /// row-sparse step reads them from the state.
+  std::vector<std::int64_t> moving;
+  bool moving_known = false;
 };
 
 struct Group {
@@ -146,6 +151,8 @@ class EngineBase {
   virtual double slot_init(std::size_t group, std::size_t slot) const = 0;
   /// Why the rule cannot take a row-sparse gradient with the group's settings (nullptr: it can).
   virtual const char* row_sparse(std::size_t group) const = 0;
+  /// The slot whose nonzero rows keep moving without a gradient (SGD's momentum buffer), or -1.
+  virtual int moving_slot(std::size_t group) const = 0;
   /// Bit k: slot k starts as a copy of its parameter (then slot_init does not apply).
   virtual unsigned param_copies() const = 0;
   virtual SlotShape slot_shape(std::size_t slot) const = 0;

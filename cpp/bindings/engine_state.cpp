@@ -113,6 +113,7 @@ void EngineBase::load(const py::list& entries) {
     p.step = l.step;
     p.scalars = std::move(l.scalars);
     p.state = std::move(l.slots);
+    p.moving_known = false;
   }
 }
 

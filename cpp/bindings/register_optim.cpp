@@ -77,6 +77,7 @@ class Engine final : public EngineBase {
   SlotShape slot_shape(std::size_t slot) const override { return Rule::slot_shape(slot); }
   unsigned ndim_mask(int ndim) const override { return Rule::ndim_mask(ndim); }
   const char* row_sparse(std::size_t group) const override { return Rule::row_sparse(hypers_[group]); }
+  int moving_slot(std::size_t group) const override { return Rule::moving_slot(hypers_[group]); }
   std::vector<double> initial_scalars() const override { return fastoptim::initial_scalars<Rule>(); }
 
   void prepare(std::size_t r) override {

@@ -83,6 +83,41 @@ RowGrad check_row_grad(const RowSparse& g, const py::array& param, const std::st
   return r;
 }
 
+std::vector<std::int64_t> nonzero_rows(const py::array& state, std::size_t width) {
+  std::vector<std::int64_t> out;
+  const auto n = static_cast<std::size_t>(state.size());
+  auto scan = [&](const auto* v) {
+    for (std::size_t r = 0; width && r < n / width; ++r)
+      for (std::size_t i = 0; i < width; ++i)
+        if (v[r * width + i] != 0) {
+          out.push_back(static_cast<std::int64_t>(r));
+          break;
+        }
+  };
+  if (state.itemsize() == 4)
+    scan(static_cast<const float*>(state.data()));
+  else
+    scan(static_cast<const double*>(state.data()));
+  return out;
+}
+
+void add_moving_rows(RowGrad& g, const std::vector<std::int64_t>& moving, std::size_t itemsize) {
+  g.moves.clear();
+  g.at.clear();
+  std::size_t a = 0, b = 0;
+  while (a < g.rows.size() || b < moving.size()) {
+    if (b == moving.size() || (a < g.rows.size() && g.rows[a] <= moving[b])) {
+      if (b < moving.size() && moving[b] == g.rows[a]) ++b;
+      g.moves.push_back(g.rows[a]);
+      g.at.push_back(static_cast<std::ptrdiff_t>(a++));
+    } else {
+      g.moves.push_back(moving[b++]);
+      g.at.push_back(-1);
+    }
+  }
+  g.zeros.assign(g.width * itemsize, 0);
+}
+
 void register_sparse(py::module_& m) {
   py::class_<RowSparse>(m, "RowSparse", R"doc(
 A row-sparse gradient: rows ``indices`` of a parameter have the gradients ``values``, every other
@@ -91,9 +126,9 @@ row's gradient is zero (the gradient of an embedding table).
 ``indices`` is 1-D, of an integer dtype (kept as int64); ``values`` has shape
 ``(len(indices),) + param.shape[1:]`` and the parameter's dtype. Duplicate indices are summed, as
 torch's ``coalesce()`` does; indices out of range are refused, naming the parameter, before
-anything is updated. Pass it in ``step()`` wherever a dense gradient would go; SGD (without
-momentum or weight decay), Adagrad (without weight decay), SparseAdam and RowWiseAdagrad take it
-and update only the given rows.
+anything is updated. Pass it in ``step()`` wherever a dense gradient would go; SGD and Adagrad
+(without weight decay, as torch), SparseAdam and RowWiseAdagrad take it and update only the given
+rows (SGD with momentum: and the rows its momentum already moves, as torch).
 
 Example:
     >>> import numpy as np, fastoptim as fo

@@ -23,6 +23,12 @@ struct RowSparse {
 /// gradient values + j * width elements.
 struct RowGrad {
   std::vector<std::int64_t> rows;
+  /// When the rule keeps moving rows that have state (SGD's momentum): the rows to update, the
+  /// given ones and those, sorted, with at[j] the position of moves[j] in `rows` (-1: a zero
+  /// gradient, `zeros`). Else empty.
+  std::vector<std::int64_t> moves;
+  std::vector<std::ptrdiff_t> at;
+  std::vector<char> zeros;
   const void* values = nullptr;
   std::size_t width = 0;             ///< elements per row
   py::object keep;                   ///< the values' array (the user's, or their coalesced sum)
@@ -33,6 +39,11 @@ struct RowGrad {
 /// indices are summed (in the order given). Indices out of range and values of the wrong dtype or
 /// shape raise, naming the parameter.
 RowGrad check_row_grad(const RowSparse& g, const py::array& param, const std::string& label);
+
+/// The rows of a (rows x width) state array that hold anything but zeros.
+std::vector<std::int64_t> nonzero_rows(const py::array& state, std::size_t width);
+/// Set g.moves and g.at to the union of g.rows and `moving` (sorted, unique).
+void add_moving_rows(RowGrad& g, const std::vector<std::int64_t>& moving, std::size_t itemsize);
 
 void register_sparse(py::module_& m);
 

@@ -138,6 +138,13 @@ struct RuleBase {
   static const char* row_sparse(const Hyper&) {
     return "takes dense gradients only (SGD, Adagrad, SparseAdam and RowWiseAdagrad take row-sparse ones)";
   }
+  /// With a row-sparse gradient, the rows where this slot holds anything but zeros step too (with
+  /// a zero gradient): SGD's momentum keeps moving every row it has seen, as torch's sparse
+  /// momentum buffer does. -1: only the given rows step.
+  template <class Hyper>
+  static int moving_slot(const Hyper&) {
+    return -1;
+  }
 };
 
 /// A rule's per-group scalar state as it starts.

@@ -44,11 +44,12 @@ struct Sgd : RuleBase {
 
   /// Bit k set: the step uses state slot k.
   static unsigned state_mask(const Hyper& h) { return h.momentum != 0 ? 1u : 0u; }
-  /// Without momentum or decay a row without gradient does not move: only the given rows step.
+  /// As torch: a row without gradient moves only by its momentum, so the given rows and those
+  /// with momentum step; torch refuses weight decay with sparse gradients.
   static const char* row_sparse(const Hyper& h) {
-    return h.momentum == 0 && h.weight_decay == 0 ? nullptr
-                                                   : "takes row-sparse gradients without momentum and weight_decay only";
+    return h.weight_decay == 0 ? nullptr : "takes row-sparse gradients without weight_decay only, as torch";
   }
+  static int moving_slot(const Hyper& h) { return h.momentum != 0 ? 0 : -1; }
 
   /// Scalars of one step, computed once in double. `fresh` has bit k set when slot k was just
   /// allocated: torch starts the momentum buffer at d, not at (1 - dampening) * d.
