@@ -266,3 +266,41 @@ def test_every_tier_rounds_the_same():
         results.append(p)
     _core.select_tier(fo.available_tiers()[-1])
     assert all(np.array_equal(results[0], r) for r in results[1:])
+
+
+@pytest.mark.parametrize("name, hyper", [("SparseAdam", dict(lr=0.05)), ("Adagrad", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9))])
+def test_torch_adapter_takes_embedding_gradients(name, hyper):
+    """nn.Embedding(sparse=True) gives uncoalesced sparse_coo gradients: fastoptim.torch sums them in C++."""
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as ft
+
+    torch.manual_seed(0)
+    ours, theirs = torch.nn.Embedding(200, 8, sparse=True), torch.nn.Embedding(200, 8, sparse=True)
+    theirs.load_state_dict(ours.state_dict())
+    start = ours.weight.detach().clone()
+    opts = getattr(ft, name)(ours.parameters(), **hyper), getattr(torch.optim, name)(theirs.parameters(), **hyper)
+    seen = set()
+    with torch.sparse.check_sparse_tensor_invariants():
+        for _ in range(10):
+            idx = torch.randint(0, 200, (16,))
+            seen.update(idx.tolist())
+            for emb, opt in zip((ours, theirs), opts):
+                opt.zero_grad()
+                emb(idx).pow(2).sum().backward()
+                opt.step()
+    torch.testing.assert_close(ours.weight, theirs.weight, rtol=1e-5, atol=1e-6)
+    never = sorted(set(range(200)) - seen)
+    assert never and torch.equal(ours.weight[never], start[never])
+
+
+def test_torch_adapter_refuses_gradients_sparse_in_two_dimensions():
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as ft
+
+    w = torch.zeros(4, 3, requires_grad=True)
+    opt = ft.SGD([w], lr=0.1)
+    with torch.sparse.check_sparse_tensor_invariants():
+        w.grad = torch.sparse_coo_tensor(torch.tensor([[0], [1]]), torch.tensor([1.0]), (4, 3))
+    with pytest.raises(ValueError, match="gradient of parameter 0 is sparse in 2 dimensions"):
+        opt.step()
+    assert not w.detach().any()

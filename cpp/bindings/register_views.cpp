@@ -3,7 +3,8 @@
 //
 // It does not link torch: a tensor is any object with a `grad` attribute, read with the callables
 // given (`data_ptr`, `is_contiguous`) and viewed by `make_view`, which checks device,
-// layout, dtype and contiguity and raises, naming the tensor, when it cannot view it. A view is
+// layout, dtype and contiguity and raises, naming the tensor, when it cannot view it (or, for a
+// row-sparse gradient, gives a fastoptim.RowSparse of its indices and values). A view is
 // reused while the tensor is the same object at the same data pointer, and made anew otherwise
 // (`p.data = ...`, a new gradient after zero_grad(set_to_none=True)).
 //
@@ -153,9 +154,14 @@ class TensorViews {
     int nd = pa->nd;
     Py_intptr_t* dims = pa->dimensions;
     Py_intptr_t* strides = pa->strides;
-    py::array held;
+    py::object held;
     if (!dense(g)) {
       held = make_view_(g, "gradient of parameter", index);
+      if (!py::isinstance<py::array>(held)) {  // a row-sparse gradient (RowSparse): not cached
+        e.grad_ref = py::object();
+        e.grad_view = py::object();
+        return held;
+      }
       const auto* ga = py::detail::array_proxy(held.ptr());
       descr = ga->descr, nd = ga->nd, dims = ga->dimensions, strides = ga->strides;
     }

@@ -46,6 +46,7 @@ from .lbfgs import LBFGSCore, lbfgs_defaults
 from .lookahead import Lookahead
 from .optimizer import Optimizer as NumpyOptimizer
 from .settings import StepOptions, settings_reader
+from .sparse import RowSparse
 
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
@@ -188,10 +189,14 @@ class Optimizer(StepOptions, torch.optim.Optimizer):
             self._register(lists)
 
 
-def _view_of(t: torch.Tensor, what: str, index: int) -> np.ndarray:
+def _view_of(t: torch.Tensor, what: str, index: int) -> Any:
     """A NumPy array on the tensor's own memory, or an error that names it (``what index``, as
-    "gradient of parameter 3") and says why not. TensorViews calls it for every new tensor."""
+    "gradient of parameter 3") and says why not. TensorViews calls it for every new tensor. A
+    sparse COO gradient over rows (``nn.Embedding(sparse=True)``'s) becomes a :class:`RowSparse`
+    of views of its indices and values, coalesced or not."""
     label = f"{what} {index}"
+    if t.layout == torch.sparse_coo and what.startswith("gradient"):
+        return _row_sparse(t, label)
     if t.layout != torch.strided:
         raise ValueError(f"{label} is a {t.layout} tensor; fastoptim.torch steps dense CPU tensors")
     if t.device.type != "cpu":
@@ -201,6 +206,16 @@ def _view_of(t: torch.Tensor, what: str, index: int) -> np.ndarray:
     if not t.is_contiguous():
         raise ValueError(f"{label} is not contiguous; it cannot be updated in place")
     return t.detach().numpy()
+
+
+def _row_sparse(t: torch.Tensor, label: str) -> RowSparse:
+    if t.sparse_dim() != 1:
+        raise ValueError(f"{label} is sparse in {t.sparse_dim()} dimensions; fastoptim.torch takes sparse gradients over rows only")
+    if t.device.type != "cpu":
+        raise ValueError(f"{label} is on {t.device}; fastoptim.torch steps CPU tensors")
+    if t.dtype not in _FLOATS:
+        raise TypeError(f"{label} has dtype {t.dtype}; fastoptim.torch steps float32 and float64 tensors")
+    return RowSparse(t._indices()[0].numpy(), t._values().contiguous().numpy())
 
 
 def _torch_entry(entry: Tuple[int, Dict[str, float], Dict[str, np.ndarray]]) -> Dict[str, Any]:
