@@ -71,6 +71,15 @@ class _Hold:
 
 def _fail_allocation(n: int) -> None: ...
 
+class RowSparse:
+    """A row-sparse gradient: rows ``indices`` have the gradients ``values``; see cpp/bindings/sparse.cpp."""
+
+    def __init__(self, indices: np.ndarray, values: np.ndarray) -> None: ...
+    @property
+    def indices(self) -> np.ndarray: ...
+    @property
+    def values(self) -> np.ndarray: ...
+
 class Engine:
     """Parameters, per-parameter state and step counts of one optimizer; its step runs in C++."""
 
