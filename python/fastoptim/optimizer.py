@@ -23,7 +23,8 @@ __all__ = ["Optimizer"]
 
 Key = Union[int, str]
 Params = Union[Iterable[np.ndarray], Mapping[str, np.ndarray], Iterable[Dict[str, Any]]]
-Grads = Union[Sequence[Optional[np.ndarray]], Mapping[str, Optional[np.ndarray]]]
+Grad = Union[np.ndarray, _core.RowSparse, None]
+Grads = Union[Sequence[Grad], Mapping[str, Grad]]
 
 _NOT_SETTINGS = ("params", "param_names")
 # What Engine.step() returns.
@@ -197,7 +198,9 @@ class Optimizer(StepOptions):
         given by name, a dict ``name -> array``. Each gradient has its parameter's shape and dtype
         and is only read. A gradient of ``None`` skips its parameter for this step, as in torch: it
         is not updated, gets no state, and its step count does not advance (so its bias
-        corrections count only the steps it took part in). One compiled call checks every
+        corrections count only the steps it took part in). A :class:`~fastoptim.RowSparse` gradient
+        gives some rows of a parameter (an embedding table's): the rules that take one update only
+        those rows (see RowSparse). One compiled call checks every
         parameter (still the array it was: same data, shape and dtype, writeable) and gradient,
         then (unless ``nonfinite`` is ``"ignore"``) that all are finite, then updates all groups
         with the GIL released. Any error leaves every
@@ -248,7 +251,7 @@ class Optimizer(StepOptions):
         value = self._engine.last_grad_norm()
         return None if self.max_grad_norm is None or value != value else value
 
-    def _split(self, grads: Grads) -> List[List[Optional[np.ndarray]]]:
+    def _split(self, grads: Grads) -> List[List[Grad]]:
         """Gradients per group. The arrays themselves are checked in C++, in one call."""
         cls = type(grads)
         total = self._total
