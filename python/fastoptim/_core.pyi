@@ -92,7 +92,7 @@ class Engine:
     def step(
         self,
         params: Sequence[Sequence[np.ndarray]],
-        grads: Sequence[Sequence[np.ndarray | None]],
+        grads: Sequence[Sequence[np.ndarray | RowSparse | None]],
         hypers: Sequence[Sequence[Any]],
         nonfinite: str,
         max_grad_norm: float | None = None,
