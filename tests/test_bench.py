@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from fastoptim import _core, bench
+from fastoptim import _core, bench, bench_sparse
 
 
 def test_run_reports_every_contender(capsys):
@@ -136,3 +136,21 @@ def test_every_torch_mode_contender_does_the_same_work(rule):
     for label, (_step, params) in contenders.items():
         for p, q in zip(params or [], reference):
             np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=label)
+
+
+@pytest.mark.parametrize("rule", sorted(bench_sparse.RULES))
+def test_sparse_contenders_do_the_same_work(rule):
+    """After the same steps the row-sparse table equals torch's sparse path's, and for plain SGD
+    (where rows without gradient do not move either way) the dense step's."""
+    contenders = bench_sparse.contenders(rule, rows=500, dim=8, given=40)
+    for _ in range(3):
+        for step, _table in contenders.values():
+            assert step() > 0
+    ours = contenders["fastoptim-sparse"][1]
+    if "torch-sparse" in contenders:
+        np.testing.assert_allclose(contenders["torch-sparse"][1], ours, rtol=1e-5, atol=1e-6)
+    if rule == "sgd":
+        np.testing.assert_allclose(contenders["fastoptim-dense"][1], ours, rtol=1e-6, atol=1e-7)
+    report = bench_sparse.run(rule, rows=500, dim=8, given=40, repeats=2)
+    table = bench_sparse.format_table(report)
+    assert "| 500 x 8, 40 rows |" in table and "fastoptim-dense" in table

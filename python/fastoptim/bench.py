@@ -2,6 +2,7 @@
 
     python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--torch] [--json FILE]
     python -m fastoptim.bench --mpi [--elements N] [--ranks 1,2]
+    python -m fastoptim.bench --sparse [--rule sparseadam] [--rows N] [--dim D] [--given K]
 
 For each workload (a set of float32 tensors) it times one optimizer step of every contender:
 
@@ -19,6 +20,8 @@ For each workload (a set of float32 tensors) it times one optimizer step of ever
 ``--torch`` races ``fastoptim.torch`` against torch.optim on torch tensors instead, with gradients
 from a real ``zero_grad()`` + ``backward()`` before every timed step (:mod:`fastoptim.bench_torch`).
 ``--mpi`` times :class:`fastoptim.distributed.ZeroOptimizer` on 1, 2, ... ranks (:mod:`fastoptim.bench_mpi`).
+``--sparse`` times row-sparse steps on an embedding table against the dense step and torch's
+sparse path (:mod:`fastoptim.bench_sparse`).
 
 Runs are interleaved (one step of each contender in turn, the order rotating) and the report gives
 medians, and each contender's time over fastoptim's. Absolute times drift on a shared machine;
@@ -375,6 +378,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .bench_mpi import main as mpi_main
 
         return mpi_main([a for a in argv if a != "--mpi"])
+    if "--sparse" in argv:  # row-sparse steps on an embedding table: their own runs and table
+        from .bench_sparse import main as sparse_main
+
+        return sparse_main([a for a in argv if a != "--sparse"])
     parser = argparse.ArgumentParser(prog="python -m fastoptim.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rule", default="adam", choices=sorted(RULES))
     parser.add_argument("--workloads", default=None, help=f"comma-separated, from {','.join(WORKLOADS)}")
