@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from ._lerp import lerp_
+from .optimizer import EngineAccess
 
 __all__ = ["Lookahead"]
 
@@ -52,14 +53,15 @@ class Lookahead:
     """
 
     def __init__(self, optimizer: Any, k: int = 5, alpha: float = 0.5) -> None:
-        if not hasattr(optimizer, "_engine"):
+        if not isinstance(optimizer, EngineAccess):
             raise TypeError(f"Lookahead wraps a fastoptim optimizer, got {type(optimizer).__name__}")
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be an integer >= 1, got {k!r}")
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-        self.optimizer, self.k, self.alpha = optimizer, int(k), float(alpha)
-        arrays = self._arrays()
+        self.optimizer: Any = optimizer
+        self.k, self.alpha = int(k), float(alpha)
+        arrays = optimizer.arrays()
         self.slow: List[List[np.ndarray]] = [[a.copy() for a in group] for group in arrays]
         self.counters = [0] * len(arrays)
 
@@ -68,17 +70,6 @@ class Lookahead:
         """The inner optimizer's parameter groups."""
         return self.optimizer.param_groups  # type: ignore[no-any-return]
 
-    def _arrays(self) -> List[List[np.ndarray]]:
-        """The parameters as the inner engine holds them (views of torch tensors for fastoptim.torch)."""
-        engine = self.optimizer._engine
-        with engine.hold():
-            self.optimizer._sync()
-            return engine.arrays()  # type: ignore[no-any-return]
-
-    def _steps(self) -> List[List[int]]:
-        with self.optimizer._engine.hold():
-            return [[0 if e is None else e[0] for e in group] for group in self.optimizer._engine.snapshot(copy=False)]
-
     def step(self, *args: Any, **kwargs: Any) -> Any:
         """The inner optimizer's step; then, in each group at its k-th step, the pull."""
         if len(self.counters) != len(self.param_groups) or any(
@@ -86,12 +77,12 @@ class Lookahead:
         ):
             raise ValueError("Lookahead keeps a slow copy per parameter: its optimizer's param_groups changed")
         pulling = [g for g, c in enumerate(self.counters) if c + 1 >= self.k]
-        before = self._steps() if pulling else None
+        before = self.optimizer.step_counts() if pulling else None
         out = self.optimizer.step(*args, **kwargs)  # a step that raises counts for nothing
         self.counters = [0 if g in pulling else c + 1 for g, c in enumerate(self.counters)]
         if pulling:  # only then the arrays and step counts are read
             assert before is not None
-            after, arrays = self._steps(), self._arrays()
+            after, arrays = self.optimizer.step_counts(), self.optimizer.arrays()
             for g in pulling:
                 for i, (theta, phi) in enumerate(zip(arrays[g], self.slow[g])):
                     if after[g][i] != before[g][i]:  # it had a gradient at this step
@@ -114,7 +105,7 @@ class Lookahead:
         """Restore :meth:`state_dict`. The slow copies are checked (one per parameter, each of its
         parameter's shape and dtype) before anything changes; then the inner optimizer loads its part
         (refusing as it does, with nothing changed), then the slow copies and counters are set."""
-        arrays = self._arrays()
+        arrays = self.optimizer.arrays()
         slow = state_dict.get("slow_params")
         counters = state_dict.get("counters")
         if not isinstance(slow, (list, tuple)) or len(slow) != len(arrays) or any(len(s) != len(a) for s, a in zip(slow, arrays)):

@@ -44,7 +44,7 @@ from . import _core
 from . import muon as _muon
 from .lbfgs import LBFGSCore, lbfgs_defaults
 from .lookahead import Lookahead
-from .optimizer import Optimizer as NumpyOptimizer
+from .optimizer import EngineAccess, Optimizer as NumpyOptimizer
 from .settings import StepOptions, settings_reader
 from .sparse import RowSparse
 
@@ -53,7 +53,7 @@ _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
 _FLOATS = (torch.float32, torch.float64)
 
 
-class Optimizer(StepOptions, torch.optim.Optimizer):
+class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
     """Base class: a ``torch.optim.Optimizer`` whose step runs fastoptim's engine (see the module)."""
 
     _rule: ClassVar[str]
