@@ -8,7 +8,7 @@ from conftest import grad_stream, init_params
 
 import fastoptim as fo
 import reference as ref
-from fastoptim import schedules as S
+from fastoptim import _core, schedules as S
 
 T = 300
 CASES = [
@@ -233,3 +233,26 @@ def test_schedules_document_formula_defaults_and_example():
         doc = getattr(S, name).__doc__
         assert doc and ">>>" in doc, name
     assert "slow path" in S.__doc__
+
+
+def test_arguments_are_named_once_in_cpp():
+    """Each kind declares its arguments by name in C++: a schedule is built from names, shows them,
+    and refuses names it does not take or misses."""
+    s = S.step(1.0, step_size=10)
+    assert repr(s) == "step(init=1.0, step_size=10.0, gamma=0.1)" and s.args == {"init": 1.0, "step_size": 10.0, "gamma": 0.1}
+    kinds = dict(_core.schedule_kinds)
+    assert kinds["warmup_cosine"] == ["peak", "warmup_steps", "total_steps", "init", "min_value"] and kinds["join"] == []
+    with pytest.raises(ValueError, match=r"step: takes no argument 'gama' \(it takes: init, step_size, gamma\)"):
+        _core.Schedule("step", {"init": 1.0, "step_size": 2, "gama": 0.5})
+    with pytest.raises(ValueError, match="step: missing argument 'gamma'"):
+        _core.Schedule("step", {"init": 1.0, "step_size": 2})
+    with pytest.raises(TypeError, match="step: gamma must be a number"):
+        _core.Schedule("step", {"init": 1.0, "step_size": 2, "gamma": "x"})
+
+
+def test_a_spec_with_positional_arguments_still_loads():
+    """Checkpoints written before arguments had names list them in the kind's order."""
+    old = {"schedule": "cosine", "args": [1.0, 10.0, 0.0], "ints": [], "children": [], "state": []}
+    assert S.from_spec(old)(5) == S.cosine(1.0, 10)(5)
+    with pytest.raises(ValueError, match=r"cosine: 2 arguments, it takes 3 \(init, total_steps, min_value\)"):
+        S.from_spec({**old, "args": [1.0, 10.0]})

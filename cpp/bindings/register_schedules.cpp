@@ -44,10 +44,33 @@ py::object call(const Schedule& s, py::handle t) {
 
 std::string repr(const Schedule& s) {
   std::string out = s.kind() + "(";
-  for (std::size_t i = 0; i < s.args().size(); ++i) out += (i ? ", " : "") + py::repr(py::float_(s.args()[i])).cast<std::string>();
-  if (!s.ints().empty()) out += std::string(s.args().empty() ? "" : ", ") + py::repr(py::cast(s.ints())).cast<std::string>();
+  const auto args = s.args();
+  for (std::size_t i = 0; i < args.size(); ++i)
+    out += (i ? ", " : "") + args[i].first + "=" + py::repr(py::float_(args[i].second)).cast<std::string>();
+  if (!s.ints().empty()) out += std::string(args.empty() ? "" : ", ") + py::repr(py::cast(s.ints())).cast<std::string>();
   for (const auto& c : s.children()) out += ", " + repr(*c);
   return out + ")";
+}
+
+/// A schedule's named arguments from a dict name -> number (bools count as 0 and 1).
+std::vector<std::pair<std::string, double>> named(const std::string& kind, const py::dict& args) {
+  std::vector<std::pair<std::string, double>> out;
+  for (const auto& [key, value] : args) {
+    const std::string name = py::str(key).cast<std::string>();
+    const double v = PyFloat_AsDouble(value.ptr());
+    if (v == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      throw py::type_error(kind + ": " + name + " must be a number, got " + py::repr(value).cast<std::string>());
+    }
+    out.emplace_back(name, v);
+  }
+  return out;
+}
+
+py::dict args_of(const Schedule& s) {
+  py::dict out;
+  for (const auto& [name, v] : s.args()) out[py::str(name)] = v;
+  return out;
 }
 
 }  // namespace
@@ -56,13 +79,18 @@ void register_schedules(py::module_& m) {
   py::class_<Schedule, std::shared_ptr<Schedule>>(m, "Schedule",
                                                   "A schedule evaluated in C++: call it with a step t >= 0 (or an "
                                                   "integer array of steps). Build one with fastoptim.schedules.")
-      .def(py::init<std::string, std::vector<double>, std::vector<std::int64_t>, std::vector<std::shared_ptr<Schedule>>>(),
+      .def(py::init([](const std::string& kind, const py::dict& args, std::vector<std::int64_t> ints,
+                       std::vector<std::shared_ptr<Schedule>> children) {
+             return std::make_shared<Schedule>(kind, named(kind, args), std::move(ints), std::move(children));
+           }),
            py::arg("kind"), py::arg("args"), py::arg("ints") = std::vector<std::int64_t>{},
-           py::arg("children") = std::vector<std::shared_ptr<Schedule>>{})
+           py::arg("children") = std::vector<std::shared_ptr<Schedule>>{},
+           "A schedule of `kind` from its named arguments (a dict: every one the kind takes, see "
+           "_core.schedule_kinds), integer lists (milestones, boundaries) and children (join).")
       .def("__call__", &call, py::arg("t"), "The value at step t (float), or at each step of an integer array.")
       .def("__repr__", &repr)
       .def_property_readonly("kind", &Schedule::kind)
-      .def_property_readonly("args", &Schedule::args)
+      .def_property_readonly("args", &args_of, "The arguments by name, in their declared order.")
       .def_property_readonly("ints", &Schedule::ints)
       .def_property_readonly("children", &Schedule::children)
       .def("report", &Schedule::report, py::arg("metric"))
@@ -73,7 +101,7 @@ void register_schedules(py::module_& m) {
       .def("__copy__", [](const Schedule& s) { return s.clone(); })
       .def("__deepcopy__", [](const Schedule& s, const py::dict&) { return s.clone(); }, py::arg("memo"));
   py::list kinds;
-  for (const auto& k : Schedule::kinds()) kinds.append(py::make_tuple(k.first, k.second));
+  for (const auto& [kind, names] : Schedule::kinds()) kinds.append(py::make_tuple(kind, names));
   m.attr("schedule_kinds") = kinds;
 }
 

@@ -1,6 +1,6 @@
 """Type stubs for fastoptim's compiled core."""
 
-from typing import Any, Callable, Sequence, overload
+from typing import Any, Callable, Mapping, Sequence, overload
 
 import numpy as np
 
@@ -25,7 +25,7 @@ class Roofline:
     def __init__(self, tensors: Sequence[Sequence[np.ndarray]]) -> None: ...
     def run(self, reads: int, writes: int) -> None: ...
 
-schedule_kinds: list[tuple[str, int]]
+schedule_kinds: list[tuple[str, list[str]]]  # kind, its argument names
 
 class TensorViews:
     """Cached NumPy views of torch tensors and of their gradients (see cpp/bindings/register_views.cpp)."""
@@ -45,7 +45,9 @@ class TensorViews:
 class Schedule:
     """A schedule evaluated in C++; build one with fastoptim.schedules."""
 
-    def __init__(self, kind: str, args: Sequence[float], ints: Sequence[int] = ..., children: Sequence[Schedule] = ...) -> None: ...
+    def __init__(
+        self, kind: str, args: Mapping[str, float], ints: Sequence[int] = ..., children: Sequence[Schedule] = ...
+    ) -> None: ...
     @overload
     def __call__(self, t: int) -> float: ...
     @overload
@@ -53,7 +55,7 @@ class Schedule:
     @property
     def kind(self) -> str: ...
     @property
-    def args(self) -> list[float]: ...
+    def args(self) -> dict[str, float]: ...
     @property
     def ints(self) -> list[int]: ...
     @property

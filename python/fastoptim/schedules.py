@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple, Union
 
+from . import _core
 from ._core import Schedule
 
 __all__ = [
@@ -77,7 +78,7 @@ def constant(value: float) -> Schedule:
     >>> constant(0.01)(1000)
     0.01
     """
-    return Schedule("constant", [value])
+    return Schedule("constant", dict(value=value))
 
 
 def step(init: float, step_size: int, gamma: float = 0.1) -> Schedule:
@@ -88,7 +89,7 @@ def step(init: float, step_size: int, gamma: float = 0.1) -> Schedule:
     >>> [round(step(1.0, step_size=10)(t), 6) for t in (0, 9, 10, 25)]
     [1.0, 1.0, 0.1, 0.01]
     """
-    return Schedule("step", [init, step_size, gamma])
+    return Schedule("step", dict(init=init, step_size=step_size, gamma=gamma))
 
 
 def multistep(init: float, milestones: Sequence[int], gamma: float = 0.1) -> Schedule:
@@ -99,7 +100,7 @@ def multistep(init: float, milestones: Sequence[int], gamma: float = 0.1) -> Sch
     >>> [round(multistep(1.0, [3, 5])(t), 6) for t in (2, 3, 5)]
     [1.0, 0.1, 0.01]
     """
-    return Schedule("multistep", [init, gamma], [int(m) for m in milestones])
+    return Schedule("multistep", dict(init=init, gamma=gamma), [int(m) for m in milestones])
 
 
 def exponential(init: float, gamma: float) -> Schedule:
@@ -108,7 +109,7 @@ def exponential(init: float, gamma: float) -> Schedule:
     >>> exponential(1.0, 0.5)(3)
     0.125
     """
-    return Schedule("exponential", [init, gamma])
+    return Schedule("exponential", dict(init=init, gamma=gamma))
 
 
 def inverse_time(init: float, decay_rate: float, decay_steps: int = 1, staircase: bool = False) -> Schedule:
@@ -119,7 +120,7 @@ def inverse_time(init: float, decay_rate: float, decay_steps: int = 1, staircase
     >>> inverse_time(1.0, decay_rate=0.5)(2)
     0.5
     """
-    return Schedule("inverse_time", [init, decay_rate, decay_steps, float(staircase)])
+    return Schedule("inverse_time", dict(init=init, decay_rate=decay_rate, decay_steps=decay_steps, staircase=staircase))
 
 
 def inverse_sqrt(init: float, timescale: float = 1.0) -> Schedule:
@@ -132,7 +133,7 @@ def inverse_sqrt(init: float, timescale: float = 1.0) -> Schedule:
     >>> inverse_sqrt(1.0)(3)
     0.5
     """
-    return Schedule("inverse_sqrt", [init, timescale])
+    return Schedule("inverse_sqrt", dict(init=init, timescale=timescale))
 
 
 def polynomial(init: float, end: float, total_steps: int, power: float = 1.0) -> Schedule:
@@ -143,7 +144,7 @@ def polynomial(init: float, end: float, total_steps: int, power: float = 1.0) ->
     >>> polynomial(1.0, 0.0, total_steps=4, power=2)(2)
     0.25
     """
-    return Schedule("polynomial", [init, end, total_steps, power])
+    return Schedule("polynomial", dict(init=init, end=end, total_steps=total_steps, power=power))
 
 
 def linear(start: float, end: float, steps: int) -> Schedule:
@@ -155,7 +156,7 @@ def linear(start: float, end: float, steps: int) -> Schedule:
     >>> [linear(0.0, 1.0, 4)(t) for t in (0, 2, 4, 9)]
     [0.0, 0.5, 1.0, 1.0]
     """
-    return Schedule("linear", [start, end, steps])
+    return Schedule("linear", dict(start=start, end=end, steps=steps))
 
 
 def cosine(init: float, total_steps: int, min_value: float = 0.0) -> Schedule:
@@ -168,7 +169,7 @@ def cosine(init: float, total_steps: int, min_value: float = 0.0) -> Schedule:
     >>> round(cosine(1.0, 10)(5), 6)
     0.5
     """
-    return Schedule("cosine", [init, total_steps, min_value])
+    return Schedule("cosine", dict(init=init, total_steps=total_steps, min_value=min_value))
 
 
 def cosine_restarts(init: float, period: int, period_mult: int = 1, min_value: float = 0.0) -> Schedule:
@@ -182,7 +183,7 @@ def cosine_restarts(init: float, period: int, period_mult: int = 1, min_value: f
     >>> [round(s(t), 3) for t in range(6)]
     [1.0, 0.854, 0.5, 0.146, 1.0, 0.854]
     """
-    return Schedule("cosine_restarts", [init, period, period_mult, min_value])
+    return Schedule("cosine_restarts", dict(init=init, period=period, period_mult=period_mult, min_value=min_value))
 
 
 def one_cycle(
@@ -206,7 +207,11 @@ def one_cycle(
     (0.04, 1.0, 4e-06)
     """
     a = _choice("anneal", anneal, ("linear", "cos"))
-    return Schedule("one_cycle", [max_value, total_steps, pct_start, div_factor, final_div_factor, a, float(three_phase)])
+    return Schedule(
+        "one_cycle",
+        dict(max_value=max_value, total_steps=total_steps, pct_start=pct_start, div_factor=div_factor,
+             final_div_factor=final_div_factor, anneal=a, three_phase=three_phase),
+    )
 
 
 def one_cycle_momentum(
@@ -227,7 +232,10 @@ def one_cycle_momentum(
     (0.95, 0.85, 0.95)
     """
     a = _choice("anneal", anneal, ("linear", "cos"))
-    return Schedule("one_cycle_momentum", [total_steps, base, max_value, pct_start, a, float(three_phase)])
+    return Schedule(
+        "one_cycle_momentum",
+        dict(total_steps=total_steps, base=base, max_value=max_value, pct_start=pct_start, anneal=a, three_phase=three_phase),
+    )
 
 
 def cyclic(
@@ -250,7 +258,7 @@ def cyclic(
     """
     m = _choice("mode", mode, ("triangular", "triangular2", "exp_range"))
     down = step_size_up if step_size_down is None else step_size_down
-    return Schedule("cyclic", [base, max_value, step_size_up, down, m, gamma])
+    return Schedule("cyclic", dict(base=base, max_value=max_value, step_size_up=step_size_up, step_size_down=down, mode=m, gamma=gamma))
 
 
 def noam(d_model: int, warmup_steps: int, scale: float = 1.0) -> Schedule:
@@ -263,7 +271,7 @@ def noam(d_model: int, warmup_steps: int, scale: float = 1.0) -> Schedule:
     >>> round(s(3999), 6) == round(512 ** -0.5 * 4000 ** -0.5, 6)
     True
     """
-    return Schedule("noam", [d_model, warmup_steps, scale])
+    return Schedule("noam", dict(d_model=d_model, warmup_steps=warmup_steps, scale=scale))
 
 
 def warmup_stable_decay(
@@ -287,7 +295,11 @@ def warmup_stable_decay(
     [0.0, 0.5, 1.0, 1.0, 1.0, 0.5, 0.0]
     """
     d = _choice("decay", decay, ("linear", "cosine", "1-sqrt"))
-    return Schedule("warmup_stable_decay", [peak, warmup_steps, stable_steps, decay_steps, min_value, d, init])
+    return Schedule(
+        "warmup_stable_decay",
+        dict(peak=peak, warmup_steps=warmup_steps, stable_steps=stable_steps, decay_steps=decay_steps, min_value=min_value,
+             decay=d, init=init),
+    )
 
 
 def warmup_cosine(peak: float, warmup_steps: int, total_steps: int, init: float = 0.0, min_value: float = 0.0) -> Schedule:
@@ -298,7 +310,7 @@ def warmup_cosine(peak: float, warmup_steps: int, total_steps: int, init: float 
     >>> [round(s(t), 3) for t in range(7)]
     [0.0, 0.5, 1.0, 0.854, 0.5, 0.146, 0.0]
     """
-    return Schedule("warmup_cosine", [peak, warmup_steps, total_steps, init, min_value])
+    return Schedule("warmup_cosine", dict(peak=peak, warmup_steps=warmup_steps, total_steps=total_steps, init=init, min_value=min_value))
 
 
 def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
@@ -316,7 +328,7 @@ def join(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> Schedule:
     for i, s in enumerate(items):
         if not isinstance(s, Schedule):
             raise TypeError(f"join takes fastoptim schedules; schedules[{i}] is {type(s).__name__}")
-    return Schedule("join", [], [int(b) for b in boundaries], items)
+    return Schedule("join", {}, [int(b) for b in boundaries], items)
 
 
 class ReduceOnPlateau(Schedule):
@@ -351,7 +363,11 @@ class ReduceOnPlateau(Schedule):
     ) -> None:
         rel = _choice("threshold_mode", threshold_mode, ("abs", "rel"))
         minimize = _choice("mode", mode, ("max", "min"))
-        super().__init__("plateau", [init, factor, patience, threshold, rel, cooldown, min_value, minimize])
+        super().__init__(
+            "plateau",
+            dict(init=init, factor=factor, patience=patience, threshold=threshold, threshold_mode=rel, cooldown=cooldown,
+                 min_value=min_value, mode=minimize),
+        )
 
     @property
     def value(self) -> float:
@@ -372,11 +388,11 @@ def to_spec(schedule: Schedule) -> Dict[str, Any]:
     :func:`from_spec`. Checkpoints store schedules this way.
 
     >>> to_spec(exponential(1.0, 0.5))
-    {'schedule': 'exponential', 'args': [1.0, 0.5], 'ints': [], 'children': [], 'state': []}
+    {'schedule': 'exponential', 'args': {'init': 1.0, 'gamma': 0.5}, 'ints': [], 'children': [], 'state': []}
     """
     return {
         "schedule": schedule.kind,
-        "args": list(schedule.args),
+        "args": dict(schedule.args),
         "ints": list(schedule.ints),
         "children": [to_spec(c) for c in schedule.children],
         "state": list(schedule.state()),
@@ -385,12 +401,19 @@ def to_spec(schedule: Schedule) -> Dict[str, Any]:
 
 def from_spec(spec: Mapping[str, Any]) -> Schedule:
     """Build the schedule :func:`to_spec` described, state included; ValueError if ``spec`` is malformed.
+    Its ``args`` are by name, or a list in the kind's order (as checkpoints before named
+    arguments stored them).
 
     >>> from_spec(to_spec(cosine(1.0, 10)))(5)
     0.5
     """
     try:
         kind, args, ints, children, state = (spec[k] for k in ("schedule", "args", "ints", "children", "state"))
+        if isinstance(args, (list, tuple)):
+            names = dict(_core.schedule_kinds).get(kind, [])
+            if len(args) != len(names):
+                raise ValueError(f"{kind}: {len(args)} arguments, it takes {len(names)} ({', '.join(names)})")
+            args = dict(zip(names, args))
         built = [from_spec(c) for c in children]
         if kind == "plateau":
             s: Schedule = ReduceOnPlateau.__new__(ReduceOnPlateau)
