@@ -147,6 +147,11 @@ struct RuleBase {
   }
 };
 
+/// Registers a rule: the build lists every `FASTOPTIM_RULE(Name)` line of the headers in rules/
+/// in AllRules (fastoptim/rules.hpp), so a new rule is its header alone.
+#define FASTOPTIM_RULE(Name) \
+  static_assert(std::is_base_of_v<::fastoptim::RuleBase, Name>, #Name " must derive from RuleBase");
+
 /// A rule's per-group scalar state as it starts.
 template <class Rule>
 std::vector<double> initial_scalars() {

@@ -53,6 +53,8 @@ struct Adadelta : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Adadelta)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

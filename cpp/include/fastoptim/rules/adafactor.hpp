@@ -76,6 +76,8 @@ struct Adafactor : RuleBase {
   static Traffic traffic(const Hyper&) { return {{{2, 0}, {1, 0}, {2, 1}}, 3}; }
 };
 
+FASTOPTIM_RULE(Adafactor)
+
 namespace FASTOPTIM_TIER {
 
 /// torch's lerp: a + w (b - a) for w < 0.5, else b - (b - a)(1 - w) (exact at w = 1).

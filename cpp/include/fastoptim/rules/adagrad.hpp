@@ -66,6 +66,8 @@ struct Adagrad : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Adagrad)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

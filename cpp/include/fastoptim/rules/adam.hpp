@@ -71,6 +71,8 @@ struct Adam : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Adam)
+
 namespace FASTOPTIM_TIER {
 
 // AMSGrad is a template flag, not a branch in the loop: its state pointer is null without it, and

@@ -50,6 +50,8 @@ struct Adamax : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Adamax)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

@@ -70,6 +70,8 @@ struct Adan : RuleBase {
   static Traffic traffic(const Hyper&) { return {{{6, 5}}, 1}; }
 };
 
+FASTOPTIM_RULE(Adan)
+
 namespace FASTOPTIM_TIER {
 
 template <bool First, class T>

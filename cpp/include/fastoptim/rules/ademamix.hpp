@@ -79,6 +79,8 @@ struct Ademamix : RuleBase {
   static Traffic traffic(const Hyper&) { return {{{5, 4}}, 1}; }
 };
 
+FASTOPTIM_RULE(Ademamix)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

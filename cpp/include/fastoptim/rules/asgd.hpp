@@ -63,6 +63,8 @@ struct Asgd : RuleBase {
   static Traffic traffic(const Hyper&) { return {{{3, 2}}, 1}; }
 };
 
+FASTOPTIM_RULE(Asgd)
+
 namespace FASTOPTIM_TIER {
 
 template <bool Average, class T>

@@ -63,6 +63,8 @@ struct Lamb : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Lamb)
+
 namespace FASTOPTIM_TIER {
 
 /// The direction r, computed the same way in both passes.

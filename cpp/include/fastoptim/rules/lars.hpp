@@ -59,6 +59,8 @@ struct Lars : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Lars)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

@@ -50,6 +50,8 @@ struct Lion : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Lion)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

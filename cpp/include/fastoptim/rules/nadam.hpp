@@ -70,6 +70,8 @@ struct Nadam : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Nadam)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

@@ -68,6 +68,8 @@ struct Radam : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Radam)
+
 namespace FASTOPTIM_TIER {
 
 template <bool Rectified, class T>

@@ -58,6 +58,8 @@ struct Rmsprop : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Rmsprop)
+
 namespace FASTOPTIM_TIER {
 
 template <bool Momentum, bool Centered, class T>

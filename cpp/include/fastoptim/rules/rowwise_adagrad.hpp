@@ -59,6 +59,8 @@ struct RowwiseAdagrad : RuleBase {
   static Traffic traffic(const Hyper&) { return {{{2, 1}}, 1}; }
 };
 
+FASTOPTIM_RULE(RowwiseAdagrad)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

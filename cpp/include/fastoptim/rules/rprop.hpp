@@ -55,6 +55,8 @@ struct Rprop : RuleBase {
   static Traffic traffic(const Hyper&) { return {{{4, 3}}, 1}; }
 };
 
+FASTOPTIM_RULE(Rprop)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

@@ -114,6 +114,9 @@ struct ScheduleFreeAdamw : ScheduleFreeBase {
   static Traffic traffic(const Hyper&) { return {{{4, 3}}, 1}; }
 };
 
+FASTOPTIM_RULE(ScheduleFreeSgd)
+FASTOPTIM_RULE(ScheduleFreeAdamw)
+
 namespace FASTOPTIM_TIER {
 
 /// y, z after one step with the normalised gradient d (torch's lerp, then the two adds).

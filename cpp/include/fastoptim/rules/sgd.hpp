@@ -68,6 +68,8 @@ struct Sgd : RuleBase {
   }
 };
 
+FASTOPTIM_RULE(Sgd)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>

@@ -52,6 +52,8 @@ struct SparseAdam : RuleBase {
   static Traffic traffic(const Hyper&) { return {{{4, 3}}, 1}; }
 };
 
+FASTOPTIM_RULE(SparseAdam)
+
 namespace FASTOPTIM_TIER {
 
 template <class T>
