@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from fastoptim import _core, bench, bench_sparse
+from fastoptim import _core, bench, bench_sparse, bench_whole
 
 
 def test_run_reports_every_contender(capsys):
@@ -154,3 +154,22 @@ def test_sparse_contenders_do_the_same_work(rule):
     report = bench_sparse.run(rule, rows=500, dim=8, given=40, repeats=2)
     table = bench_sparse.format_table(report)
     assert "| 500 x 8, 40 rows |" in table and "fastoptim-dense" in table
+
+
+@pytest.mark.parametrize("kind", sorted(bench_whole.KINDS))
+def test_whole_step_contenders_do_the_same_work(kind):
+    """Muon, L-BFGS and Lookahead against their peers: after the same steps, the same parameters."""
+    pytest.importorskip("torch")
+    if kind == "lookahead":
+        pytest.importorskip("pytorch_optimizer")
+    contenders = bench_whole.contenders(kind, small=True)
+    assert len(contenders) >= 2
+    for _ in range(6):  # past Lookahead's first pull (k = 5)
+        for step, _params in contenders.values():
+            assert step() > 0
+    ours = contenders["fastoptim"][1]
+    for label, (_step, params) in contenders.items():
+        bf16 = label == "fastoptim-bf16" or (kind == "muon" and label == "torch")  # torch's Newton-Schulz runs in bfloat16
+        tol = dict(rtol=0.05, atol=2e-3) if bf16 else dict(rtol=2e-4, atol=1e-5)
+        for p, q in zip(params if isinstance(params, list) else [params], ours if isinstance(ours, list) else [ours]):
+            np.testing.assert_allclose(p, q, err_msg=label, **tol)

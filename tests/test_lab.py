@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 
+import fastoptim as fo  # noqa: E402
 from fastoptim.lab import EXPERIMENTS, MLP  # noqa: E402
 
 
@@ -141,8 +143,19 @@ def test_race(results):
             assert f["final_loss"] < f["start_loss"], (surface, rule)
     saddle = r["figures"]["saddle"]
     assert saddle["SGD"]["final_loss"] > 0  # still on the ridge
-    for rule in ("Adagrad", "RMSprop", "Adam", "Adamax", "NAdam", "RAdam", "Lion", "Adan", "AdEMAMix", "Rprop", "Muon", "LBFGS"):
+    for rule in ("Adagrad", "RMSprop", "Adam", "Adamax", "NAdam", "RAdam", "Lion", "Adan", "AdEMAMix", "Rprop", "Muon", "LBFGS",
+                 "Adafactor", "SparseAdam", "RowWiseAdagrad"):
         assert saddle[rule]["final_loss"] < -0.2, rule
+
+
+def test_the_race_has_every_optimizer_class_and_the_readme_says_how_many():
+    from fastoptim.lab import race
+
+    classes = {c for c in vars(fo).values() if isinstance(c, type) and c is not fo.Optimizer and hasattr(c, "step")}
+    classes -= {fo.Lookahead, fo.RowSparse}  # a wrapper, a gradient
+    assert {cls for cls, _ in race.RULES.values()} == classes
+    readme = (pathlib.Path(__file__).parents[1] / "README.md").read_text()
+    assert f"all {len(classes)} optimizer classes" in readme and f"({len(race.RULES)} runs" in readme
 
 
 def test_sparse(results):

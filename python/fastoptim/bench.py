@@ -3,6 +3,7 @@
     python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--torch] [--json FILE]
     python -m fastoptim.bench --mpi [--elements N] [--ranks 1,2]
     python -m fastoptim.bench --sparse [--rule sparseadam] [--rows N] [--dim D] [--given K]
+    python -m fastoptim.bench --whole [--kinds muon,lbfgs,lookahead]
 
 For each workload (a set of float32 tensors) it times one optimizer step of every contender:
 
@@ -21,7 +22,8 @@ For each workload (a set of float32 tensors) it times one optimizer step of ever
 from a real ``zero_grad()`` + ``backward()`` before every timed step (:mod:`fastoptim.bench_torch`).
 ``--mpi`` times :class:`fastoptim.distributed.ZeroOptimizer` on 1, 2, ... ranks (:mod:`fastoptim.bench_mpi`).
 ``--sparse`` times row-sparse steps on an embedding table against the dense step and torch's
-sparse path (:mod:`fastoptim.bench_sparse`).
+sparse path (:mod:`fastoptim.bench_sparse`); ``--whole`` times Muon, L-BFGS and Lookahead, whose
+steps are more than one kernel call, against their peers (:mod:`fastoptim.bench_whole`).
 
 Runs are interleaved (one step of each contender in turn, the order rotating) and the report gives
 medians, and each contender's time over fastoptim's. Absolute times drift on a shared machine;
@@ -382,6 +384,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .bench_sparse import main as sparse_main
 
         return sparse_main([a for a in argv if a != "--sparse"])
+    if "--whole" in argv:  # Muon, L-BFGS, Lookahead: more than one kernel call per step
+        from .bench_whole import main as whole_main
+
+        return whole_main([a for a in argv if a != "--whole"])
     parser = argparse.ArgumentParser(prog="python -m fastoptim.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--rule", default="adam", choices=sorted(RULES))
     parser.add_argument("--workloads", default=None, help=f"comma-separated, from {','.join(WORKLOADS)}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import (
     ASGD, LBFGS, Adadelta, Adafactor, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, Muon, NAdam, RAdam, RMSprop,
-    Rprop, SGD, ScheduleFreeAdamW, ScheduleFreeSGD,
+    Rprop, RowWiseAdagrad, SGD, ScheduleFreeAdamW, ScheduleFreeSGD, SparseAdam,
 )
 from .._progress import Progress
 from ..schedulefree import in_train_mode
@@ -43,11 +43,13 @@ RULES: Dict[str, Tuple[type, dict]] = {
     "RMSprop": (RMSprop, dict(lr=0.01)),
     "Adadelta": (Adadelta, dict(lr=1.0)),
     "Adafactor": (Adafactor, dict(lr=0.05)),
+    "RowWiseAdagrad": (RowWiseAdagrad, dict(lr=0.5, max_grad_norm=10.0)),
     "Adam": (Adam, dict(lr=0.05)),
     "AdamW": (AdamW, dict(lr=0.05)),
     "Adamax": (Adamax, dict(lr=0.05)),
     "NAdam": (NAdam, dict(lr=0.05)),
     "RAdam": (RAdam, dict(lr=0.05)),
+    "SparseAdam": (SparseAdam, dict(lr=0.05)),
     "Adan": (Adan, dict(lr=0.05)),
     "AdEMAMix": (AdEMAMix, dict(lr=0.05)),
     "ScheduleFreeAdamW": (ScheduleFreeAdamW, dict(lr=0.05)),
@@ -86,9 +88,11 @@ SURFACES: Dict[str, Tuple[Callable, list, tuple, tuple]] = {
 
 
 class _AsStep:
-    """LBFGS and Muon in the race's loop, which calls ``step([g])`` once per step: L-BFGS makes one
-    iteration per step, evaluating the surface itself (its line search needs values too); Muon sees
-    the point as a 1 x 2 matrix, whose orthogonalisation is the unit vector along the update."""
+    """LBFGS, Muon and RowWiseAdagrad in the race's loop, which calls ``step([g])`` once per step:
+    L-BFGS makes one iteration per step, evaluating the surface itself (its line search needs values
+    too); Muon sees the point as a 1 x 2 matrix, whose orthogonalisation is the unit vector along
+    the update; RowWiseAdagrad too, so that both coordinates share its one accumulator (as a vector,
+    each coordinate would be a row: Adagrad)."""
 
     def __init__(self, cls: type, kw: dict, theta: np.ndarray, fg: Callable) -> None:
         self.theta, self.fg = theta, fg
@@ -106,7 +110,7 @@ class _AsStep:
 
 
 def _maker(cls: type, kw: dict, fg: Callable) -> Callable[[np.ndarray], Any]:
-    if cls in (LBFGS, Muon):
+    if cls in (LBFGS, Muon, RowWiseAdagrad):
         return lambda t: _AsStep(cls, kw, t, fg)
     return lambda t: in_train_mode(cls([t], **kw, max_grad_norm=10.0))
 
@@ -138,9 +142,9 @@ def table_of(r: Result) -> str:
 # The rules in families, one row of panels each, so that no panel holds more than five paths.
 GROUPS: Dict[str, Tuple[str, ...]] = {
     "gradient descent": ("SGD", "SGD, Nesterov", "ASGD", "ScheduleFreeSGD"),
-    "per-coordinate scale": ("Adagrad", "RMSprop", "Adadelta", "Adafactor"),
+    "per-coordinate scale": ("Adagrad", "RMSprop", "Adadelta", "Adafactor", "RowWiseAdagrad"),
     "Adam and its variants": ("Adam", "AdamW", "Adamax", "NAdam", "RAdam"),
-    "more moments, no schedule": ("Adan", "AdEMAMix", "ScheduleFreeAdamW"),
+    "lazy, more moments, no schedule": ("SparseAdam", "Adan", "AdEMAMix", "ScheduleFreeAdamW"),
     "sign and layer-wise": ("Lion", "Rprop", "LAMB", "LARS"),
     "orthogonal and second-order": ("Muon", "LBFGS"),
 }
