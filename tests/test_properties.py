@@ -216,3 +216,50 @@ def test_joined_schedules_equal_their_pieces(pieces, gaps, t):
     k, a, b, n = pieces[i]
     assert s(t) == pytest.approx(SCHEDULE_CASES[k][1](local, a, b, n), rel=1e-12, abs=1e-12)
     assert S.from_spec(S.to_spec(s))(t) == s(t)
+
+
+SPARSE_RULES = [
+    ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)), ("Adagrad", dict(lr=0.1)),
+    ("SparseAdam", dict(lr=0.01)), ("RowWiseAdagrad", dict(lr=0.1)),
+]
+
+
+@EXAMPLES
+@given(
+    st.sampled_from(SPARSE_RULES),
+    st.sampled_from([np.float32, np.float64]),
+    st.tuples(st.integers(1, 6), st.lists(st.integers(0, 3), max_size=2).map(tuple)),
+    st.lists(st.lists(st.integers(0, 5), max_size=8), min_size=1, max_size=4),
+    st.integers(0, 2**32 - 1),
+)
+def test_row_sparse_steps_equal_the_dense_step_on_the_scattered_gradient(rule, dtype, shape, index_lists, seed):
+    """Where a row without gradient would not move in a dense step either (all but SparseAdam, whose
+    lazy moments differ on purpose: it moves the given rows only), a RowSparse step with duplicates, any order and out-of-range
+    indices mixed in is the dense step on the summed, scattered gradient; an out-of-range index
+    changes nothing."""
+    name, hyper = rule
+    rows, rest = shape[0], shape[1]
+    rng = np.random.default_rng(seed)
+    sparse_p, dense_p = (rng.standard_normal((rows,) + rest).astype(dtype) for _ in range(2))
+    dense_p[...] = sparse_p
+    sparse_opt, dense_opt = getattr(fo, name)([sparse_p], **hyper), getattr(fo, name)([dense_p], **hyper)
+    for indices in index_lists:
+        idx = np.array(indices, np.int64)
+        values = rng.standard_normal((len(idx),) + rest).astype(dtype)
+        if (idx >= rows).any():
+            before = snapshot(sparse_opt, [sparse_p])
+            with pytest.raises(ValueError, match="out of range"):
+                sparse_opt.step([fo.RowSparse(idx, values)])
+            assert_same(before, snapshot(sparse_opt, [sparse_p]))
+            continue
+        dense = np.zeros((rows,) + rest, dtype)
+        np.add.at(dense, idx, values)
+        unchanged = sparse_p.copy()
+        sparse_opt.step([fo.RowSparse(idx, values)])
+        if name == "SparseAdam":  # lazy moments: the rows not given stay exactly as they were
+            absent = np.setdiff1d(np.arange(rows), idx)
+            assert np.array_equal(sparse_p[absent], unchanged[absent])
+            continue
+        dense_opt.step([dense])
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(sparse_p, dense_p, **tol)
