@@ -37,7 +37,9 @@ struct Adagrad : RuleBase {
 
   FASTOPTIM_SETTINGS(FASTOPTIM_ADAGRAD_SETTINGS)
 
-  static void validate(const Hyper& h) {
+  /// torch's checks, shared with RowwiseAdagrad (the same settings).
+  template <class H>
+  static void validate(const H& h) {
     require_nonnegative("lr", h.lr);
     require_nonnegative("lr_decay", h.lr_decay);
     require_nonnegative("weight_decay", h.weight_decay);

@@ -17,6 +17,7 @@
 
 #include "fastoptim/lanes.hpp"
 #include "fastoptim/rule.hpp"
+#include "fastoptim/rules/adagrad.hpp"
 #include "fastoptim/tier.hpp"
 
 // rowwise_adagrad's settings: (type, name, default), in the order Python passes them (torch's Adagrad's).
@@ -36,13 +37,7 @@ struct RowwiseAdagrad : RuleBase {
 
   FASTOPTIM_SETTINGS(FASTOPTIM_ROWWISE_ADAGRAD_SETTINGS)
 
-  static void validate(const Hyper& h) {
-    require_nonnegative("lr", h.lr);
-    require_nonnegative("lr_decay", h.lr_decay);
-    require_nonnegative("weight_decay", h.weight_decay);
-    require_nonnegative("initial_accumulator_value", h.initial_accumulator_value);
-    require_nonnegative("eps", h.eps);
-  }
+  static void validate(const Hyper& h) { Adagrad::validate(h); }
   static unsigned state_mask(const Hyper&) { return 1u; }
   static double slot_init(const Hyper& h, std::size_t) { return h.initial_accumulator_value; }
   static SlotShape slot_shape(std::size_t) { return SlotShape::first; }
