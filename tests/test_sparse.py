@@ -244,15 +244,17 @@ def test_matches_torch_sparse(name, hyper, dtype):
     tp = torch.tensor(p.copy(), requires_grad=True)
     ours, theirs = getattr(fo, name)([p], **hyper), getattr(torch.optim, name)([tp], **hyper)
     with torch.sparse.check_sparse_tensor_invariants():  # torch warns when they are left implicit
-        for idx, values in sparse_stream(SHAPE, 30, dtype, seed=5):
+        for idx, values in sparse_stream(SHAPE, 100, dtype, seed=5):
             ours.step([fo.RowSparse(idx, values)])
             tp.grad = torch.sparse_coo_tensor(torch.from_numpy(idx)[None], torch.from_numpy(values), SHAPE)
             theirs.step()
-    np.testing.assert_allclose(p, tp.detach().numpy(), **tolerance(dtype))
+    # Parameters grow to about 15 here: float32's absolute error grows with them (duplicates are summed in another order).
+    tol = dict(rtol=2e-5, atol=1e-5) if dtype == np.float32 else tolerance(dtype)
+    np.testing.assert_allclose(p, tp.detach().numpy(), **tol)
     for slot, value in theirs.state[tp].items():
         if slot != "step":
             value = value.to_dense() if value.is_sparse else value  # torch's sparse momentum buffer
-            np.testing.assert_allclose(ours.state_dict()["state"][0][slot], value.numpy(), **tolerance(dtype))
+            np.testing.assert_allclose(ours.state_dict()["state"][0][slot], value.numpy(), **tol)
 
 
 def test_every_tier_rounds_the_same():

@@ -12,7 +12,7 @@ from fastoptim import schedules as S
 
 torch = pytest.importorskip("torch")
 
-STEPS = 50
+STEPS = 100
 
 
 def torch_trajectory(name, hyper, params, grads, library=None):
