@@ -13,6 +13,7 @@ void register_schedules(py::module_& m);
 void register_gradients(py::module_& m);
 void register_views(py::module_& m);
 void register_sparse(py::module_& m);
+void register_quantize(py::module_& m);
 }  // namespace fastoptim::bind
 
 PYBIND11_MODULE(_core, m) {
@@ -25,6 +26,7 @@ PYBIND11_MODULE(_core, m) {
   fastoptim::bind::register_runtime(m);
   fastoptim::bind::register_schedules(m);
   fastoptim::bind::register_sparse(m);
+  fastoptim::bind::register_quantize(m);
   fastoptim::bind::register_optim(m);
   fastoptim::bind::register_bench(m);
   fastoptim::bind::register_gradients(m);

@@ -16,7 +16,7 @@ Learning-rate schedules are in ``fastoptim.schedules`` and evaluated inside the 
 from __future__ import annotations
 
 from ._core import __version__
-from . import diagnostics, schedules
+from . import diagnostics, quantize, schedules
 from .adadelta import Adadelta
 from .adafactor import Adafactor
 from .adagrad import Adagrad
@@ -74,6 +74,7 @@ __all__ = [
     "clip_grad_norm",
     "clip_grad_value",
     "diagnostics",
+    "quantize",
     "schedules",
     "get_num_threads",
     "set_num_threads",

@@ -1,0 +1,27 @@
+#pragma once
+// Blockwise dynamic 8-bit quantization (Dettmers et al. 2022, "8-bit Optimizers via Block-wise
+// Quantization"): an array is cut into blocks; each block keeps its absolute maximum in float32 and
+// each element the uint8 index of the code nearest to element / absmax. The codes are the dynamic
+// map: a sign (signed map), a run of zeros that acts as the exponent (0.1^k), an indicator bit and
+// a linear fraction, so that small magnitudes keep relative precision. These are the building
+// blocks of int8 optimizer state.
+#include <array>
+#include <cstddef>
+#include <cstdint>
+
+namespace fastoptim {
+
+/// The 256 codes, sorted: the signed map (first moments) or the unsigned map (second moments,
+/// accumulators), built as bitsandbytes' create_dynamic_map(signed) builds them.
+const std::array<float, 256>& dynamic_map(bool is_signed);
+
+/// Codes and block maxima of x[0, n): absmax[b] = max |x| over block b (blocks of `block`
+/// elements, the last one shorter), codes[i] = the code nearest x[i] / absmax (clamped to [-1, 1];
+/// a tie goes to the lower code; a block of zeros gives absmax 0 and the code of 0).
+void quantize_blockwise(const float* x, std::size_t n, std::size_t block, const std::array<float, 256>& map,
+                        std::uint8_t* codes, float* absmax);
+/// x[i] = map[codes[i]] * absmax[i / block].
+void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
+                          const std::array<float, 256>& map, float* x);
+
+}  // namespace fastoptim
