@@ -8,13 +8,36 @@ plain and independent of the C++ kernels: they are what the kernels are checked 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Dict, Iterable, List
+from typing import Any, Callable, Dict, Iterable, List, Tuple
 
 import numpy as np
 
 Rule = Callable[..., np.ndarray]
 
+# (class name, formula, settings): every rule and option the correctness tests run (tests/cases.py),
+# registered by @cases beside each formula.
+CASES: List[Tuple[str, Rule, Dict[str, Any]]] = []
 
+
+def cases(name: str, *settings: Dict[str, Any]) -> Callable[[Rule], Rule]:
+    """Make the formula below the reference of fastoptim class ``name``, tested with each of ``settings``."""
+
+    def register(rule: Rule) -> Rule:
+        CASES.extend((name, rule, s) for s in settings)
+        return rule
+
+    return register
+
+
+@cases(
+    "SGD",
+    dict(lr=0.05),
+    dict(lr=0.05, momentum=0.9),
+    dict(lr=0.05, momentum=0.9, dampening=0.1, weight_decay=0.01),
+    dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+    dict(lr=0.05, momentum=0.9, nesterov=True, maximize=True),
+    dict(lr=0.05, momentum=0.5, maximize=True),
+)
 def sgd(p, g, state, t, *, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
     """SGD with heavy-ball momentum (Polyak 1964) as torch defines it: the buffer starts at d."""
     d = -g if maximize else g
@@ -29,6 +52,13 @@ def sgd(p, g, state, t, *, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.
     return p - lr * d
 
 
+@cases(
+    "Adam",
+    dict(lr=1e-2),
+    dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1),
+    dict(lr=1e-2, amsgrad=True),
+    dict(lr=1e-2, weight_decay=0.05, maximize=True, decoupled_weight_decay=True),
+)
 def adam(
     p,
     g,
@@ -61,11 +91,20 @@ def adam(
     return p - lr * m_hat / (np.sqrt(v_hat) + eps)
 
 
+@cases("AdamW", dict(lr=1e-2), dict(lr=1e-2, weight_decay=0.1, amsgrad=True))
 def adamw(p, g, state, t, *, weight_decay=1e-2, **hyper):
     """AdamW: Adam with decoupled weight decay."""
     return adam(p, g, state, t, weight_decay=weight_decay, decoupled_weight_decay=True, **hyper)
 
 
+@cases(
+    "Adagrad",
+    dict(lr=0.1),
+    dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.5),
+    dict(lr=0.1, maximize=True, eps=1e-6),
+    dict(lr=0.01, average=True, lr_decay=0.05),
+    dict(lr=0.01, average=True),
+)
 def adagrad(
     p, g, state, t, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
     maximize=False, average=False,
@@ -78,6 +117,14 @@ def adagrad(
     return p - lr / (1 + (t - 1) * lr_decay) * g / (sigma + eps)
 
 
+@cases(
+    "RMSprop",
+    dict(lr=1e-2),
+    dict(lr=1e-2, momentum=0.9, weight_decay=0.01),
+    dict(lr=1e-2, centered=True, alpha=0.9),
+    dict(lr=1e-2, centered=True, weight_decay=0.05),
+    dict(lr=1e-2, centered=True, momentum=0.5, maximize=True),
+)
 def rmsprop(p, g, state, t, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     """RMSProp (Tieleman & Hinton 2012); centered as in Graves 2013; momentum on the scaled gradient."""
     g = (-g if maximize else g) + weight_decay * p
@@ -96,6 +143,7 @@ def rmsprop(p, g, state, t, *, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, 
     return p - lr * g / den
 
 
+@cases("Adadelta", dict(), dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=0.01, maximize=True))
 def adadelta(p, g, state, t, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
     """AdaDelta (Zeiler 2012, Algorithm 1), with a multiplier lr."""
     g = (-g if maximize else g) + weight_decay * p
@@ -106,6 +154,7 @@ def adadelta(p, g, state, t, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, max
     return p - lr * delta
 
 
+@cases("Adamax", dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.9), weight_decay=0.01, maximize=True))
 def adamax(p, g, state, t, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, maximize=False):
     """Adamax (Kingma & Ba 2015, Algorithm 2), eps inside the max as torch has it."""
     b1, b2 = betas
@@ -116,6 +165,12 @@ def adamax(p, g, state, t, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_deca
     return p - lr / (1 - b1**t) * m / u
 
 
+@cases(
+    "NAdam",
+    dict(lr=1e-2),
+    dict(lr=1e-2, weight_decay=0.01, momentum_decay=0.01),
+    dict(lr=1e-2, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
+)
 def nadam(
     p, g, state, t, *, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
     decoupled_weight_decay=False, maximize=False,
@@ -137,6 +192,12 @@ def nadam(
     return p - lr * (1 - mu) / (1 - product) * g / den - lr * mu_next / (1 - product * mu_next) * m / den
 
 
+@cases(
+    "RAdam",
+    dict(lr=1e-2),
+    dict(lr=1e-2, betas=(0.9, 0.9), weight_decay=0.01),
+    dict(lr=1e-2, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
+)
 def radam(
     p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled_weight_decay=False,
     maximize=False,
@@ -160,6 +221,7 @@ def radam(
     return p - lr * m_hat * rect * np.sqrt(1 - b2**t) / (np.sqrt(v) + eps)
 
 
+@cases("Lion", dict(lr=1e-3), dict(lr=1e-3, betas=(0.95, 0.98), weight_decay=0.1, maximize=True))
 def lion(p, g, state, t, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximize=False):
     """Lion (Chen et al. 2023, Algorithm 2)."""
     b1, b2 = betas
@@ -170,6 +232,7 @@ def lion(p, g, state, t, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0, maximi
     return p - lr * (np.sign(c) + weight_decay * p)
 
 
+@cases("LAMB", dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), weight_decay=0.01, maximize=True))
 def lamb(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0.0, maximize=False):
     """LAMB (You et al. 2020, Algorithm 2) with bias correction and trust ratio ||p|| / ||r||."""
     b1, b2 = betas
@@ -183,6 +246,12 @@ def lamb(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=
     return p - lr * trust * r
 
 
+@cases(
+    "LARS",
+    dict(lr=0.5),
+    dict(lr=0.5, momentum=0.0, weight_decay=0.01, trust_coefficient=0.02),
+    dict(lr=0.5, momentum=0.8, weight_decay=0.001, maximize=True),
+)
 def lars(p, g, state, t, *, lr, momentum=0.9, weight_decay=0.0, trust_coefficient=1e-3, eps=1e-8, maximize=False):
     """LARS (You et al. 2017, Algorithm 1); the buffer starts at the first scaled step."""
     g = -g if maximize else g
@@ -195,6 +264,7 @@ def lars(p, g, state, t, *, lr, momentum=0.9, weight_decay=0.0, trust_coefficien
     return p - lr * d
 
 
+@cases("Rprop", dict(), dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-3, 0.2), maximize=True))
 def rprop(p, g, state, t, *, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), maximize=False):
     """Rprop (Riedmiller & Braun 1993) as torch has it: the step sizes start at lr, and after a sign
     flip the element's gradient counts as zero."""
@@ -209,6 +279,11 @@ def rprop(p, g, state, t, *, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50), ma
     return p - np.sign(g) * size
 
 
+@cases(
+    "ASGD",
+    dict(lr=0.05),
+    dict(lr=0.05, lambd=0.01, alpha=0.5, t0=10, weight_decay=0.01, maximize=True),
+)
 def asgd(p, g, state, t, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_decay=0.0, maximize=False):
     """ASGD (Polyak & Juditsky 1992) with Bottou's step size eta_t = lr / (1 + lambd lr t)^alpha."""
     g = -g if maximize else g
@@ -220,6 +295,11 @@ def asgd(p, g, state, t, *, lr=1e-2, lambd=1e-4, alpha=0.75, t0=1e6, weight_deca
     return p
 
 
+@cases(
+    "Adafactor",
+    dict(),
+    dict(lr=0.05, beta2_decay=-0.5, eps=(1e-6, 1e-2), d=1.5, weight_decay=0.1, maximize=True),
+)
 def adafactor(p, g, state, t, *, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=1.0, weight_decay=0.0, maximize=False):
     """Adafactor (Shazeer & Stern 2018) as torch has it: factored second moments over the last two
     dimensions, a relative step from the parameter's RMS, the update's RMS clipped to d."""
@@ -242,6 +322,7 @@ def adafactor(p, g, state, t, *, lr=1e-2, beta2_decay=-0.8, eps=(None, 1e-3), d=
     return p - alpha / max(1.0, np.sqrt(np.mean(u * u)) / d) * u
 
 
+@cases("SparseAdam", dict(lr=1e-2), dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, maximize=True))
 def sparse_adam(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False):
     """torch's SparseAdam on the rows it is given (all of them here): Adam with the bias correction
     of the second moment outside the root."""
@@ -252,6 +333,11 @@ def sparse_adam(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximi
     return p - lr * math.sqrt(1 - betas[1] ** t) / (1 - betas[0] ** t) * m / (np.sqrt(v) + eps)
 
 
+@cases(
+    "RowWiseAdagrad",
+    dict(lr=0.1),
+    dict(lr=0.1, lr_decay=0.01, weight_decay=0.01, initial_accumulator_value=0.5, maximize=True),
+)
 def rowwise_adagrad(p, g, state, t, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
                     maximize=False):
     """Row-wise AdaGrad (FBGEMM): one accumulator per row of the first dimension, fed the row's mean g^2."""
@@ -266,6 +352,12 @@ def rowwise_adagrad(p, g, state, t, *, lr=1e-2, lr_decay=0.0, weight_decay=0.0, 
     return p - step.reshape(p.shape)
 
 
+@cases(
+    "Adan",
+    dict(lr=1e-2),
+    dict(lr=1e-2, betas=(0.9, 0.8, 0.95), weight_decay=0.05, maximize=True),
+    dict(lr=1e-2, weight_decay=0.05, weight_decouple=True),
+)
 def adan(p, g, state, t, *, lr=1e-3, betas=(0.98, 0.92, 0.99), weight_decay=0.0, weight_decouple=False, eps=1e-8,
          maximize=False):
     """Adan (Xie et al. 2024, Algorithm 1 with Adam-style decay rates), as pytorch-optimizer has it."""
@@ -283,6 +375,13 @@ def adan(p, g, state, t, *, lr=1e-3, betas=(0.98, 0.92, 0.99), weight_decay=0.0,
     return p if weight_decouple else p / (1 + lr * weight_decay)
 
 
+@cases(
+    "AdEMAMix",
+    dict(lr=1e-2),
+    dict(lr=1e-2, betas=(0.8, 0.9, 0.99), alpha=2.0, t_alpha_beta3=20, weight_decay=0.01),
+    dict(lr=1e-2, weight_decay=0.1, weight_decouple=True, fixed_decay=True, maximize=True),
+    dict(lr=1e-2, weight_decay=0.1, weight_decouple=True),
+)
 def ademamix(p, g, state, t, *, lr=1e-3, betas=(0.9, 0.999, 0.9999), weight_decay=0.0, weight_decouple=False,
              fixed_decay=False, alpha=5.0, t_alpha_beta3=None, eps=1e-8, maximize=False):
     """AdEMAMix (Pagliardini et al. 2024, Algorithm 1), with pytorch-optimizer's decay options."""
