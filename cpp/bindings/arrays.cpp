@@ -37,9 +37,11 @@ Span span_of(const py::array& a, std::size_t owner) {
   return {begin, begin + static_cast<std::uintptr_t>(a.nbytes()), owner};
 }
 
-/// `a` must have param's dtype and the shape `shape` (param's own unless given).
-void check_like(const py::array& a, const py::array& param, const std::string& label,
-                const std::vector<py::ssize_t>* shape = nullptr) {
+
+
+}  // namespace
+
+void check_like(const py::array& a, const py::array& param, const std::string& label, const std::vector<py::ssize_t>* shape) {
   if (a.dtype().num() != param.dtype().num())
     throw py::type_error(label + " has dtype " + dtype_name(a) + ", but the parameter's dtype is " +
                          dtype_name(param));
@@ -52,8 +54,6 @@ void check_like(const py::array& a, const py::array& param, const std::string& l
                                  : "the parameter's shape is " + shape_str(param)));
   check_layout(a, label);
 }
-
-}  // namespace
 
 std::string shape_str(const std::vector<py::ssize_t>& shape) {
   std::string s = "(";

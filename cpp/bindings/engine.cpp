@@ -11,6 +11,8 @@
 #include "fastoptim/format.hpp"
 
 static_assert(std::is_same_v<pybind11::ssize_t, std::ptrdiff_t>, "Tensor::shape points at an Expect::shape");
+static_assert(std::is_nothrow_move_constructible_v<fastoptim::bind::Param>,
+              "moving a Param keeps its shape's buffer, at which its tensors point");
 
 namespace fastoptim::bind {
 
@@ -173,7 +175,9 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
       c.span.owner = params.size();
       spans.push_back(c.span);
       groups[gi].members.push_back(params.size());
-      Tensor t = c.tensor();  // its shape decides its chunks (never splitting a row)
+      // The tensor points at the record's shape (which moves with the record: see the assert
+      // below); the shape decides its chunks, which never split a row.
+      Tensor t = c.tensor();
       t.ndim = static_cast<int>(rec.expect.shape.size());
       t.shape = rec.expect.shape.data();
       groups[gi].set.add(t);
@@ -187,12 +191,6 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
   params_ = std::move(params);
   groups_ = std::move(groups);
   spans_ = std::move(index);
-  for (Group& g : groups_)  // the kernels read each parameter's shape from its record
-    for (std::size_t i = 0; i < g.members.size(); ++i) {
-      const std::vector<py::ssize_t>& shape = params_[g.members[i]].expect.shape;
-      g.set.tensors[i].ndim = static_cast<int>(shape.size());
-      g.set.tensors[i].shape = shape.data();
-    }
 }
 
 py::list EngineBase::arrays() const {
@@ -275,14 +273,12 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
         if (const char* why = row_sparse(gi))
           throw py::value_error("gradient of " + p.label + " is row-sparse; this rule " + why);
         RowGrad rg = check_row_grad(gobj.cast<const RowSparse&>(), p.array, p.label);
+        std::vector<std::int64_t> moving;  // rows the rule keeps moving without a gradient
         const int slot = moving_slot(gi);
-        if (slot >= 0) {
-          const py::object& st = p.state[static_cast<std::size_t>(slot)];
-          add_moving_rows(rg, !st ? std::vector<std::int64_t>{}
-                              : p.moving_known ? p.moving
-                                               : nonzero_rows(py::reinterpret_borrow<py::array>(st), rg.width),
-                          static_cast<std::size_t>(p.array.itemsize()));
-        }
+        if (slot >= 0 && p.state[static_cast<std::size_t>(slot)])
+          moving = p.moving_known ? p.moving
+                                  : nonzero_rows(py::reinterpret_borrow<py::array>(p.state[static_cast<std::size_t>(slot)]), rg.width);
+        add_moving_rows(rg, moving, static_cast<std::size_t>(p.array.itemsize()));
         data = rg.values;
         nbytes = rg.rows.size() * rg.width * static_cast<std::size_t>(p.array.itemsize());
         g.set.tensors[i].grad = nullptr;

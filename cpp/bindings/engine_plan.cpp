@@ -47,7 +47,6 @@ void EngineBase::plan(std::vector<Pending>& pending) {
         }
         g.set.tensors[i].state[k] = ptr;
       }
-      if (g.partial && g.sparse_of[i] < 0) g.active.add(g.set.tensors[i]);
       if (g.sparse_of[i] >= 0) {  // the values, as one tensor
         const RowGrad& rg = g.sparse[static_cast<std::size_t>(g.sparse_of[i])];
         Tensor values;
@@ -55,6 +54,8 @@ void EngineBase::plan(std::vector<Pending>& pending) {
         values.size = rg.rows.size() * rg.width;
         values.dtype = g.set.tensors[i].dtype;
         g.active.add(values);
+      } else if (g.partial) {
+        g.active.add(g.set.tensors[i]);
       }
     }
     // Cut the group into runs of parameters that share a step count, scalar state and fresh slots:
@@ -102,11 +103,9 @@ void EngineBase::add_member(const Group& g, std::size_t i, TensorSet& set) const
   }
   const RowGrad& rg = g.sparse[static_cast<std::size_t>(g.sparse_of[i])];
   const std::size_t elem = whole.dtype == DType::f32 ? sizeof(float) : sizeof(double);
-  const bool moving = !rg.at.empty() || !rg.moves.empty();
-  const std::size_t n = moving ? rg.moves.size() : rg.rows.size();
-  for (std::size_t j = 0; j < n; ++j) {
-    const auto row = static_cast<std::size_t>(moving ? rg.moves[j] : rg.rows[j]);
-    const std::ptrdiff_t at = moving ? rg.at[j] : static_cast<std::ptrdiff_t>(j);
+  for (std::size_t j = 0; j < rg.moves.size(); ++j) {
+    const auto row = static_cast<std::size_t>(rg.moves[j]);
+    const std::ptrdiff_t at = rg.at[j];
     Tensor t = whole;
     t.param = static_cast<char*>(whole.param) + row * rg.width * elem;
     t.grad = at < 0 ? static_cast<const void*>(rg.zeros.data())

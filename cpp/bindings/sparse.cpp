@@ -22,18 +22,10 @@ RowGrad check_row_grad(const RowSparse& g, const py::array& param, const std::st
   const std::string what = "row-sparse gradient of " + label;
   if (param.ndim() < 1) throw py::value_error(what + ": the parameter is 0-d, so it has no rows");
   const py::array& v = g.values;
-  if (v.dtype().num() != param.dtype().num())
-    throw py::type_error(what + " has values of dtype " + py::str(v.dtype()).cast<std::string>() +
-                         ", but the parameter's dtype is " + py::str(param.dtype()).cast<std::string>());
   const auto k = static_cast<std::size_t>(g.indices.size());
   std::vector<py::ssize_t> want(param.shape(), param.shape() + param.ndim());
-  want[0] = static_cast<py::ssize_t>(k);
-  if (v.ndim() != param.ndim() || !std::equal(want.begin(), want.end(), v.shape()))
-    throw py::value_error(what + " has values of shape " + shape_str(v) + ", but " + std::to_string(k) +
-                          " indices into a parameter of shape " + shape_str(param) + " need " + shape_str(want));
-  constexpr int need = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-  if ((py::detail::array_proxy(v.ptr())->flags & need) != need || !(v.dtype().byteorder() != '>'))
-    throw py::value_error(what + " has values that are not C-contiguous, aligned and in native byte order");
+  want[0] = static_cast<py::ssize_t>(k);  // a row per index
+  check_like(v, param, "values of the " + what, &want);
   const auto n_rows = static_cast<std::int64_t>(param.shape(0));
   const std::int64_t* idx = g.indices.data();
   bool sorted = true;

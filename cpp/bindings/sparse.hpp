@@ -23,9 +23,9 @@ struct RowSparse {
 /// gradient values + j * width elements.
 struct RowGrad {
   std::vector<std::int64_t> rows;
-  /// When the rule keeps moving rows that have state (SGD's momentum): the rows to update, the
-  /// given ones and those, sorted, with at[j] the position of moves[j] in `rows` (-1: a zero
-  /// gradient, `zeros`). Else empty.
+  /// The rows to update (set by add_moving_rows): the given ones and those the rule keeps moving
+  /// (SGD's momentum), sorted, with at[j] the position of moves[j] in `rows` (-1: a zero
+  /// gradient, `zeros`).
   std::vector<std::int64_t> moves;
   std::vector<std::ptrdiff_t> at;
   std::vector<char> zeros;
@@ -42,7 +42,7 @@ RowGrad check_row_grad(const RowSparse& g, const py::array& param, const std::st
 
 /// The rows of a (rows x width) state array that hold anything but zeros.
 std::vector<std::int64_t> nonzero_rows(const py::array& state, std::size_t width);
-/// Set g.moves and g.at to the union of g.rows and `moving` (sorted, unique).
+/// Set g.moves and g.at to the union of g.rows and `moving` (sorted, unique; empty: g.rows).
 void add_moving_rows(RowGrad& g, const std::vector<std::int64_t>& moving, std::size_t itemsize);
 
 void register_sparse(py::module_& m);

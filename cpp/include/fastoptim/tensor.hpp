@@ -13,8 +13,9 @@ inline constexpr std::size_t kMaxState = 4;
 
 /// One parameter as the kernels see it: raw pointers, already checked by the caller for dtype,
 /// size, contiguity and aliasing. A state pointer is null when the rule does not use that slot.
-/// The shape matters to per-tensor rules only (Adafactor's row and column statistics); without
-/// one (`shape` null) the tensor is the vector (size,).
+/// The shape decides where chunks may end (never inside a row) and what per-tensor and per-row
+/// rules see (Adafactor's rows and columns); without one (`shape` null) the tensor is the vector
+/// (size,).
 struct Tensor {
   void* param = nullptr;
   const void* grad = nullptr;
