@@ -51,12 +51,12 @@ from ._progress import Progress
 from .schedulefree import in_train_mode
 from .runtime import get_num_threads, set_num_threads, simd_tier
 
-__all__ = ["WORKLOADS", "run", "main"]
+__all__ = ["WORKLOADS", "run", "main", "transformer_shapes"]
 
 M = 1_000_000
 
 
-def _transformer(layers: int = 6, width: int = 512, vocab: int = 8192) -> List[Tuple[int, ...]]:
+def transformer_shapes(layers: int = 6, width: int = 512, vocab: int = 8192) -> List[Tuple[int, ...]]:
     """Shapes of a small decoder-only transformer: embedding, then per layer attention, MLP and norms."""
     shapes: List[Tuple[int, ...]] = [(vocab, width)]
     for _ in range(layers):
@@ -70,7 +70,7 @@ WORKLOADS: Dict[str, List[Tuple[int, ...]]] = {
     "10000x100": [(100,)] * 10_000,
     "1000x1000": [(1000,)] * 1000,
     "1x1M": [(M,)],
-    "transformer": _transformer(),
+    "transformer": transformer_shapes(),
     "1x64M": [(64 * 2**20,)],
     "1x10M": [(10 * M,)],
 }
@@ -131,9 +131,8 @@ def _numpy_step(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) ->
 
 def _torch_steps(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -> Dict[str, Tuple[Callable[[], None], List[np.ndarray]]]:
     """torch.optim's CPU paths for the rule, each with (zero-copy views of) its parameters."""
-    try:
-        import torch
-    except ImportError:
+    torch = optional_torch()
+    if torch is None:
         return {}
     name, settings = RULES[rule]
     cls = getattr(torch.optim, name, None)
@@ -252,8 +251,18 @@ def result_rows(workload: str, threads: int, times: Dict[str, List[float]]) -> L
     ]
 
 
-def machine(torch: Any) -> Dict[str, Any]:
+def optional_torch() -> Any:
+    """torch, or None where it is not installed (then the bench has no torch contenders)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def machine() -> Dict[str, Any]:
     """What the figures were measured on."""
+    torch = optional_torch()
     return dict(
         platform=platform.platform(),
         processor=_cpu_name(),
@@ -286,13 +295,9 @@ def run(
         if w not in WORKLOADS:
             raise ValueError(f"unknown workload {w!r}; choose from {list(WORKLOADS)}")
     all_threads = get_num_threads()
-    torch: Any
-    try:
-        import torch
-    except ImportError:
-        torch = None
-        if torch_mode:
-            raise ImportError("the torch mode needs torch (pip install 'fastoptim[torch]')") from None
+    torch = optional_torch()
+    if torch is None and torch_mode:
+        raise ImportError("the torch mode needs torch (pip install 'fastoptim[torch]')")
     # A torch-mode step times itself (it leaves the backward before it out); a NumPy one is timed here.
     if torch_mode:
         from . import bench_torch
@@ -321,7 +326,7 @@ def run(
         rule=rule,
         mode=("torch-keep-grads" if keep_grads else "torch") if torch_mode else "numpy",
         date=datetime.date.today().isoformat(),
-        machine=machine(torch),
+        machine=machine(),
         repeats=repeats,
         results=results,
     )

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ._progress import Progress
-from .bench import machine, race, result_rows
+from .bench import machine, optional_torch, race, result_rows
 
 __all__ = ["RULES", "contenders", "run", "main"]
 
@@ -81,9 +81,8 @@ def contenders(rule: str, rows: int, dim: int, given: int, seed: int = 0) -> Con
         previous[0] = idx
 
     out["fastoptim-dense"] = (cycling(lambda k: dense_opt.step([dense]), scatter), dense_table)
-    try:
-        import torch
-    except ImportError:
+    torch = optional_torch()
+    if torch is None:
         return out
     torch_cls = getattr(torch.optim, name, None)
     if torch_cls is not None:
@@ -111,17 +110,12 @@ def run(
         raise ValueError(f"unknown rule {rule!r}; choose from {sorted(RULES)}")
     if not 0 < given <= rows:
         raise ValueError(f"given must be in [1, rows], got {given}")
-    torch: Any
-    try:
-        import torch
-    except ImportError:
-        torch = None
     steps = {c: step for c, (step, _) in contenders(rule, rows, dim, given).items()}
     bar = Progress(len(steps) * (repeats + 2), progress)
     workload = f"{rows} x {dim}, {given} rows"
     return dict(
         rule=rule,
-        machine=machine(torch),
+        machine=machine(),
         repeats=repeats,
         results=result_rows(workload, _threads(), race(steps, repeats, bar, workload)),
     )

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ._progress import Progress
-from .bench import _transformer, format_table, machine, race, result_rows, timed
+from .bench import format_table, machine, optional_torch, race, result_rows, timed, transformer_shapes
 
 __all__ = ["KINDS", "contenders", "run", "main"]
 
@@ -111,7 +111,7 @@ def _lookahead(torch: Any, seed: int, small: bool) -> Contenders:
 
 
 def _shapes(small: bool) -> List[Tuple[int, ...]]:
-    return _transformer(layers=1, width=32, vocab=64) if small else _transformer()
+    return transformer_shapes(layers=1, width=32, vocab=64) if small else transformer_shapes()
 
 
 KINDS: Dict[str, Callable[[Any, int, bool], Contenders]] = {"muon": _muon, "lbfgs": _lbfgs, "lookahead": _lookahead}
@@ -120,23 +120,13 @@ KINDS: Dict[str, Callable[[Any, int, bool], Contenders]] = {"muon": _muon, "lbfg
 def contenders(kind: str, seed: int = 0, small: bool = False) -> Contenders:
     """Each contender's step (it returns its seconds) and the arrays it updates; ``small``: tiny
     sizes, for tests."""
-    torch: Any
-    try:
-        import torch
-    except ImportError:
-        torch = None
-    return KINDS[kind](torch, seed, small)
+    return KINDS[kind](optional_torch(), seed, small)
 
 
 def run(kinds: Sequence[str] = tuple(KINDS), repeats: int = 10, progress: bool = False) -> Dict[str, Any]:
     """Race each kind's contenders; the results as fastoptim.bench's run gives them."""
     from .runtime import get_num_threads
 
-    torch: Any
-    try:
-        import torch
-    except ImportError:
-        torch = None
     results: List[Dict[str, Any]] = []
     bar: Optional[Progress] = None
     for kind in kinds:
@@ -145,7 +135,7 @@ def run(kinds: Sequence[str] = tuple(KINDS), repeats: int = 10, progress: bool =
             bar = Progress(len(kinds) * 3 * (repeats + 2), progress)
         results += result_rows(kind, get_num_threads(), race(steps, repeats, bar, kind))
     return dict(
-        rule="whole-step", mode="numpy", date=datetime.date.today().isoformat(), machine=machine(torch), repeats=repeats, results=results
+        rule="whole-step", mode="numpy", date=datetime.date.today().isoformat(), machine=machine(), repeats=repeats, results=results
     )
 
 

@@ -195,27 +195,20 @@ def _view_of(t: torch.Tensor, what: str, index: int) -> Any:
     sparse COO gradient over rows (``nn.Embedding(sparse=True)``'s) becomes a :class:`RowSparse`
     of views of its indices and values, coalesced or not."""
     label = f"{what} {index}"
-    if t.layout == torch.sparse_coo and what.startswith("gradient"):
-        return _row_sparse(t, label)
-    if t.layout != torch.strided:
+    rows = t.layout == torch.sparse_coo and what.startswith("gradient")  # a row-sparse gradient
+    if t.layout != torch.strided and not rows:
         raise ValueError(f"{label} is a {t.layout} tensor; fastoptim.torch steps dense CPU tensors")
+    if rows and t.sparse_dim() != 1:
+        raise ValueError(f"{label} is sparse in {t.sparse_dim()} dimensions; fastoptim.torch takes sparse gradients over rows only")
     if t.device.type != "cpu":
         raise ValueError(f"{label} is on {t.device}; fastoptim.torch steps CPU tensors (move the optimizer's copy to the CPU)")
     if t.dtype not in _FLOATS:
         raise TypeError(f"{label} has dtype {t.dtype}; fastoptim.torch steps float32 and float64 tensors")
+    if rows:
+        return RowSparse(t._indices()[0].numpy(), t._values().contiguous().numpy())
     if not t.is_contiguous():
         raise ValueError(f"{label} is not contiguous; it cannot be updated in place")
     return t.detach().numpy()
-
-
-def _row_sparse(t: torch.Tensor, label: str) -> RowSparse:
-    if t.sparse_dim() != 1:
-        raise ValueError(f"{label} is sparse in {t.sparse_dim()} dimensions; fastoptim.torch takes sparse gradients over rows only")
-    if t.device.type != "cpu":
-        raise ValueError(f"{label} is on {t.device}; fastoptim.torch steps CPU tensors")
-    if t.dtype not in _FLOATS:
-        raise TypeError(f"{label} has dtype {t.dtype}; fastoptim.torch steps float32 and float64 tensors")
-    return RowSparse(t._indices()[0].numpy(), t._values().contiguous().numpy())
 
 
 def _torch_entry(entry: Tuple[int, Dict[str, float], Dict[str, np.ndarray]]) -> Dict[str, Any]:

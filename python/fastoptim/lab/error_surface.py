@@ -42,7 +42,9 @@ LESSON = (  # for the lab's page: what the experiment teaches, in plain words
 )
 
 
-def _problem(seed: int):
+def problem(seed: int):
+    """The data both surface experiments fit (this one and newton): a raw feature x, targets
+    y = 3x + 40 + noise, and the design matrix X = [x, 1] of the linear model."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(50, 250, 100)  # a raw feature, e.g. a floor area in square metres
     y = 3.0 * x + 40 + rng.normal(0, 20, x.size)
@@ -52,7 +54,7 @@ def _problem(seed: int):
 
 def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progress: bool = False) -> Result:
     """Run every method; return the trajectories and the figures that support each claim."""
-    x, y, X = _problem(seed)
+    x, y, X = problem(seed)
     loss = lambda t: 0.5 * float(np.mean((X @ t - y) ** 2))
     grad = lambda t: X.T @ (X @ t - y) / len(y)
     best = np.linalg.lstsq(X, y, rcond=None)[0]
@@ -136,7 +138,7 @@ ZOOM = ("adagrad(average), lr = 1", "adam, lr = 1", "adagrad(average), lr = 10/s
 def _surface(ax: Any, r: Result, w: Tuple[float, float], b: Tuple[float, float], labels: tuple, colors: dict, title: str) -> None:
     """Contours of the log loss over the box ``w`` x ``b``, the runs ``labels`` and the minimum."""
     W, B = np.meshgrid(np.linspace(w[0], w[1], 300), np.linspace(b[0], b[1], 300))
-    x, y, _ = _problem(r["seed"])
+    x, y, _ = problem(r["seed"])
     L = 0.5 * np.mean((W[..., None] * x + B[..., None] - y) ** 2, axis=-1)
     ax.contourf(W, B, np.log10(L), levels=24, cmap="Greys_r", alpha=0.5)
     ax.contour(W, B, np.log10(L), levels=24, colors="grey", linewidths=0.4)

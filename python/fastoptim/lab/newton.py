@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 from .. import SGD, Adagrad, Adam, get_num_threads, set_num_threads
 from .._progress import Progress
 from ._common import Result, descend, pyplot, table
-from .error_surface import _problem
+from .error_surface import problem
 
 NAME = "newton"
 LESSON = (  # for the lab's page: what the experiment teaches, in plain words
@@ -92,7 +92,7 @@ def _costs(fast: bool, seed: int, bar: Progress) -> Dict[str, Any]:
 
 def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progress: bool = False) -> Result:
     """``steps`` is every run's step count (default 10,000: what AdaGrad needs to arrive)."""
-    x, y, X = _problem(seed)
+    x, y, X = problem(seed)
     H = X.T @ X / len(y)  # the Hessian of 0.5 mean((X theta - y)^2), the same at every point
     grad = lambda t: X.T @ (X @ t - y) / len(y)
     best = np.linalg.lstsq(X, y, rcond=None)[0]
