@@ -9,8 +9,9 @@ while IFS= read -r obj; do
   [ -n "$tier" ] || continue
   found=1
   prefix="_ZN9fastoptim${#tier}${tier}"   # mangled names of fastoptim::<tier>::...
+  local_prefix="_ZZN9fastoptim${#tier}${tier}"   # ... and of entities local to its functions (lambdas)
   # DW.ref.* are the exception-handling personality pointers: data, the same in every unit.
-  leaks=$(nm --defined-only --extern-only "$obj" | awk '{ print $3 }' | grep -v -e "^${prefix}" -e '^DW\.ref\.' || true)
+  leaks=$(nm --defined-only --extern-only "$obj" | awk '{ print $3 }' | grep -v -e "^${prefix}" -e "^${local_prefix}" -e '^DW\.ref\.' || true)
   if [ -n "$leaks" ]; then
     echo "tier $tier leaks symbols outside fastoptim::${tier}:"; echo "$leaks" | c++filt; status=1
   else

@@ -41,10 +41,11 @@ Span span_of(const py::array& a, std::size_t owner) {
 
 }  // namespace
 
-void check_like(const py::array& a, const py::array& param, const std::string& label, const std::vector<py::ssize_t>* shape) {
-  if (a.dtype().num() != param.dtype().num())
-    throw py::type_error(label + " has dtype " + dtype_name(a) + ", but the parameter's dtype is " +
-                         dtype_name(param));
+void check_like(const py::array& a, const py::array& param, const std::string& label, const std::vector<py::ssize_t>* shape,
+                const py::dtype* dtype) {
+  if (dtype ? !a.dtype().is(*dtype) && !a.dtype().equal(*dtype) : a.dtype().num() != param.dtype().num())
+    throw py::type_error(label + " has dtype " + dtype_name(a) + ", but " +
+                         (dtype ? "it must be " + py::str(*dtype).cast<std::string>() : "the parameter's dtype is " + dtype_name(param)));
   if (!native(a.dtype()))
     throw py::type_error(label + " has non-native byte order " + dtype_name(a));
   const std::vector<py::ssize_t> want = shape ? *shape : expect_of(param).shape;
@@ -94,11 +95,11 @@ Checked check_grad(py::handle obj, const py::array& param, const std::string& la
           a.dtype().num() == kNpyFloat ? DType::f32 : DType::f64, span_of(a, 0)};
 }
 
-void check_state(py::handle obj, const py::array& param, SlotShape kind, const std::string& what) {
+void check_state(py::handle obj, const py::array& param, const std::vector<py::ssize_t>& dims, const py::dtype& dtype,
+                 const std::string& what) {
   // A checkpoint that does not fit is a ValueError whatever the reason, as in load_state_dict.
   try {
-    const std::vector<py::ssize_t> dims = slot_dims(expect_of(param).shape, kind);
-    check_like(as_array(obj, what), param, what, kind == SlotShape::param ? nullptr : &dims);
+    check_like(as_array(obj, what), param, what, dims == expect_of(param).shape ? nullptr : &dims, &dtype);
   } catch (const py::type_error& e) {
     throw py::value_error(e.what());
   }

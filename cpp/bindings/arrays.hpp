@@ -69,14 +69,16 @@ inline bool grad_fits(PyObject* obj, const Expect& e) {
   return true;
 }
 
-/// Check that `a` has param's dtype (native byte order), the shape `shape` (param's own unless
-/// given), and a layout the kernels can use (C-contiguous, aligned); raise naming it as `label`.
+/// Check that `a` has param's dtype (or `dtype`, when given; native byte order), the shape `shape`
+/// (param's own unless given), and a layout the kernels can use (C-contiguous, aligned); raise
+/// naming it as `label`.
 void check_like(const py::array& a, const py::array& param, const std::string& label,
-                const std::vector<py::ssize_t>* shape = nullptr);
+                const std::vector<py::ssize_t>* shape = nullptr, const py::dtype* dtype = nullptr);
 
-/// Check a state array offered for parameter `param` (load_state_dict): as a gradient, but shaped
-/// as `kind` says.
-void check_state(py::handle obj, const py::array& param, SlotShape kind, const std::string& what);
+/// Check a state array offered for parameter `param` (load_state_dict): as a gradient, but with
+/// shape `dims` and dtype `dtype`; ValueError naming it as `what` if not.
+void check_state(py::handle obj, const py::array& param, const std::vector<py::ssize_t>& dims, const py::dtype& dtype,
+                 const std::string& what);
 /// The shape of a state array of kind `kind` for a parameter of shape `shape`.
 std::vector<py::ssize_t> slot_dims(const std::vector<py::ssize_t>& shape, SlotShape kind);
 

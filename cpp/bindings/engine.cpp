@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "fastoptim/format.hpp"
+#include "fastoptim/quantize.hpp"
 
 static_assert(std::is_same_v<pybind11::ssize_t, std::ptrdiff_t>, "Tensor::shape points at an Expect::shape");
 static_assert(std::is_nothrow_move_constructible_v<fastoptim::bind::Param>,
@@ -74,17 +75,36 @@ std::atomic<long> fail_countdown{0};  // see fail_allocation()
 
 }  // namespace
 
-py::object alloc_state(const py::array& param, SlotShape kind, double init) {
+py::dtype state_dtype_of(const py::array& param, StateType type) {
+  if (type == StateType::native) return param.dtype();
+  if (type == StateType::int8) return py::dtype::of<std::uint8_t>();
+  // Released, never destroyed: a static py::object would be freed after the interpreter is gone.
+  static const py::handle bf16 = py::dtype::from_args(py::module_::import("ml_dtypes").attr("bfloat16")).release();
+  return py::reinterpret_borrow<py::dtype>(bf16);
+}
+
+py::object alloc_state(const py::array& param, SlotShape kind, double init, StateType type, bool is_signed,
+                       py::object* absmax) {
   long left = fail_countdown.load();
   while (left > 0 && !fail_countdown.compare_exchange_weak(left, left - 1)) {
   }
   if (left == 1) throw std::bad_alloc();  // pybind11 raises MemoryError
-  // Released, never destroyed: a static py::object would be freed after the interpreter is gone.
   static const py::handle full = py::object(py::module_::import("numpy").attr("full")).release();
   const std::vector<py::ssize_t> dims = slot_dims(expect_of(param).shape, kind);
   py::tuple shape(dims.size());
-  for (std::size_t d = 0; d < dims.size(); ++d) shape[d] = dims[d];
-  return full(shape, init, param.dtype());
+  std::size_t size = 1;
+  for (std::size_t d = 0; d < dims.size(); ++d) {
+    shape[d] = dims[d];
+    size *= static_cast<std::size_t>(dims[d]);
+  }
+  if (type != StateType::int8) return full(shape, type == StateType::bf16 ? py::float_(static_cast<float>(init)) : py::float_(init), state_dtype_of(param, type));
+  // Every block holds init alone: each gets the code and absmax of a one-element block.
+  const float x = static_cast<float>(init);
+  std::uint8_t code = 0;
+  float m = 0;
+  quantize_blockwise(&x, 1, kQuantBlock, is_signed, &code, &m);
+  *absmax = full(py::make_tuple((size + kQuantBlock - 1) / kQuantBlock), m, py::dtype::of<float>());
+  return full(shape, code, py::dtype::of<std::uint8_t>());
 }
 
 void fail_allocation(long n) { fail_countdown.store(n < 0 ? 0 : n); }
@@ -122,6 +142,36 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
     throw py::error_already_set();
   }
   throw py::value_error(std::string(name) + " must be finite, got " + shortest(v) + (scheduled ? " at step " + std::to_string(t) : "") + where);
+}
+
+namespace {
+constexpr const char* kStateDtypes[] = {"", "float32", "float64", "bfloat16", "int8"};  // by StateDtype
+}
+
+void EngineBase::set_state_dtype(const std::string& name) {
+  if (!params_.empty()) throw py::value_error("state_dtype is set before any parameter is registered");
+  const auto* end = std::end(kStateDtypes);
+  const auto* found = std::find(std::begin(kStateDtypes), end, name);
+  if (found == end)
+    throw py::value_error("state_dtype must be None, 'float32', 'float64', 'bfloat16' or 'int8', got '" + name + "'");
+  const auto dtype = static_cast<StateDtype>(found - std::begin(kStateDtypes));
+  if (dtype == StateDtype::bf16 || dtype == StateDtype::int8)
+    if (const char* why = converted_state_refusal())
+      throw py::value_error("state_dtype='" + name + "' is not available for this rule: " + why);
+  state_dtype_ = dtype;
+}
+
+std::string EngineBase::state_dtype() const { return kStateDtypes[static_cast<int>(state_dtype_)]; }
+
+StateType EngineBase::state_type_for(const Checked& c, const std::string& label) const {
+  const bool f64 = c.dtype == DType::f64;
+  if (state_dtype_ == StateDtype::same || state_dtype_ == (f64 ? StateDtype::f64 : StateDtype::f32))
+    return StateType::native;
+  if (f64 || state_dtype_ == StateDtype::f64)
+    throw py::value_error(label + " is " + (f64 ? "float64" : "float32") + "; state_dtype='" + state_dtype() +
+                          "' is for " + (f64 ? "float32 parameters (float64 ones keep float64 state)" : "float64 parameters"));
+  if (state_dtype_ == StateDtype::bf16) return StateType::bf16;
+  return c.size >= kMin8bitSize ? StateType::int8 : StateType::native;
 }
 
 void EngineBase::set_groups(const py::list& lists, const py::list& labels, const py::object& keys) {
@@ -169,6 +219,7 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
         rec.data = c.data;
         rec.descr = py::reinterpret_borrow<py::object>(py::detail::array_proxy(arrays[i].ptr())->descr);
         rec.state.resize(n_state());
+        rec.absmax.resize(n_state());
         rec.scalars = initial_scalars();
       }
       rec.label = label;
@@ -178,6 +229,8 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
       // The tensor points at the record's shape (which moves with the record: see the assert
       // below); the shape decides its chunks, which never split a row.
       Tensor t = c.tensor();
+      t.state_type = rec.state_type = state_type_for(c, label);
+      t.unsigned_slots = unsigned_slots();
       t.ndim = static_cast<int>(rec.expect.shape.size());
       t.shape = rec.expect.shape.data();
       groups[gi].set.add(t);
@@ -272,6 +325,9 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
         if (!py::isinstance<RowSparse>(gobj)) check_grad(gobj, p.array, "gradient of " + p.label);  // raises, saying why
         if (const char* why = row_sparse(gi))
           throw py::value_error("gradient of " + p.label + " is row-sparse; this rule " + why);
+        if (p.state_type != StateType::native)
+          throw py::value_error("gradient of " + p.label + " is row-sparse; row-sparse gradients need state_dtype='" +
+                                py::str(p.array.dtype()).cast<std::string>() + "' (the parameter's own)");
         RowGrad rg = check_row_grad(gobj.cast<const RowSparse&>(), p.array, p.label);
         std::vector<std::int64_t> moving;  // rows the rule keeps moving without a gradient
         const int slot = moving_slot(gi);
@@ -344,7 +400,10 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
                         .c_str());
     throw py::error_already_set();
   }
-  for (Pending& a : pending) params_[a.param].state[a.slot] = std::move(a.array);
+  for (Pending& a : pending) {
+    params_[a.param].state[a.slot] = std::move(a.array);
+    params_[a.param].absmax[a.slot] = std::move(a.absmax);
+  }
   const bool has_scalars = n_scalars() > 0;
   for (const Run& rr : runs_) {
     const Group& g = groups_[rr.group];

@@ -35,6 +35,8 @@ struct Param {
   void* data = nullptr;            ///< its data pointer when registered
   py::object descr;                ///< its dtype object when registered (held, so its address stays its own)
   std::vector<py::object> state;   ///< per slot; a null handle is a slot not allocated
+  std::vector<py::object> absmax;  ///< per slot, for 8-bit state: its block maxima (float32)
+  StateType state_type = StateType::native;  ///< how its state is stored (see state_type_for)
   std::int64_t step = 0;           ///< completed steps
   std::vector<double> scalars;     ///< the rule's per-parameter scalar state (NAdam's mu_product)
   /// The rows whose moving slot (see moving_slot) holds anything but zeros, when known: a
@@ -85,9 +87,19 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
 
 /// Make the n-th state allocation from now fail with MemoryError (0: never). For tests only.
 void fail_allocation(long n);
-/// Every state array is allocated here: an array typed like `param`, shaped as `kind` says, filled
-/// with `init`.
-py::object alloc_state(const py::array& param, SlotShape kind, double init);
+/// The state_dtype= values: "same" is the parameter's own dtype.
+enum class StateDtype { same, f32, f64, bf16, int8 };
+/// Tensors below this many elements keep float32 state under state_dtype="int8" (bitsandbytes'
+/// min_8bit_size): their blocks would cost more than they save.
+inline constexpr std::size_t kMin8bitSize = 4096;
+
+/// Every state array is allocated here: shaped as `kind` says from `param`'s shape, typed like
+/// `param` (native), or as bfloat16, or as 8-bit codes (uint8, with its block maxima in `*absmax`,
+/// `is_signed` choosing the map); every element holds `init` (rounded to the type).
+py::object alloc_state(const py::array& param, SlotShape kind, double init, StateType type = StateType::native,
+                       bool is_signed = true, py::object* absmax = nullptr);
+/// NumPy's dtype for a slot of this type (the parameter's, bfloat16 or uint8).
+py::dtype state_dtype_of(const py::array& param, StateType type);
 /// An ndarray's data pointer.
 void* data_of(const py::object& a);
 
@@ -123,6 +135,11 @@ class EngineBase {
   /// anything changes.
   void load(const py::list& entries);
 
+  /// state_dtype=: how new state is stored ("float32", "float64", "bfloat16", "int8", or "" for
+  /// the parameters' dtype). Set before any parameter is registered.
+  void set_state_dtype(const std::string& name);
+  std::string state_dtype() const;
+
   /// A group's schedule position: the most steps any of its parameters has taken.
   std::int64_t group_step(std::size_t group) const;
   std::size_t n_groups() const { return groups_.size(); }
@@ -156,6 +173,10 @@ class EngineBase {
   /// Bit k: slot k starts as a copy of its parameter (then slot_init does not apply).
   virtual unsigned param_copies() const = 0;
   virtual SlotShape slot_shape(std::size_t slot) const = 0;
+  /// Bit k: slot k is never negative (8-bit state uses the unsigned map).
+  virtual unsigned unsigned_slots() const = 0;
+  /// Why the rule keeps its state at the parameters' precision only (nullptr: it can convert).
+  virtual const char* converted_state_refusal() const = 0;
   /// The slots a parameter of `ndim` dimensions may use.
   virtual unsigned ndim_mask(int ndim) const = 0;
   virtual std::vector<double> initial_scalars() const = 0;
@@ -172,8 +193,11 @@ class EngineBase {
   /// Point the tensors at their state, allocating missing slots into `pending`; then cut groups into runs.
   struct Pending {
     std::size_t param, slot;
-    py::object array;
+    py::object array, absmax;
   };
+  /// How parameter `c` of this shape keeps its state under state_dtype_; raises naming `label`
+  /// when its dtype does not go with state_dtype_.
+  StateType state_type_for(const Checked& c, const std::string& label) const;
   void plan(std::vector<Pending>& pending);
   /// Run r's tensors.
   Work work_of(std::size_t r, int threads) const;
@@ -185,6 +209,7 @@ class EngineBase {
   std::vector<Param> params_;
   std::vector<Group> groups_;
   SpanIndex spans_;
+  StateDtype state_dtype_ = StateDtype::same;
   double last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();
   Busy busy_;
 };

@@ -34,18 +34,26 @@ void EngineBase::plan(std::vector<Pending>& pending) {
       const unsigned uses = mask & ndim_mask(static_cast<int>(p.expect.shape.size()));
       for (std::size_t k = 0; k < slots; ++k) {
         void* ptr = nullptr;
+        float* absmax_ptr = nullptr;
         if ((uses >> k) & 1u) {
+          py::handle absmax = p.absmax[k];
           if (!p.state[k]) {
             const bool copy = (param_copies() >> k) & 1u;
-            pending.push_back({g.members[i], k, alloc_state(p.array, slot_shape(k), copy ? 0.0 : slot_init(gi, k))});
-            if (copy) std::memcpy(data_of(pending.back().array), p.data, p.expect.nbytes);
+            Pending a{g.members[i], k, {}, {}};
+            a.array = alloc_state(p.array, slot_shape(k), copy ? 0.0 : slot_init(gi, k), p.state_type,
+                                  !((unsigned_slots() >> k) & 1u), &a.absmax);
+            if (copy) std::memcpy(data_of(a.array), p.data, p.expect.nbytes);
+            pending.push_back(std::move(a));
             fresh[i] |= 1u << k;
             ptr = data_of(pending.back().array);
+            absmax = pending.back().absmax;
           } else {
             ptr = data_of(p.state[k]);
           }
+          absmax_ptr = absmax ? static_cast<float*>(data_of(py::reinterpret_borrow<py::object>(absmax))) : nullptr;
         }
         g.set.tensors[i].state[k] = ptr;
+        g.set.tensors[i].absmax[k] = absmax_ptr;
       }
       if (g.sparse_of[i] >= 0) {  // the values, as one tensor
         const RowGrad& rg = g.sparse[static_cast<std::size_t>(g.sparse_of[i])];

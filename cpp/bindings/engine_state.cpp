@@ -16,8 +16,10 @@ py::list EngineBase::snapshot(bool copy) {
       const Param& p = params_[m];
       py::dict scalars, slots;
       for (std::size_t k = 0; k < p.scalars.size(); ++k) scalars[py::str(scalar_name(k))] = p.scalars[k];
-      for (std::size_t k = 0; k < p.state.size(); ++k)
+      for (std::size_t k = 0; k < p.state.size(); ++k) {
         if (p.state[k]) slots[py::str(slot_name(k))] = copy ? p.state[k].attr("copy")() : p.state[k];
+        if (p.absmax[k]) slots[py::str(slot_name(k) + ".absmax")] = copy ? p.absmax[k].attr("copy")() : p.absmax[k];
+      }
       if (p.step == 0 && slots.empty())
         entries.append(py::none());
       else
@@ -42,6 +44,22 @@ std::int64_t parse_step(py::handle obj, const std::string& where) {
   return v;
 }
 
+/// The number of 8-bit blocks of a parameter.
+std::size_t blocks(const Expect& e) {
+  std::size_t n = 1;
+  for (py::ssize_t d : e.shape) n *= static_cast<std::size_t>(d);
+  return (n + kQuantBlock - 1) / kQuantBlock;
+}
+
+/// Why a state array must have the dtype it must: said when the state is not the parameter's.
+std::string state_note(const Param& p) {
+  switch (p.state_type) {
+    case StateType::bf16: return " (state_dtype='bfloat16')";
+    case StateType::int8: return " (state_dtype='int8': uint8 codes)";
+    default: return "";
+  }
+}
+
 }  // namespace
 
 void EngineBase::load(const py::list& entries) {
@@ -53,7 +71,8 @@ void EngineBase::load(const py::list& entries) {
     std::size_t param;
     std::int64_t step;
     std::vector<double> scalars;
-    std::vector<py::object> slots;  // the arrays offered, later their copies
+    std::vector<py::object> slots;   // the arrays offered, later their copies
+    std::vector<py::object> absmax;  // the same, for 8-bit slots' block maxima
   };
   std::vector<Loaded> plan;
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
@@ -64,7 +83,7 @@ void EngineBase::load(const py::list& entries) {
                             " parameters, the group has " + std::to_string(g.members.size()));
     for (std::size_t i = 0; i < g.members.size(); ++i) {
       const Param& p = params_[g.members[i]];
-      Loaded l{g.members[i], 0, initial_scalars(), std::vector<py::object>(n_state())};
+      Loaded l{g.members[i], 0, initial_scalars(), std::vector<py::object>(n_state()), std::vector<py::object>(n_state())};
       py::object entry = group[i];
       if (!entry.is_none()) {
         const std::string where = "state of " + p.label;
@@ -93,19 +112,35 @@ void EngineBase::load(const py::list& entries) {
             throw py::value_error(where + ": a " + std::to_string(p.expect.shape.size()) + "-d parameter keeps no '" +
                                   slot_name(k) + "'");
           l.slots[k] = slots[name];
-          check_state(l.slots[k], p.array, slot_shape(k), "state '" + slot_name(k) + "' of " + p.label);
+          const std::string what = "state '" + slot_name(k) + "' of " + p.label;
+          const std::vector<py::ssize_t> dims = slot_dims(p.expect.shape, slot_shape(k));
+          check_state(l.slots[k], p.array, dims, state_dtype_of(p.array, p.state_type), what + state_note(p));
+          if (p.state_type == StateType::int8) {
+            py::str absmax_name(slot_name(k) + ".absmax");
+            if (!slots.contains(absmax_name))
+              throw py::value_error(where + ": '" + slot_name(k) + ".absmax' is missing (8-bit '" + slot_name(k) +
+                                    "' needs its block maxima)");
+            l.absmax[k] = slots[absmax_name];
+            check_state(l.absmax[k], p.array, {static_cast<py::ssize_t>(blocks(p.expect))}, py::dtype::of<float>(),
+                        "state '" + slot_name(k) + ".absmax' of " + p.label);
+          }
         }
       }
       plan.push_back(std::move(l));
     }
   }
   // Copies, then the swap: an allocation failure leaves the state as it was.
+  auto copy_into = [](const py::object& to, py::object& from) {
+    std::memcpy(data_of(to), py::detail::array_proxy(from.ptr())->data, static_cast<std::size_t>(py::array(to).nbytes()));
+    from = to;
+  };
   for (Loaded& l : plan)
     for (std::size_t k = 0; k < l.slots.size(); ++k)
-      if (py::object& a = l.slots[k]) {
-        py::object copy = alloc_state(params_[l.param].array, slot_shape(k), 0.0);
-        std::memcpy(data_of(copy), py::detail::array_proxy(a.ptr())->data, py::array(copy).nbytes());
-        a = std::move(copy);
+      if (l.slots[k]) {
+        const Param& p = params_[l.param];
+        py::object absmax;
+        copy_into(alloc_state(p.array, slot_shape(k), 0.0, p.state_type, true, &absmax), l.slots[k]);
+        if (absmax) copy_into(absmax, l.absmax[k]);
       }
   for (Group& g : groups_) g.ready = false;
   for (Loaded& l : plan) {
@@ -113,6 +148,7 @@ void EngineBase::load(const py::list& entries) {
     p.step = l.step;
     p.scalars = std::move(l.scalars);
     p.state = std::move(l.slots);
+    p.absmax = std::move(l.absmax);
     p.moving_known = false;
   }
 }

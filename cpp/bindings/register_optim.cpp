@@ -75,6 +75,14 @@ class Engine final : public EngineBase {
   }
   unsigned param_copies() const override { return Rule::param_copies; }
   SlotShape slot_shape(std::size_t slot) const override { return Rule::slot_shape(slot); }
+  unsigned unsigned_slots() const override { return Rule::unsigned_slots; }
+  const char* converted_state_refusal() const override {
+    using Step = typename Rule::Step;
+    if (is_per_tensor<Step>::value) return "it works on whole tensors (its state is not shaped like the parameters)";
+    if (row_slots<Step>::value != 0) return "it keeps one value per row";
+    if (Rule::param_copies != 0) return "its state holds a copy of the parameters, which needs their precision";
+    return nullptr;
+  }
   unsigned ndim_mask(int ndim) const override { return Rule::ndim_mask(ndim); }
   const char* row_sparse(std::size_t group) const override { return Rule::row_sparse(hypers_[group]); }
   int moving_slot(std::size_t group) const override { return Rule::moving_slot(hypers_[group]); }
@@ -139,8 +147,13 @@ void register_optim(py::module_& m) {
       .def("__exit__", [](Hold& h, const py::args&) { h.engine->busy().leave(); });
 
   py::class_<EngineBase>(m, "Engine")
-      .def(py::init([](const std::string& rule) { return make_engine(rule, static_cast<AllRules*>(nullptr)); }),
-           py::arg("rule"))
+      .def(py::init([](const std::string& rule, const py::object& state_dtype) {
+             std::unique_ptr<EngineBase> e = make_engine(rule, static_cast<AllRules*>(nullptr));
+             if (!state_dtype.is_none()) e->set_state_dtype(state_dtype.cast<std::string>());
+             return e;
+           }),
+           py::arg("rule"), py::arg("state_dtype") = py::none())
+      .def_property_readonly("state_dtype", &EngineBase::state_dtype)
       .def("set_groups", &EngineBase::set_groups, py::arg("params"), py::arg("labels"), py::arg("keys") = py::none())
       .def("matches", &EngineBase::matches, py::arg("params"))
       .def("arrays", &EngineBase::arrays, "The registered arrays, group by group.")

@@ -48,7 +48,7 @@ void register_quantize(py::module_& m) {
         float* pa = absmax.mutable_data();
         {
           py::gil_scoped_release release;
-          quantize_blockwise(px, n, block, dynamic_map(is_signed), pc, pa);
+          quantize_blockwise(px, n, block, is_signed, pc, pa);
         }
         return py::make_tuple(codes, absmax);
       },
@@ -68,7 +68,7 @@ void register_quantize(py::module_& m) {
         float* px = x.mutable_data();
         {
           py::gil_scoped_release release;
-          dequantize_blockwise(pc, pa, n, block, dynamic_map(is_signed), px);
+          dequantize_blockwise(pc, pa, n, block, is_signed, px);
         }
         return x;
       },

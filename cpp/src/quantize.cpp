@@ -1,7 +1,13 @@
 #include "fastoptim/quantize.hpp"
 
+// Not a tier unit: the block codec below is compiled here for the baseline (namespace generic).
+#include "fastoptim/state_block.hpp"
+
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
 #include <vector>
 
 namespace fastoptim {
@@ -40,38 +46,60 @@ std::array<float, 256> build_map(bool is_signed) {
   return out;
 }
 
-/// The midpoints between neighbouring codes: a value's code is the number of midpoints below it.
-std::array<float, 255> midpoints(const std::array<float, 256>& map) {
-  std::array<float, 255> out{};
-  for (std::size_t i = 0; i < 255; ++i) out[i] = (map[i] + map[i + 1]) / 2.0f;
-  return out;
+float from_bits(std::uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+Codebook build_codebook(const std::array<float, 256>& map) {
+  Codebook c{};
+  std::copy(map.begin(), map.end(), c.map);
+  for (std::size_t i = 0; i < 255; ++i) c.mid[i] = (map[i] + map[i + 1]) / 2.0f;
+  c.mid[255] = std::numeric_limits<float>::infinity();
+  auto below = [&](float v) {  // the number of midpoints below v
+    return static_cast<std::size_t>(std::lower_bound(c.mid, c.mid + 255, v) - c.mid);
+  };
+  constexpr std::uint32_t shift = 23 - Codebook::kBucketBits;
+  for (std::uint32_t m = 0; m < Codebook::kPerSign; ++m) {
+    // The magnitudes of bucket m: [lo, hi] (bucket 0 starts at 0, the last one is 1 alone).
+    const float lo = m == 0 ? 0.0f : from_bits(Codebook::kTiny + (m << shift));
+    const float hi = m + 1 == Codebook::kPerSign ? 1.0f : from_bits(Codebook::kTiny + ((m + 1) << shift) - 1);
+    for (std::uint32_t sign = 0; sign < 2; ++sign) {
+      const float vmin = sign ? -hi : lo, vmax = sign ? -lo : hi;
+      const std::size_t first = below(vmin);
+      if (below(vmax) > first + 1)
+        throw std::logic_error("dynamic map: a bucket holds two midpoints; use more bucket bits");
+      c.first[sign * Codebook::kPerSign + m] = static_cast<std::uint8_t>(first);
+    }
+  }
+  return c;
 }
 
 }  // namespace
+
+const Codebook& codebook(bool is_signed) {
+  static const Codebook signed_book = build_codebook(dynamic_map(true)), unsigned_book = build_codebook(dynamic_map(false));
+  return is_signed ? signed_book : unsigned_book;
+}
 
 const std::array<float, 256>& dynamic_map(bool is_signed) {
   static const std::array<float, 256> signed_map = build_map(true), unsigned_map = build_map(false);
   return is_signed ? signed_map : unsigned_map;
 }
 
-void quantize_blockwise(const float* x, std::size_t n, std::size_t block, const std::array<float, 256>& map,
-                        std::uint8_t* codes, float* absmax) {
-  const std::array<float, 255> mid = midpoints(map);
+void quantize_blockwise(const float* x, std::size_t n, std::size_t block, bool is_signed, std::uint8_t* codes,
+                        float* absmax) {
+  const Codebook& c = codebook(is_signed);
   for (std::size_t b = 0, k = 0; b < n; b += block, ++k) {
     const std::size_t end = std::min(n, b + block);
-    float m = 0;
-    for (std::size_t i = b; i < end; ++i) m = std::max(m, std::fabs(x[i]));
-    absmax[k] = m;
-    const float inv = m > 0 ? 1.0f / m : 0.0f;
-    for (std::size_t i = b; i < end; ++i) {
-      const float v = std::clamp(x[i] * inv, -1.0f, 1.0f);
-      codes[i] = static_cast<std::uint8_t>(std::lower_bound(mid.begin(), mid.end(), v) - mid.begin());
-    }
+    absmax[k] = generic::encode_block(c, x + b, end - b, codes + b);
   }
 }
 
 void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
-                          const std::array<float, 256>& map, float* x) {
+                          bool is_signed, float* x) {
+  const std::array<float, 256>& map = dynamic_map(is_signed);
   for (std::size_t i = 0; i < n; ++i) x[i] = map[codes[i]] * absmax[i / block];
 }
 

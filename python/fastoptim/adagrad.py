@@ -41,6 +41,8 @@ class Adagrad(Optimizer):
             are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
+        state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
+            ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
 
     State per parameter: ``sum``. Memory traffic per parameter per step (float32): 20 bytes
     (read p, g, s; write p, s).
@@ -76,6 +78,7 @@ class Adagrad(Optimizer):
         average: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -86,4 +89,4 @@ class Adagrad(Optimizer):
             maximize=maximize,
             average=average,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, differentiable=differentiable)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, differentiable=differentiable)

@@ -44,6 +44,8 @@ class Adam(Optimizer):
             are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
+        state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
+            ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
 
     State per parameter: ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with amsgrad, ``max_exp_avg_sq``.
     Memory traffic per parameter per step (float32): 28 bytes (read p, g, m, v; write p, m, v),
@@ -82,6 +84,7 @@ class Adam(Optimizer):
         decoupled_weight_decay: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -93,7 +96,7 @@ class Adam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay or self._decoupled,
         )
         super().__init__(
-            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, capturable=capturable, differentiable=differentiable
         )
 
 class AdamW(Adam):
@@ -134,6 +137,7 @@ class AdamW(Adam):
         fused: bool | None = None,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         super().__init__(
             params,
@@ -146,5 +150,5 @@ class AdamW(Adam):
             capturable=capturable,
             differentiable=differentiable,
             nonfinite=nonfinite,
-            max_grad_norm=max_grad_norm,
+            max_grad_norm=max_grad_norm, state_dtype=state_dtype,
         )

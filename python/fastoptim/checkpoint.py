@@ -8,7 +8,9 @@ load changes nothing. :meth:`Optimizer.save` and :meth:`Optimizer.load` use :fun
     {"format": "fastoptim-state-1", "optimizer": "Adam", "rule": "adam", "param_groups": [...],
      "skipped_steps": 0, "state": [[key, step, [slot names], {scalar: value}], ...]}
 
-with the state arrays in entries ``state/<i>/<slot>``.
+with the state arrays in entries ``state/<i>/<slot>``, and ``"state_dtype": "bfloat16"`` or
+``"int8"`` when the state is kept so (bfloat16 arrays are stored as their uint16 bits; an int8
+slot is two entries, ``<slot>`` and ``<slot>.absmax``).
 """
 
 from __future__ import annotations
@@ -61,9 +63,10 @@ def plan_load(
     slots: Sequence[str],
     scalars: Sequence[str],
     strict: bool,
+    state_dtype: str | None = None,
 ) -> LoadPlan:
     """Check ``state_dict`` against an optimizer (its class name, parameter keys per group, named or
-    not, current groups, state slots and scalar names); ValueError names the first problem."""
+    not, current groups, state slots, scalar names and state_dtype); ValueError names the first problem."""
     if not isinstance(state_dict, Mapping):
         raise ValueError(f"a state_dict is a dict, got {type(state_dict).__name__}")
     for name in ("state", "param_groups"):
@@ -72,6 +75,9 @@ def plan_load(
     saved_by = state_dict.get("optimizer", optimizer)
     if saved_by != optimizer:
         raise ValueError(f"state_dict was written by {saved_by}; this optimizer is {optimizer}")
+    saved_dtype = state_dict.get("state_dtype")
+    if saved_dtype != state_dtype:
+        raise ValueError(f"state_dict's state was kept with state_dtype={saved_dtype!r}; this optimizer has state_dtype={state_dtype!r}")
     state, saved_groups = state_dict["state"], state_dict["param_groups"]
     if not isinstance(state, Mapping):
         raise ValueError(f"state_dict['state'] must be a dict, got {type(state).__name__}")
@@ -91,9 +97,10 @@ def plan_load(
             raise ValueError(f"param group {g}: state_dict names {list(ks)} but the parameters are named {own}")
         saved_keys.append(list(ks))
     _match_keys(state, [k for ks in saved_keys for k in ks], strict, plan)
-    allowed = {"step", *slots, *scalars}
+    arrays = [*slots, *(f"{n}.absmax" for n in slots)] if state_dtype == "int8" else list(slots)
+    allowed = {"step", *arrays, *scalars}
     for ks in saved_keys:
-        plan.entries.append([_entry(state.get(k), k, allowed, slots, scalars) for k in ks])
+        plan.entries.append([_entry(state.get(k), k, allowed, arrays, scalars) for k in ks])
     for g, (saved, current) in enumerate(zip(saved_groups, groups)):
         group = dict(current)
         for name, value in saved.items():
@@ -195,7 +202,8 @@ def write(path: Union[str, os.PathLike], state_dict: Dict[str, Any], rule: str) 
         slots = [n for n, v in entry.items() if isinstance(v, np.ndarray)]
         scalars = {n: v for n, v in entry.items() if n != "step" and n not in slots}
         entries.append([key, entry["step"], slots, scalars])
-        arrays.update({f"state/{i}/{n}": entry[n] for n in slots})
+        # .npz knows no bfloat16: such slots are stored as their bits, read back by state_dtype.
+        arrays.update({f"state/{i}/{n}": _storable(entry[n]) for n in slots})
     meta = {
         "format": FORMAT,
         "optimizer": state_dict["optimizer"],
@@ -204,6 +212,8 @@ def write(path: Union[str, os.PathLike], state_dict: Dict[str, Any], rule: str) 
         "skipped_steps": state_dict["skipped_steps"],
         "state": entries,
     }
+    if state_dict.get("state_dtype") is not None:
+        meta["state_dtype"] = state_dict["state_dtype"]
     arrays["meta"] = np.array(json.dumps(meta, default=_json_default))
     path = os.fspath(path)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".fastoptim-", suffix=".npz")
@@ -233,21 +243,39 @@ def read(path: Union[str, os.PathLike], optimizer: str, rule: str) -> Dict[str, 
                 raise ValueError(f"unknown format {meta.get('format') if isinstance(meta, dict) else meta!r}")
             if meta.get("optimizer") != optimizer or meta.get("rule", rule) != rule:
                 raise _Foreign(f"{name!r} was written by {meta.get('optimizer')}; this optimizer is {optimizer}")
+            state_dtype = meta.get("state_dtype")
             state = {}
             for i, (key, step, slots, scalars) in enumerate(meta["state"]):
-                state[key] = {"step": step, **scalars, **{n: z[f"state/{i}/{n}"] for n in slots}}
-            return {
+                state[key] = {"step": step, **scalars, **{n: _stored(z[f"state/{i}/{n}"], state_dtype) for n in slots}}
+            out = {
                 "state": state,
                 "param_groups": meta["param_groups"],
                 "skipped_steps": meta["skipped_steps"],
                 "optimizer": optimizer,
             }
+            if state_dtype is not None:
+                out["state_dtype"] = state_dtype
+            return out
     except _Foreign as exc:
         raise ValueError(str(exc)) from None
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
     except Exception as exc:  # a damaged file fails in zipfile, numpy or json, with many exception types
         raise ValueError(f"not a fastoptim checkpoint: {name!r} ({type(exc).__name__}: {exc})") from exc
+
+
+def _storable(a: np.ndarray) -> np.ndarray:
+    """An array as .npz keeps it: a bfloat16 one as its uint16 bits."""
+    return a.view(np.uint16) if a.dtype.name == "bfloat16" else a
+
+
+def _stored(a: np.ndarray, state_dtype: str | None) -> np.ndarray:
+    """The inverse of :func:`_storable`, for a file written with ``state_dtype``."""
+    if state_dtype == "bfloat16" and a.dtype == np.uint16:
+        import ml_dtypes
+
+        return a.view(ml_dtypes.bfloat16)
+    return a
 
 
 class _Foreign(Exception):

@@ -39,6 +39,8 @@ class LAMB(Optimizer):
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
+        state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
+            ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
 
     State per parameter: ``exp_avg``, ``exp_avg_sq``. Memory traffic per parameter per step
     (float32): 40 bytes = 24 (read p, g, m, v; write m, v) + 16 (read p, m, v; write p).
@@ -68,6 +70,7 @@ class LAMB(Optimizer):
         maximize: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype)

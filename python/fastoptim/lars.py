@@ -39,6 +39,8 @@ class LARS(Optimizer):
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
+        state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
+            ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
 
     State per parameter: ``momentum_buffer`` (momentum != 0). Memory traffic per parameter per step
     (float32): 28 bytes = 8 (read p, g) + 20 (read p, g, b; write p, b); 20 without momentum.
@@ -69,6 +71,7 @@ class LARS(Optimizer):
         maximize: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -78,4 +81,4 @@ class LARS(Optimizer):
             eps=eps,
             maximize=maximize,
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype)

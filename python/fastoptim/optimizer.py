@@ -66,7 +66,18 @@ class Optimizer(StepOptions, EngineAccess):
       take the constructor's values.
 
     Arrays must be float32 or float64, C-contiguous, aligned and writeable: they are updated in
-    place and never copied. Their state (moments, buffers) has their dtype.
+    place and never copied. Their state (moments, buffers) has their dtype, unless ``state_dtype``
+    says otherwise.
+
+    ``state_dtype`` (rules whose state is moments, buffers or accumulators) keeps the state of
+    float32 parameters smaller: ``"bfloat16"`` (2 bytes, rounded to nearest even), or ``"int8"``
+    (1 byte plus a float32 absmax per block of 256: blockwise dynamic quantization as Dettmers et
+    al. 2022 and bitsandbytes, see :mod:`fastoptim.quantize`; parameters under 4096 elements keep
+    float32 state). The rule's loop still computes in float32: each block of 256 elements is
+    decoded, updated and encoded again in L1 within the one pass over memory. ``state_dict()``
+    holds bfloat16 slots as ``ml_dtypes.bfloat16`` arrays, and an 8-bit slot as ``"<slot>"`` (the
+    uint8 codes, shaped like the parameter) and ``"<slot>.absmax"`` (float32, one per block in C
+    order). A state dict or file records its ``state_dtype``, and loading refuses another one.
 
     ``param_groups`` is live, as in torch: a step reads every group's settings, and its ``"params"``
     list may be edited between steps (arrays swapped in or out, groups reordered; with names, edit
@@ -120,12 +131,15 @@ class Optimizer(StepOptions, EngineAccess):
         max_grad_norm: float | None = None,
         capturable: bool = False,
         differentiable: bool = False,
+        state_dtype: str | None = None,
     ) -> None:
         self._init_step_options(nonfinite, max_grad_norm, capturable, differentiable)
         self.defaults: Dict[str, Any] = dict(defaults)
         self.param_groups: List[Dict[str, Any]] = []
         self.last_lr: List[float] = []
-        self._engine = _core.Engine(self._rule)
+        if state_dtype is not None and not isinstance(state_dtype, str):
+            raise TypeError(f"state_dtype must be None or a string, got {state_dtype!r}")
+        self._engine = _core.Engine(self._rule, state_dtype)
         self._slots: Tuple[str, ...] = tuple(_core.rules[self._rule]["state"])
         self._scalars: Tuple[str, ...] = tuple(_core.rules[self._rule]["scalars"])
         self._keys: List[List[Key]] = []
@@ -264,6 +278,11 @@ class Optimizer(StepOptions, EngineAccess):
             raise IndexError(f"no param group {group}; this optimizer has {len(self.param_groups)}")
         return self._engine.traffic(group)
 
+    @property
+    def state_dtype(self) -> str | None:
+        """How state is kept: None (as the parameters), ``"float32"``, ``"float64"``, ``"bfloat16"`` or ``"int8"``."""
+        return self._engine.state_dtype or None
+
     def state_nbytes(self) -> int:
         """Bytes of the state arrays this optimizer holds (moments, buffers), over all parameters."""
         with self._engine.hold():
@@ -329,7 +348,10 @@ class Optimizer(StepOptions, EngineAccess):
                 saved = {k: checkpoint.encode(v) for k, v in group.items() if k not in _NOT_SETTINGS}
                 saved["params"] = list(keys)
                 groups.append(saved)
-            return {"state": state, "param_groups": groups, "skipped_steps": self.skipped_steps, "optimizer": type(self).__name__}
+            out = {"state": state, "param_groups": groups, "skipped_steps": self.skipped_steps, "optimizer": type(self).__name__}
+            if self.state_dtype is not None:
+                out["state_dtype"] = self.state_dtype
+            return out
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True) -> None:
         """Restore a snapshot from ``state_dict()``.
@@ -357,6 +379,7 @@ class Optimizer(StepOptions, EngineAccess):
                 self._slots,
                 self._scalars,
                 strict,
+                self.state_dtype,
             )
             for g, group in enumerate(plan.groups):
                 try:
@@ -398,7 +421,7 @@ class Optimizer(StepOptions, EngineAccess):
         new.defaults = copy.deepcopy(self.defaults, memo)
         new.param_groups = copy.deepcopy(self.param_groups, memo)
         new.last_lr = list(self.last_lr)
-        new._engine = _core.Engine(self._rule)
+        new._engine = _core.Engine(self._rule, self._engine.state_dtype or None)
         new._register(new.param_groups)
         new.load_state_dict(self.state_dict())
         return new

@@ -40,6 +40,8 @@ class RMSprop(Optimizer):
             are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
+        state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
+            ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
 
     State per parameter: ``square_avg``, and ``momentum_buffer`` (momentum > 0) and ``grad_avg``
     (centered). Memory traffic per parameter per step (float32): 20 bytes (read p, g, s; write p, s),
@@ -76,10 +78,11 @@ class RMSprop(Optimizer):
         *,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered, maximize=maximize
         )
         super().__init__(
-            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, capturable=capturable, differentiable=differentiable
         )

@@ -42,6 +42,8 @@ class Rprop(Optimizer):
             False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
+        state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
+            ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
 
     State per parameter: ``prev`` (:math:`g'`) and ``step_size`` (:math:`\delta`). Memory traffic per
     parameter per step (float32): 28 bytes (read p, g, prev, step_size; write p, prev, step_size).
@@ -75,8 +77,9 @@ class Rprop(Optimizer):
         differentiable: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         defaults = dict(lr=lr, etas=etas, step_sizes=step_sizes, maximize=maximize)
         super().__init__(
-            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, capturable=capturable, differentiable=differentiable
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, capturable=capturable, differentiable=differentiable
         )

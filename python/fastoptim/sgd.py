@@ -36,6 +36,8 @@ class SGD(Optimizer):
             are ignored, the last two must be False; see :class:`Optimizer`.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
+        state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
+            ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
 
     Memory traffic per parameter per step (float32): 12 bytes without momentum (read p, g; write p),
     20 with it (read p, g, b; write p, b); the finiteness check reads g once more.
@@ -71,8 +73,9 @@ class SGD(Optimizer):
         fused: bool | None = None,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov, maximize=maximize
         )
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, differentiable=differentiable)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, differentiable=differentiable)

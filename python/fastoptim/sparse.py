@@ -40,6 +40,8 @@ class SparseAdam(Optimizer):
         maximize: maximize the objective instead of minimizing it. Default False.
         nonfinite: ``"raise"``, ``"skip"`` or ``"ignore"``; see :class:`Optimizer`.
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
+        state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
+            ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
 
     State per parameter: ``exp_avg`` and ``exp_avg_sq``, shaped as the parameter. Memory traffic per
     given element per step (float32): 28 bytes (read p, g, m, v; write p, m, v).
@@ -68,9 +70,10 @@ class SparseAdam(Optimizer):
         *,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
+        state_dtype: str | None = None,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype)
 
 
 class RowWiseAdagrad(Optimizer):

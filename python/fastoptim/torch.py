@@ -65,9 +65,10 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
         *,
         nonfinite: str = "raise",
         max_grad_norm: Optional[float] = None,
+        state_dtype: Optional[str] = None,
     ) -> None:
         self._init_step_options(nonfinite, max_grad_norm, bool(defaults.get("capturable")), bool(defaults.get("differentiable")))
-        self._engine = _core.Engine(self._rule)
+        self._engine = _core.Engine(self._rule, state_dtype)
         self._settings = settings_reader(self._rule)
         self._views = _core.TensorViews(_view_of, torch.Tensor.data_ptr, torch.Tensor.is_contiguous)
         super().__init__(params, defaults)
@@ -148,6 +149,8 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
         rule). Everything is checked first; a ValueError names what does not fit, and nothing changes."""
         groups, state = _torch_parts(state_dict, len(self.param_groups))
         slots = tuple(_core.rules[self._rule]["state"])
+        if self._engine.state_dtype == "int8":
+            slots += tuple(f"{n}.absmax" for n in slots)
         scalars = tuple(_core.rules[self._rule]["scalars"])
         with self._engine.hold():
             self._sync()
@@ -217,8 +220,26 @@ def _torch_entry(entry: Tuple[int, Dict[str, float], Dict[str, np.ndarray]]) -> 
     step, scalars, slots = entry
     out: Dict[str, Any] = {"step": torch.tensor(float(step), dtype=torch.float32)}
     out.update({name: torch.tensor(value, dtype=torch.float64) for name, value in scalars.items()})
-    out.update({name: torch.from_numpy(array) for name, array in slots.items()})
+    out.update({name: _torch_array(array) for name, array in slots.items()})
     return out
+
+
+def _torch_array(a: np.ndarray) -> torch.Tensor:
+    """A tensor sharing a state array's memory (a bfloat16 one through its bits: NumPy's bfloat16
+    is ml_dtypes', which torch.from_numpy does not know)."""
+    if a.dtype.name == "bfloat16":
+        return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(a)
+
+
+def _numpy_array(t: torch.Tensor) -> np.ndarray:
+    """The inverse of :func:`_torch_array`, for a state tensor offered to load_state_dict."""
+    t = t.detach().cpu().contiguous()
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+
+        return t.view(torch.int16).numpy().view(ml_dtypes.bfloat16)
+    return t.numpy()
 
 
 def _torch_parts(state_dict: Any, n_groups: int) -> Tuple[List[Mapping[str, Any]], Mapping[Any, Any]]:
@@ -261,7 +282,7 @@ def _engine_entry(entry: Any, index: Any, slots: Tuple[str, ...], scalars: Tuple
             continue
         if not isinstance(v, torch.Tensor):
             raise ValueError(f"{where}: {name!r} must be a tensor, got {type(v).__name__}")
-        arrays[name] = v.detach().cpu().contiguous().numpy()
+        arrays[name] = _numpy_array(v)
     return (step, values, arrays)
 
 
@@ -278,7 +299,7 @@ def _torch_class(numpy_class: Type[NumpyOptimizer]) -> Type[Optimizer]:
         bound.apply_defaults()
         defaults = dict(bound.arguments)
         del defaults["params"]
-        extras = {k: defaults.pop(k) for k in ("nonfinite", "max_grad_norm")}
+        extras = {k: defaults.pop(k) for k in ("nonfinite", "max_grad_norm", "state_dtype") if k in defaults}
         if "decoupled_weight_decay" in _core.rules[rule]["hyper"]:
             defaults.setdefault("decoupled_weight_decay", decoupled)
         defaults.update(getattr(numpy_class, "_group_extras", {}))

@@ -16,6 +16,11 @@
 // A per-tensor rule (its Step has `per_tensor = true`, e.g. Adafactor) provides
 //   update_tensor(step, p, g, state, t)   one whole tensor t (its shape in t), typed pointers;
 // the driver hands whole tensors to the threads, so a tensor's result never depends on their number.
+//
+// State stored as bfloat16 or 8-bit codes (Tensor::state_type, float32 parameters, elementwise
+// and two-pass rules) reaches the loops as float32, a block at a time (visit_converted): the same
+// loop serves every state type. A two-pass rule's Step says in which pass it writes its state
+// (`static constexpr int state_pass = 1` or 2); the other pass only reads it.
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
@@ -24,6 +29,7 @@
 
 #include "fastoptim/lanes.hpp"
 #include "fastoptim/rule.hpp"
+#include "fastoptim/state_block.hpp"
 #include "fastoptim/tensor.hpp"
 #include "fastoptim/tier.hpp"
 
@@ -39,6 +45,44 @@ inline void visit_as(const Tensor& t, const Chunk& ch, F& f) {
   f(static_cast<T*>(t.param) + ch.begin, static_cast<const T*>(t.grad) + ch.begin, state, ch.end - ch.begin);
 }
 
+/// Call f(p, g, state, n) on chunk ch of a float32 tensor whose state is bfloat16 or 8-bit codes,
+/// one block at a time: its state decoded to float32 buffers (in L1) before, and encoded back after
+/// when `store` (an 8-bit block against its new absmax).
+template <class F>
+inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) {
+  alignas(64) float buf[kMaxState][kQuantBlock];
+  float* st[kMaxState] = {};
+  const Codebook* book[kMaxState] = {};
+  for (std::size_t k = 0; k < kMaxState; ++k)
+    if (t.state[k]) {
+      st[k] = buf[k];
+      if (t.state_type == StateType::int8) book[k] = &codebook(!((t.unsigned_slots >> k) & 1u));
+    }
+  float* p = static_cast<float*>(t.param);
+  const float* g = static_cast<const float*>(t.grad);
+  for (std::size_t b = ch.begin; b < ch.end; b += kQuantBlock) {
+    const std::size_t n = ch.end - b < kQuantBlock ? ch.end - b : kQuantBlock;
+    for (std::size_t k = 0; k < kMaxState; ++k) {
+      if (!st[k]) continue;
+      if (book[k])
+        decode_block(*book[k], static_cast<const std::uint8_t*>(t.state[k]) + b, t.absmax[k][b / kQuantBlock], buf[k], n);
+      else
+        decode_bf16(static_cast<const std::uint16_t*>(t.state[k]) + b, buf[k], n);
+    }
+    f(p + b, g + b, st, n);
+    if (!store) continue;
+    for (std::size_t k = 0; k < kMaxState; ++k) {
+      if (!st[k]) continue;
+      if (book[k])
+        t.absmax[k][b / kQuantBlock] = encode_block(*book[k], buf[k], n, static_cast<std::uint8_t*>(t.state[k]) + b);
+      else
+        encode_bf16(buf[k], static_cast<std::uint16_t*>(t.state[k]) + b, n);
+    }
+  }
+}
+
+/// Call f(p, g, state, n) with chunk c's typed pointers (float or double). For the gradient
+/// helpers (gradients.hpp), which never touch state.
 template <class F>
 inline void visit_chunk(const Work& w, std::size_t c, F&& f) {
   const Chunk& ch = w.chunks[c];
@@ -47,6 +91,18 @@ inline void visit_chunk(const Work& w, std::size_t c, F&& f) {
     visit_as<float>(t, ch, f);
   else
     visit_as<double>(t, ch, f);
+}
+
+/// Call a rule's f(p, g, state, n) on chunk c: its state as float32 or float64 however stored;
+/// `store`: whether f's changes to converted state are kept (see visit_converted).
+template <class F>
+inline void visit_rule_chunk(const Work& w, std::size_t c, F&& f, bool store = true) {
+  const Chunk& ch = w.chunks[c];
+  const Tensor& t = w.tensors[ch.tensor];
+  if (t.state_type != StateType::native)
+    visit_converted(t, ch, store, f);
+  else
+    visit_chunk(w, c, f);
 }
 
 inline bool parallel(const Work& w) { return w.threads > 1 && w.total >= kParallelMinElems && w.n_chunks > 1; }
@@ -110,7 +166,7 @@ void run(const Step& s, const Work& w) {
     });
   } else if constexpr (!is_two_pass<Step>::value) {
     for_each_chunk(w, [&](std::size_t c) {
-      visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); });
+      visit_rule_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); });
     });
   } else {
     // Pass 1: sums of squares per chunk, added per tensor in chunk order, so the result does not
@@ -122,12 +178,12 @@ void run(const Step& s, const Work& w) {
     if (w.phase != Phase::update) {
       std::vector<double> sums(2 * w.n_chunks);
       for_each_chunk(w, [&](std::size_t c) {
-        visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) {
-          Lanes a, b;
-          norms(s, p, g, st, n, a, b);
-          sums[2 * c] = a.total();
-          sums[2 * c + 1] = b.total();
-        });
+        Lanes a, b;
+        visit_rule_chunk(
+            w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { norms(s, p, g, st, n, a, b); },
+            Step::state_pass == 1);
+        sums[2 * c] = a.total();
+        sums[2 * c + 1] = b.total();
       });
       std::fill(tensor_sums, tensor_sums + 2 * w.n_tensors, 0.0);
       for (std::size_t c = 0; c < w.n_chunks; ++c) {
@@ -140,7 +196,9 @@ void run(const Step& s, const Work& w) {
     for (std::size_t t = 0; t < w.n_tensors; ++t) factor[t] = trust(s, tensor_sums[2 * t], tensor_sums[2 * t + 1]);
     for_each_chunk(w, [&](std::size_t c) {
       const double f = factor[w.chunks[c].tensor];
-      visit_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, f, p, g, st, n); });
+      visit_rule_chunk(
+          w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, f, p, g, st, n); },
+          Step::state_pass == 2);
     });
   }
 }

@@ -11,6 +11,25 @@
 
 namespace fastoptim {
 
+/// A dynamic map with what finding a value's nearest code takes in a few instructions, so that
+/// 8-bit state is quantized inside an optimizer step. The code of v in [-1, 1] is the number of
+/// midpoints between neighbouring codes below v (a tie goes to the lower code). A bucket of
+/// values, given by v's sign, exponent and top kBucketBits mantissa bits, holds at most one
+/// midpoint (checked when the table is built), so that code is first[bucket], plus one when v is
+/// above mid[first[bucket]].
+struct Codebook {
+  static constexpr int kBucketBits = 7;
+  static constexpr std::uint32_t kTiny = 103u << 23;   ///< |v| <= 2^-24 (far below the smallest code) share bucket 0
+  static constexpr std::uint32_t kOne = 127u << 23;    ///< 1.0f
+  static constexpr std::uint32_t kPerSign = ((kOne - kTiny) >> (23 - kBucketBits)) + 1;
+  float map[256];
+  float mid[256];  ///< mid[i] between map[i] and map[i + 1]; mid[255] = +inf
+  std::uint8_t first[2 * kPerSign];  ///< by bucket: sign * kPerSign + (magnitude bits - kTiny) >> (23 - kBucketBits)
+};
+
+/// The codebook of dynamic_map(is_signed).
+const Codebook& codebook(bool is_signed);
+
 /// The 256 codes, sorted: the signed map (first moments) or the unsigned map (second moments,
 /// accumulators), built as bitsandbytes' create_dynamic_map(signed) builds them.
 const std::array<float, 256>& dynamic_map(bool is_signed);
@@ -18,10 +37,10 @@ const std::array<float, 256>& dynamic_map(bool is_signed);
 /// Codes and block maxima of x[0, n): absmax[b] = max |x| over block b (blocks of `block`
 /// elements, the last one shorter), codes[i] = the code nearest x[i] / absmax (clamped to [-1, 1];
 /// a tie goes to the lower code; a block of zeros gives absmax 0 and the code of 0).
-void quantize_blockwise(const float* x, std::size_t n, std::size_t block, const std::array<float, 256>& map,
-                        std::uint8_t* codes, float* absmax);
+void quantize_blockwise(const float* x, std::size_t n, std::size_t block, bool is_signed, std::uint8_t* codes,
+                        float* absmax);
 /// x[i] = map[codes[i]] * absmax[i / block].
 void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
-                          const std::array<float, 256>& map, float* x);
+                          bool is_signed, float* x);
 
 }  // namespace fastoptim

@@ -127,6 +127,9 @@ struct RuleBase {
   }
   /// Bit k: slot k starts as a copy of its parameter instead (Schedule-Free's z).
   static constexpr unsigned param_copies = 0;
+  /// Bit k: slot k is never negative (a second moment, an accumulator), so 8-bit state keeps it
+  /// with the unsigned dynamic map, twice as fine as the signed one.
+  static constexpr unsigned unsigned_slots = 0;
   /// The shape of slot k, from its parameter's (see SlotShape).
   static SlotShape slot_shape(std::size_t /*slot*/) { return SlotShape::param; }
   /// The slots a parameter of `ndim` dimensions may use (ANDed with state_mask): Adafactor keeps

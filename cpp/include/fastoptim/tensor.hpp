@@ -11,6 +11,15 @@ enum class DType : std::uint8_t { f32, f64 };
 /// The most state arrays any rule keeps per parameter.
 inline constexpr std::size_t kMaxState = 4;
 
+/// How a float32 parameter's state is stored (state_dtype=): as the parameter (native), as
+/// bfloat16, or as blockwise 8-bit codes (uint8 codes, one float32 absmax per kQuantBlock
+/// elements; see quantize.hpp). The rule's loop always sees float32: the driver converts each
+/// block of kQuantBlock elements in L1 around it.
+enum class StateType : std::uint8_t { native, bf16, int8 };
+
+/// Elements per block of 8-bit state: one absmax each.
+inline constexpr std::size_t kQuantBlock = 256;
+
 /// One parameter as the kernels see it: raw pointers, already checked by the caller for dtype,
 /// size, contiguity and aliasing. A state pointer is null when the rule does not use that slot.
 /// The shape decides where chunks may end (never inside a row) and what per-tensor and per-row
@@ -24,6 +33,9 @@ struct Tensor {
   DType dtype = DType::f32;
   int ndim = 1;
   const std::ptrdiff_t* shape = nullptr;  ///< ndim extents, C order; owned by the caller
+  StateType state_type = StateType::native;
+  unsigned unsigned_slots = 0;         ///< int8: bit k, slot k is never negative (the unsigned map)
+  float* absmax[kMaxState] = {};       ///< int8: each slot's block maxima
 
   std::size_t extent(int k) const { return shape ? static_cast<std::size_t>(shape[k]) : size; }
   /// The extent of the last dimension (1 for a 0-d tensor).
@@ -84,7 +96,8 @@ struct TensorSet {
 
   void add(const Tensor& t) {
     const auto index = static_cast<std::uint32_t>(tensors.size());
-    const std::size_t width = t.row_width();
+    // 8-bit state is only for elementwise rules, whose chunks may split rows: cut at whole blocks.
+    const std::size_t width = t.state_type == StateType::int8 ? 1 : t.row_width();
     const std::size_t step = width >= kChunkElems ? width : kChunkElems / width * width;
     for (std::size_t b = 0; b < t.size; b += step) chunks.push_back({index, b, b + step < t.size ? b + step : t.size});
     tensors.push_back(t);

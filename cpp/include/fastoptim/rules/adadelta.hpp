@@ -30,6 +30,7 @@ namespace fastoptim {
 struct Adadelta : RuleBase {
   static constexpr const char* name = "adadelta";
   static constexpr std::array<const char*, 2> state = {"square_avg", "acc_delta"};
+  static constexpr unsigned unsigned_slots = 3u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_ADADELTA_SETTINGS)
 

@@ -34,6 +34,7 @@ namespace fastoptim {
 struct Adagrad : RuleBase {
   static constexpr const char* name = "adagrad";
   static constexpr std::array<const char*, 1> state = {"sum"};
+  static constexpr unsigned unsigned_slots = 1u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_ADAGRAD_SETTINGS)
 

@@ -34,6 +34,7 @@ namespace fastoptim {
 struct Adam : RuleBase {
   static constexpr const char* name = "adam";
   static constexpr std::array<const char*, 3> state = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+  static constexpr unsigned unsigned_slots = 6u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_ADAM_SETTINGS)
 

@@ -29,6 +29,7 @@ namespace fastoptim {
 struct Adamax : RuleBase {
   static constexpr const char* name = "adamax";
   static constexpr std::array<const char*, 2> state = {"exp_avg", "exp_inf"};
+  static constexpr unsigned unsigned_slots = 2u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_ADAMAX_SETTINGS)
 

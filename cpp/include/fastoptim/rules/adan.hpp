@@ -39,6 +39,7 @@ namespace fastoptim {
 struct Adan : RuleBase {
   static constexpr const char* name = "adan";
   static constexpr std::array<const char*, 4> state = {"exp_avg", "exp_avg_diff", "exp_avg_sq", "previous_grad"};
+  static constexpr unsigned unsigned_slots = 4u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_ADAN_SETTINGS)
 

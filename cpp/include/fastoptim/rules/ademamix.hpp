@@ -41,6 +41,7 @@ namespace fastoptim {
 struct Ademamix : RuleBase {
   static constexpr const char* name = "ademamix";
   static constexpr std::array<const char*, 3> state = {"exp_avg", "exp_avg_sq", "exp_avg_slow"};
+  static constexpr unsigned unsigned_slots = 2u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_ADEMAMIX_SETTINGS)
 

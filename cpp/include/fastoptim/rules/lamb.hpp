@@ -34,6 +34,7 @@ namespace fastoptim {
 struct Lamb : RuleBase {
   static constexpr const char* name = "lamb";
   static constexpr std::array<const char*, 2> state = {"exp_avg", "exp_avg_sq"};
+  static constexpr unsigned unsigned_slots = 2u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_LAMB_SETTINGS)
 
@@ -44,6 +45,7 @@ struct Lamb : RuleBase {
 
   struct Step {
     static constexpr bool two_pass = true;
+    static constexpr int state_pass = 1;  ///< the pass that updates the state
     double lr, inv_bc1, inv_bc2, beta1, beta2, eps, weight_decay, grad_scale;
   };
   static Step prepare(const Hyper& h, std::int64_t step, unsigned, double*) {

@@ -46,6 +46,7 @@ struct Lars : RuleBase {
 
   struct Step {
     static constexpr bool two_pass = true;
+    static constexpr int state_pass = 2;  ///< the pass that updates the state
     double lr, momentum, weight_decay, trust_coefficient, eps, grad_scale;
     bool use_buffer, fresh_buffer;
   };

@@ -33,6 +33,7 @@ namespace fastoptim {
 struct Nadam : RuleBase {
   static constexpr const char* name = "nadam";
   static constexpr std::array<const char*, 2> state = {"exp_avg", "exp_avg_sq"};
+  static constexpr unsigned unsigned_slots = 2u;
   static constexpr std::array<const char*, 1> scalars = {"mu_product"};
   static double scalar_init(std::size_t) { return 1.0; }
 

@@ -33,6 +33,7 @@ namespace fastoptim {
 struct Radam : RuleBase {
   static constexpr const char* name = "radam";
   static constexpr std::array<const char*, 2> state = {"exp_avg", "exp_avg_sq"};
+  static constexpr unsigned unsigned_slots = 2u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_RADAM_SETTINGS)
 

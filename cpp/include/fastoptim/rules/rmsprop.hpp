@@ -32,6 +32,7 @@ namespace fastoptim {
 struct Rmsprop : RuleBase {
   static constexpr const char* name = "rmsprop";
   static constexpr std::array<const char*, 3> state = {"square_avg", "momentum_buffer", "grad_avg"};
+  static constexpr unsigned unsigned_slots = 1u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_RMSPROP_SETTINGS)
 

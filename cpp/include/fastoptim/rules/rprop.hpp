@@ -32,6 +32,7 @@ namespace fastoptim {
 struct Rprop : RuleBase {
   static constexpr const char* name = "rprop";
   static constexpr std::array<const char*, 2> state = {"prev", "step_size"};
+  static constexpr unsigned unsigned_slots = 2u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_RPROP_SETTINGS)
 

@@ -29,6 +29,7 @@ namespace fastoptim {
 struct SparseAdam : RuleBase {
   static constexpr const char* name = "sparse_adam";
   static constexpr std::array<const char*, 2> state = {"exp_avg", "exp_avg_sq"};
+  static constexpr unsigned unsigned_slots = 2u;
 
   FASTOPTIM_SETTINGS(FASTOPTIM_SPARSE_ADAM_SETTINGS)
 

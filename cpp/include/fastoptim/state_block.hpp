@@ -1,0 +1,79 @@
+#pragma once
+// State stored as bfloat16 or as 8-bit codes, converted to float32 and back one block at a time:
+// what the driver wraps around a rule's own loop for state_dtype="bfloat16" and "int8" (see
+// StateType). A block (kQuantBlock elements) stays in L1 between its decoding, the rule's update
+// and its encoding, so the state crosses memory once each way in its small form.
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "fastoptim/quantize.hpp"
+#include "fastoptim/tensor.hpp"
+#include "fastoptim/tier.hpp"
+
+namespace fastoptim::FASTOPTIM_TIER {
+
+inline std::uint32_t bits_of(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+inline float float_of(std::uint32_t u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+
+/// bfloat16 (the top half of a float32) to float32: exact.
+inline void decode_bf16(const std::uint16_t* __restrict in, float* __restrict out, std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) out[i] = float_of(std::uint32_t{in[i]} << 16);
+}
+
+/// float32 to bfloat16, rounded to nearest, ties to even (as ml_dtypes and torch round); a NaN
+/// stays a (quiet) NaN.
+inline std::uint16_t to_bf16(float f) {
+  const std::uint32_t u = bits_of(f);
+  const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  return static_cast<std::uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : rounded);
+}
+inline void encode_bf16(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) out[i] = to_bf16(in[i]);
+}
+
+/// The Codebook bucket of the float with these bits (magnitudes outside [2^-24, 1] clamped).
+inline std::uint32_t bucket_of(std::uint32_t bits) {
+  std::uint32_t mag = bits & 0x7fffffffu;
+  mag = mag < Codebook::kTiny ? Codebook::kTiny : (mag > Codebook::kOne ? Codebook::kOne : mag);
+  return (bits >> 31) * Codebook::kPerSign + ((mag - Codebook::kTiny) >> (23 - Codebook::kBucketBits));
+}
+
+/// One block of 8-bit codes to float32: code value times the block's absmax.
+inline void decode_block(const Codebook& c, const std::uint8_t* __restrict codes, float absmax, float* __restrict out,
+                         std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) out[i] = c.map[codes[i]] * absmax;
+}
+
+/// One block of float32 to 8-bit codes; returns the block's absmax. Each element gets the code
+/// nearest to x / absmax (clamped to [-1, 1], a tie to the lower code; see Codebook).
+inline float encode_block(const Codebook& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
+  float m = 0;
+#pragma omp simd reduction(max : m)
+  for (std::size_t i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    m = a > m ? a : m;
+  }
+  const float inv = m > 0 ? 1.0f / m : 0.0f;
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    const float v = x[i] * inv;
+    const std::uint32_t first = c.first[bucket_of(bits_of(v))];
+    codes[i] = static_cast<std::uint8_t>(first + (v > c.mid[first] ? 1u : 0u));
+  }
+  return m;
+}
+
+}  // namespace fastoptim::FASTOPTIM_TIER
