@@ -55,10 +55,10 @@ float from_bits(std::uint32_t u) {
 Codebook build_codebook(const std::array<float, 256>& map) {
   Codebook c{};
   std::copy(map.begin(), map.end(), c.map);
-  for (std::size_t i = 0; i < 255; ++i) c.mid[i] = (map[i] + map[i + 1]) / 2.0f;
-  c.mid[255] = std::numeric_limits<float>::infinity();
+  float mid[255];  // mid[i] between map[i] and map[i + 1]
+  for (std::size_t i = 0; i < 255; ++i) mid[i] = (map[i] + map[i + 1]) / 2.0f;
   auto below = [&](float v) {  // the number of midpoints below v
-    return static_cast<std::size_t>(std::lower_bound(c.mid, c.mid + 255, v) - c.mid);
+    return static_cast<std::uint32_t>(std::lower_bound(mid, mid + 255, v) - mid);
   };
   constexpr std::uint32_t shift = 23 - Codebook::kBucketBits;
   for (std::uint32_t m = 0; m < Codebook::kPerSign; ++m) {
@@ -67,10 +67,17 @@ Codebook build_codebook(const std::array<float, 256>& map) {
     const float hi = m + 1 == Codebook::kPerSign ? 1.0f : from_bits(Codebook::kTiny + ((m + 1) << shift) - 1);
     for (std::uint32_t sign = 0; sign < 2; ++sign) {
       const float vmin = sign ? -hi : lo, vmax = sign ? -lo : hi;
-      const std::size_t first = below(vmin);
-      if (below(vmax) > first + 1)
-        throw std::logic_error("dynamic map: a bucket holds two midpoints; use more bucket bits");
-      c.first[sign * Codebook::kPerSign + m] = static_cast<std::uint8_t>(first);
+      const std::uint32_t first = below(vmin), last = below(vmax);
+      if (last > first + 1) throw std::logic_error("dynamic map: a bucket holds two midpoints; use more bucket bits");
+      std::uint32_t key = Codebook::kNever;
+      if (last == first + 1) {  // mid[first] is in the bucket: v > mid compares their low bits
+        if (m == 0 || m + 1 == Codebook::kPerSign) throw std::logic_error("dynamic map: a midpoint in a clamped bucket");
+        std::uint32_t low;
+        std::memcpy(&low, &mid[first], sizeof low);
+        low &= 0xffffu;
+        key = sign ? 0xffffu - low : low;
+      }
+      c.entry[sign * Codebook::kPerSign + m] = first | key << 8;
     }
   }
   return c;

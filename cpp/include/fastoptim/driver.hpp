@@ -48,6 +48,7 @@ inline void visit_as(const Tensor& t, const Chunk& ch, F& f) {
 /// Call f(p, g, state, n) on chunk ch of a float32 tensor whose state is bfloat16 or 8-bit codes,
 /// one block at a time: its state decoded to float32 buffers (in L1) before, and encoded back after
 /// when `store` (an 8-bit block against its new absmax).
+inline constexpr std::size_t kAhead = 8;  ///< blocks prefetched ahead, see visit_converted
 template <class F>
 inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) {
   alignas(64) float buf[kMaxState][kQuantBlock];
@@ -60,8 +61,16 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
     }
   float* p = static_cast<float*>(t.param);
   const float* g = static_cast<const float*>(t.grad);
+  const std::size_t elem = t.state_type == StateType::int8 ? 1 : 2;
   for (std::size_t b = ch.begin; b < ch.end; b += kQuantBlock) {
     const std::size_t n = ch.end - b < kQuantBlock ? ch.end - b : kQuantBlock;
+    // The hardware prefetchers lose the small state streams among the block's phases: ask for
+    // the lines kAhead blocks ahead (a few kB, still in L1 or L2 when their turn comes).
+    if (ch.end - b > kAhead * kQuantBlock)
+      for (std::size_t k = 0; k < kMaxState; ++k)
+        if (st[k])
+          for (std::size_t line = 0; line < kQuantBlock * elem; line += 64)
+            __builtin_prefetch(static_cast<const char*>(t.state[k]) + (b + kAhead * kQuantBlock) * elem + line);
     for (std::size_t k = 0; k < kMaxState; ++k) {
       if (!st[k]) continue;
       if (book[k])

@@ -15,16 +15,19 @@ namespace fastoptim {
 /// 8-bit state is quantized inside an optimizer step. The code of v in [-1, 1] is the number of
 /// midpoints between neighbouring codes below v (a tie goes to the lower code). A bucket of
 /// values, given by v's sign, exponent and top kBucketBits mantissa bits, holds at most one
-/// midpoint (checked when the table is built), so that code is first[bucket], plus one when v is
-/// above mid[first[bucket]].
+/// midpoint (checked when the table is built). Its entry holds the code of the bucket's lowest
+/// value (low 8 bits) and, above them, the midpoint's remaining 16 mantissa bits as a key that v's
+/// own key (its low 16 bits, inverted for negative v) must exceed to take the next code (2^16:
+/// no midpoint). One table read per value.
 struct Codebook {
   static constexpr int kBucketBits = 7;
   static constexpr std::uint32_t kTiny = 103u << 23;   ///< |v| <= 2^-24 (far below the smallest code) share bucket 0
   static constexpr std::uint32_t kOne = 127u << 23;    ///< 1.0f
   static constexpr std::uint32_t kPerSign = ((kOne - kTiny) >> (23 - kBucketBits)) + 1;
+  static constexpr std::uint32_t kNever = 1u << 16;    ///< a key no value exceeds
   float map[256];
-  float mid[256];  ///< mid[i] between map[i] and map[i + 1]; mid[255] = +inf
-  std::uint8_t first[2 * kPerSign];  ///< by bucket: sign * kPerSign + (magnitude bits - kTiny) >> (23 - kBucketBits)
+  /// By bucket (sign * kPerSign + (magnitude bits - kTiny) >> (23 - kBucketBits)): first code | key << 8.
+  std::uint32_t entry[2 * kPerSign];
 };
 
 /// The codebook of dynamic_map(is_signed).

@@ -69,9 +69,10 @@ inline float encode_block(const Codebook& c, const float* __restrict x, std::siz
   const float inv = m > 0 ? 1.0f / m : 0.0f;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
-    const float v = x[i] * inv;
-    const std::uint32_t first = c.first[bucket_of(bits_of(v))];
-    codes[i] = static_cast<std::uint8_t>(first + (v > c.mid[first] ? 1u : 0u));
+    const std::uint32_t bits = bits_of(x[i] * inv);
+    const std::uint32_t e = c.entry[bucket_of(bits)];
+    const std::uint32_t key = (bits & 0xffffu) ^ (bits >> 31 ? 0xffffu : 0u);
+    codes[i] = static_cast<std::uint8_t>((e & 0xffu) + (key > e >> 8 ? 1u : 0u));
   }
   return m;
 }
