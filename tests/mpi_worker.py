@@ -156,6 +156,7 @@ def errors_case() -> Dict[str, Any]:
         "not_an_optimizer": lambda: ZeroOptimizer(dict, [np.zeros(3)]),  # type: ignore[arg-type]
         "bad_setting": lambda: ZeroOptimizer(fo.Adam, [np.zeros(3)], lr=-1.0),
         "per_tensor": lambda: ZeroOptimizer(fo.Adafactor, [np.zeros((3, 4))]),
+        "state_dtype": lambda: ZeroOptimizer(fo.Adam, [np.zeros(5000, np.float32)], state_dtype="int8"),
     }
     for name, make in attempts.items():
         try:

@@ -173,3 +173,36 @@ def test_whole_step_contenders_do_the_same_work(kind):
         tol = dict(rtol=0.05, atol=2e-3) if bf16 else dict(rtol=2e-4, atol=1e-5)
         for p, q in zip(params if isinstance(params, list) else [params], ours if isinstance(ours, list) else [ours]):
             np.testing.assert_allclose(p, q, err_msg=label, **tol)
+
+
+def test_precision_bench_rows_and_rooflines():
+    """Every state type races float32 Adam and a roofline moving its bytes; the table shows them."""
+    from fastoptim import bench_precision
+
+    report = bench_precision.run(elements=1 << 16, bnb_elements=1 << 12, repeats=2)
+    names = {r["contender"] for r in report["results"]}
+    for label in bench_precision.STATES:
+        assert {label, f"roofline, {label}"} <= names
+    table = bench_precision.format_table(report)
+    assert "| int8 state | 16 |" in table and "| bfloat16 state | 20 |" in table and "| float32 state | 28 |" in table
+    # The roofline's passes read and write what an Adam step with that state does.
+    seen = []
+    runner = bench_precision._core.Roofline
+
+    class Spy:
+        def __init__(self, arrays):
+            self.n = arrays[0][0].size
+
+        def run(self, r, w):
+            seen.append((self.n, r, w))
+
+    bench_precision._core.Roofline = Spy
+    try:
+        for label, (_, size) in bench_precision.STATES.items():
+            seen.clear()
+            bench_precision.roofline(4096, size)()
+            moved = sum(n * 4 * (r + w) for n, r, w in seen)
+            assert moved == 4096 * (12 + 4 * size), label
+            assert sum(n * 4 * w for n, r, w in seen) == 4096 * (4 + 2 * size), label
+    finally:
+        bench_precision._core.Roofline = runner

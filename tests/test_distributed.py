@@ -108,6 +108,7 @@ def test_bad_arguments_get_clear_errors(runs, n):
     assert r["not_an_optimizer"].startswith("TypeError: optimizer_class must be a fastoptim optimizer class")
     assert r["bad_setting"].startswith("ValueError: invalid lr=-1: must be >= 0")
     assert r["per_tensor"] == "ValueError: Adafactor needs whole tensors, which ZeRO-1 splits between ranks"
+    assert r["state_dtype"].startswith("ValueError: ZeroOptimizer keeps state at the parameters' precision")
     assert r["edited"] == "ValueError: ZeroOptimizer's parameters are fixed at construction; param_groups' 'params' were edited"
     assert r["edited_unchanged"]
 

@@ -132,6 +132,17 @@ def test_warmup(results):
     assert warm["lr"][0] == 0.0 and warm["lr"][60] == cold["lr"][60]
 
 
+def test_precision(results):
+    """The README's claim: bfloat16 and 8-bit state train as float32 state does, in less memory."""
+    f = run("precision", results)["figures"]
+    base = f["float32 state"]
+    for label, r in f.items():
+        assert r["val_accuracy"] >= base["val_accuracy"] - 0.015, label
+        assert r["train_loss"] <= 1.1 * base["train_loss"], label
+    assert base["state_bytes_per_param"] == 8 and f["bfloat16 state"]["state_bytes_per_param"] == 4
+    assert f["int8 state"]["state_bytes_per_param"] < 2.5
+
+
 def test_race(results):
     r = run("race", results)
     for surface, rules in r["figures"].items():

@@ -4,6 +4,7 @@
     python -m fastoptim.bench --mpi [--elements N] [--ranks 1,2]
     python -m fastoptim.bench --sparse [--rule sparseadam] [--rows N] [--dim D] [--given K]
     python -m fastoptim.bench --whole [--kinds muon,lbfgs,lookahead]
+    python -m fastoptim.bench --precision [--elements N] [--bnb-elements M]
 
 For each workload (a set of float32 tensors) it times one optimizer step of every contender:
 
@@ -23,7 +24,9 @@ from a real ``zero_grad()`` + ``backward()`` before every timed step (:mod:`fast
 ``--mpi`` times :class:`fastoptim.distributed.ZeroOptimizer` on 1, 2, ... ranks (:mod:`fastoptim.bench_mpi`).
 ``--sparse`` times row-sparse steps on an embedding table against the dense step and torch's
 sparse path (:mod:`fastoptim.bench_sparse`); ``--whole`` times Muon, L-BFGS and Lookahead, whose
-steps are more than one kernel call, against their peers (:mod:`fastoptim.bench_whole`).
+steps are more than one kernel call, against their peers (:mod:`fastoptim.bench_whole`);
+``--precision`` times Adam with float32, bfloat16 and 8-bit state against float32 Adam, their
+rooflines and bitsandbytes (:mod:`fastoptim.bench_precision`).
 
 Runs are interleaved (one step of each contender in turn, the order rotating) and the report gives
 medians, and each contender's time over fastoptim's. Absolute times drift on a shared machine;
@@ -385,6 +388,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .bench_mpi import main as mpi_main
 
         return mpi_main([a for a in argv if a != "--mpi"])
+    if "--precision" in argv:  # float32, bfloat16 and 8-bit state: their own runs and table
+        from .bench_precision import main as precision_main
+
+        return precision_main([a for a in argv if a != "--precision"])
     if "--sparse" in argv:  # row-sparse steps on an embedding table: their own runs and table
         from .bench_sparse import main as sparse_main
 

@@ -104,6 +104,11 @@ class ZeroOptimizer(StepOptions):
             raise TypeError(f"optimizer_class must be a fastoptim optimizer class, got {optimizer_class!r}")
         if _core.rules[optimizer_class._rule]["per_tensor"]:
             raise ValueError(f"{optimizer_class.__name__} needs whole tensors, which ZeRO-1 splits between ranks")
+        if kwargs.get("state_dtype") in ("bfloat16", "int8"):
+            raise ValueError(
+                f"ZeroOptimizer keeps state at the parameters' precision: its shards and checkpoints move state "
+                f"in the parameters' dtype, so state_dtype={kwargs['state_dtype']!r} is not supported"
+            )
         self.comm = MPI.COMM_WORLD if comm is None else comm
         if not isinstance(self.comm, MPI.Intracomm):
             raise TypeError(f"comm must be an mpi4py intracommunicator, got {type(self.comm).__name__}")

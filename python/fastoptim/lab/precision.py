@@ -98,7 +98,7 @@ def plot(r: Result, path: str) -> None:
     axes[1].bar(labels, [r["figures"][k]["state_bytes_per_param"] for k in labels], color=["C0", "C1", "C2"][: len(labels)])
     axes[1].set(ylabel="bytes per parameter", title="Adam's state")
     axes[1].tick_params(axis="x", labelsize=8)
-    fig.suptitle("Adam with its state in 32, 16 and 8 bits: the same curve for a quarter of the memory", fontsize=12)
+    fig.suptitle("Adam with its state in 32, 16 and 8 bits: the same curve in half the memory, or under a third", fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
