@@ -40,7 +40,7 @@ def trained():
 
 @pytest.mark.parametrize("dtype", [np.int64, np.float16, np.complex64, np.dtype(">f4")])
 def test_param_dtype_is_a_type_error(dtype):
-    with pytest.raises(TypeError, match=r"parameter 1 has dtype .*float32 and float64"):
+    with pytest.raises(TypeError, match=r"parameter 1 has dtype .*float32, float64 and bfloat16"):
         fo.SGD([np.zeros(3), np.zeros(3, dtype)])
 
 

@@ -176,16 +176,19 @@ def test_whole_step_contenders_do_the_same_work(kind):
 
 
 def test_precision_bench_rows_and_rooflines():
-    """Every state type races float32 Adam and a roofline moving its bytes; the table shows them."""
+    """Every configuration races float32 Adam and a roofline moving its bytes; the table shows them."""
     from fastoptim import bench_precision
 
     report = bench_precision.run(elements=1 << 16, bnb_elements=1 << 12, repeats=2)
     names = {r["contender"] for r in report["results"]}
-    for label in bench_precision.STATES:
+    for label in bench_precision.CONFIGS:
         assert {label, f"roofline, {label}"} <= names
     table = bench_precision.format_table(report)
-    assert "| int8 state | 16 |" in table and "| bfloat16 state | 20 |" in table and "| float32 state | 28 |" in table
-    # The roofline's passes read and write what an Adam step with that state does.
+    for row in ("| float32 params, int8 state | 16 |", "| float32 params, bfloat16 state | 20 |",
+                "| float32 params, float32 state | 28 |", "| bfloat16 params + master bits, int8 state | 14 |",
+                "| bfloat16 params, stochastic rounding, int8 state | 10 |"):
+        assert row in table
+    # The roofline's passes read and write what the step does.
     seen = []
     runner = bench_precision._core.Roofline
 
@@ -198,11 +201,10 @@ def test_precision_bench_rows_and_rooflines():
 
     bench_precision._core.Roofline = Spy
     try:
-        for label, (_, size) in bench_precision.STATES.items():
+        for label, c in bench_precision.CONFIGS.items():
             seen.clear()
-            bench_precision.roofline(4096, size)()
-            moved = sum(n * 4 * (r + w) for n, r, w in seen)
-            assert moved == 4096 * (12 + 4 * size), label
-            assert sum(n * 4 * w for n, r, w in seen) == 4096 * (4 + 2 * size), label
+            bench_precision.roofline(4096, c.reads, c.writes)()
+            assert sum(n * 4 * r for n, r, w in seen) == 4096 * c.reads, label
+            assert sum(n * 4 * w for n, r, w in seen) == 4096 * c.writes, label
     finally:
         bench_precision._core.Roofline = runner

@@ -37,9 +37,19 @@ Span span_of(const py::array& a, std::size_t owner) {
   return {begin, begin + static_cast<std::uintptr_t>(a.nbytes()), owner};
 }
 
-
-
 }  // namespace
+
+bool is_bfloat16(const py::dtype& dt) {
+  const int num = dt.num();
+  if (num == kNpyFloat || num == kNpyDouble || dt.itemsize() != 2) return false;
+  return dt.equal(bfloat16());
+}
+
+py::dtype bfloat16() {
+  // Released, never destroyed: a static py::object would be freed after the interpreter is gone.
+  static const py::handle dt = py::dtype::from_args(py::module_::import("ml_dtypes").attr("bfloat16")).release();
+  return py::reinterpret_borrow<py::dtype>(dt);
+}
 
 void check_like(const py::array& a, const py::array& param, const std::string& label, const std::vector<py::ssize_t>* shape,
                 const py::dtype* dtype) {
@@ -74,25 +84,34 @@ std::vector<py::ssize_t> slot_dims(const std::vector<py::ssize_t>& shape, SlotSh
 
 Expect expect_of(const py::array& param) {
   return {param.dtype().num(), std::vector<py::ssize_t>(param.shape(), param.shape() + param.ndim()),
-          static_cast<std::size_t>(param.nbytes())};
+          static_cast<std::size_t>(param.nbytes()), is_bfloat16(param.dtype()) ? kNpyFloat : -1};
 }
 
 Checked check_param(py::handle obj, const std::string& label) {
   py::array a = as_array(obj, label);
   const int num = a.dtype().num();
-  if ((num != kNpyFloat && num != kNpyDouble) || !native(a.dtype()))
-    throw py::type_error(label + " has dtype " + dtype_name(a) + "; fastoptim updates float32 and float64 arrays");
+  const bool bf16 = is_bfloat16(a.dtype());
+  if (!(num == kNpyFloat || num == kNpyDouble || bf16) || !native(a.dtype()))
+    throw py::type_error(label + " has dtype " + dtype_name(a) +
+                         "; fastoptim updates float32, float64 and bfloat16 (ml_dtypes) arrays");
   check_layout(a, label);
   if (!a.writeable()) throw py::value_error(label + " is read-only; it must be writeable to be updated in place");
-  return {a.mutable_data(), static_cast<std::size_t>(a.size()), num == kNpyFloat ? DType::f32 : DType::f64,
+  return {a.mutable_data(), static_cast<std::size_t>(a.size()), bf16 ? DType::bf16 : num == kNpyFloat ? DType::f32 : DType::f64,
           span_of(a, 0)};
 }
 
 Checked check_grad(py::handle obj, const py::array& param, const std::string& label) {
   py::array a = as_array(obj, label);
-  check_like(a, param, label);
-  return {const_cast<void*>(a.data()), static_cast<std::size_t>(a.size()),
-          a.dtype().num() == kNpyFloat ? DType::f32 : DType::f64, span_of(a, 0)};
+  if (is_bfloat16(param.dtype())) {  // a mixed-precision backward's float32 gradient will do too
+    if (!is_bfloat16(a.dtype()) && a.dtype().num() != kNpyFloat)
+      throw py::type_error(label + " has dtype " + dtype_name(a) + "; a bfloat16 parameter's gradient is bfloat16 or float32");
+    const py::dtype want = a.dtype();
+    check_like(a, param, label, nullptr, &want);
+  } else {
+    check_like(a, param, label);
+  }
+  const DType dtype = is_bfloat16(a.dtype()) ? DType::bf16 : a.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
+  return {const_cast<void*>(a.data()), static_cast<std::size_t>(a.size()), dtype, span_of(a, 0)};
 }
 
 void check_state(py::handle obj, const py::array& param, const std::vector<py::ssize_t>& dims, const py::dtype& dtype,

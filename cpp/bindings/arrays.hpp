@@ -41,15 +41,23 @@ struct Checked {
 /// Check a parameter: ndarray, native float32/float64, C-contiguous, aligned, writeable.
 Checked check_param(py::handle obj, const std::string& label);
 
-/// Check a gradient against its parameter: same dtype and shape, C-contiguous, aligned.
+/// Check a gradient against its parameter: same dtype (or float32 for a bfloat16 one) and shape,
+/// C-contiguous, aligned.
 /// Aliasing is checked separately (see SpanIndex).
 Checked check_grad(py::handle obj, const py::array& param, const std::string& label);
 
-/// What a gradient must be, recorded once per parameter: its dtype number and shape.
+/// Whether `dt` is ml_dtypes' bfloat16 (NumPy's bfloat16 for JAX and TensorFlow).
+bool is_bfloat16(const py::dtype& dt);
+/// ml_dtypes.bfloat16 as a NumPy dtype (ml_dtypes is imported on first use).
+py::dtype bfloat16();
+
+/// What a gradient must be, recorded once per parameter: its dtype number (or alt_type_num: a
+/// bfloat16 parameter's gradient may be float32) and shape.
 struct Expect {
   int type_num;
   std::vector<py::ssize_t> shape;
   std::size_t nbytes;
+  int alt_type_num = -1;
 };
 Expect expect_of(const py::array& param);
 
@@ -61,7 +69,7 @@ inline bool grad_fits(PyObject* obj, const Expect& e) {
   const auto* a = py::detail::array_proxy(obj);
   const auto* d = py::detail::array_descriptor_proxy(a->descr);
   constexpr int need = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-  if (d->type_num != e.type_num || d->byteorder == '>' || (a->flags & need) != need ||
+  if ((d->type_num != e.type_num && d->type_num != e.alt_type_num) || d->byteorder == '>' || (a->flags & need) != need ||
       a->nd != static_cast<int>(e.shape.size()))
     return false;
   for (int k = 0; k < a->nd; ++k)

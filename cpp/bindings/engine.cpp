@@ -73,14 +73,19 @@ py::value_error changed_error(const Param& p) {
 
 std::atomic<long> fail_countdown{0};  // see fail_allocation()
 
+/// A 64-bit mixer (splitmix64's finaliser): stochastic rounding's per-step keys.
+std::uint64_t mix(std::uint64_t x) {
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
 }  // namespace
 
 py::dtype state_dtype_of(const py::array& param, StateType type) {
-  if (type == StateType::native) return param.dtype();
   if (type == StateType::int8) return py::dtype::of<std::uint8_t>();
-  // Released, never destroyed: a static py::object would be freed after the interpreter is gone.
-  static const py::handle bf16 = py::dtype::from_args(py::module_::import("ml_dtypes").attr("bfloat16")).release();
-  return py::reinterpret_borrow<py::dtype>(bf16);
+  if (type == StateType::bf16) return bfloat16();
+  return is_bfloat16(param.dtype()) ? py::dtype::of<float>() : param.dtype();
 }
 
 py::object alloc_state(const py::array& param, SlotShape kind, double init, StateType type, bool is_signed,
@@ -163,13 +168,28 @@ void EngineBase::set_state_dtype(const std::string& name) {
 
 std::string EngineBase::state_dtype() const { return kStateDtypes[static_cast<int>(state_dtype_)]; }
 
+void EngineBase::set_rounding(bool master_weights, bool stochastic, std::uint64_t seed) {
+  if (!params_.empty()) throw py::value_error("master_weights, rounding and seed are set before any parameter is registered");
+  if (master_weights && stochastic)
+    throw py::value_error("rounding='stochastic' rounds the parameters themselves; it needs master_weights=False");
+  master_weights_ = master_weights;
+  stochastic_ = stochastic;
+  seed_ = seed;
+}
+
 StateType EngineBase::state_type_for(const Checked& c, const std::string& label) const {
   const bool f64 = c.dtype == DType::f64;
+  if (c.dtype == DType::bf16) {
+    if (const char* why = converted_state_refusal())
+      throw py::value_error(label + " is bfloat16; this rule cannot take 16-bit parameters: " + why);
+    if (state_dtype_ == StateDtype::f64)
+      throw py::value_error(label + " is bfloat16; state_dtype='float64' is for float64 parameters");
+  }
   if (state_dtype_ == StateDtype::same || state_dtype_ == (f64 ? StateDtype::f64 : StateDtype::f32))
-    return StateType::native;
+    return StateType::native;  // (float32 state for a bfloat16 parameter)
   if (f64 || state_dtype_ == StateDtype::f64)
     throw py::value_error(label + " is " + (f64 ? "float64" : "float32") + "; state_dtype='" + state_dtype() +
-                          "' is for " + (f64 ? "float32 parameters (float64 ones keep float64 state)" : "float64 parameters"));
+                          "' is for " + (f64 ? "float32 and bfloat16 parameters (float64 ones keep float64 state)" : "float64 parameters"));
   if (state_dtype_ == StateDtype::bf16) return StateType::bf16;
   return c.size >= kMin8bitSize ? StateType::int8 : StateType::native;
 }
@@ -215,6 +235,10 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
       } else {
         rec.array = py::reinterpret_borrow<py::array>(arrays[i]);
         rec.key = key;
+        if (c.dtype == DType::bf16 && master_weights_) {  // the master's low bits: 0, it is the parameter
+          static const py::handle zeros = py::object(py::module_::import("numpy").attr("zeros")).release();
+          rec.master = zeros(rec.array.attr("shape"), py::dtype::of<std::uint16_t>());
+        }
         rec.expect = expect_of(rec.array);
         rec.data = c.data;
         rec.descr = py::reinterpret_borrow<py::object>(py::detail::array_proxy(arrays[i].ptr())->descr);
@@ -231,6 +255,8 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
       Tensor t = c.tensor();
       t.state_type = rec.state_type = state_type_for(c, label);
       t.unsigned_slots = unsigned_slots();
+      t.master_low = rec.master ? static_cast<std::uint16_t*>(data_of(rec.master)) : nullptr;
+      t.stochastic = c.dtype == DType::bf16 && stochastic_;
       t.ndim = static_cast<int>(rec.expect.shape.size());
       t.shape = rec.expect.shape.data();
       groups[gi].set.add(t);
@@ -325,9 +351,9 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
         if (!py::isinstance<RowSparse>(gobj)) check_grad(gobj, p.array, "gradient of " + p.label);  // raises, saying why
         if (const char* why = row_sparse(gi))
           throw py::value_error("gradient of " + p.label + " is row-sparse; this rule " + why);
-        if (p.state_type != StateType::native)
-          throw py::value_error("gradient of " + p.label + " is row-sparse; row-sparse gradients need state_dtype='" +
-                                py::str(p.array.dtype()).cast<std::string>() + "' (the parameter's own)");
+        if (g.set.tensors[i].converted())
+          throw py::value_error("gradient of " + p.label + " is row-sparse; row-sparse gradients need float32 or float64 "
+                                "parameters with state of their dtype");
         RowGrad rg = check_row_grad(gobj.cast<const RowSparse&>(), p.array, p.label);
         std::vector<std::int64_t> moving;  // rows the rule keeps moving without a gradient
         const int slot = moving_slot(gi);
@@ -343,7 +369,15 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
         g.sparse.push_back(std::move(rg));
       } else {
         data = data_of(gobj);
-        g.set.tensors[i].grad = data;
+        Tensor& t = g.set.tensors[i];
+        t.grad = data;
+        if (t.dtype == DType::bf16) {  // its gradient: bfloat16, or float32 (twice the bytes)
+          t.grad_f32 = py::detail::array_descriptor_proxy(py::detail::array_proxy(gobj.ptr())->descr)->type_num ==
+                       p.expect.alt_type_num;
+          if (t.grad_f32) nbytes *= 2;
+          // Stochastic rounding draws new noise each step: a key from the seed, the parameter, its step.
+          t.noise = static_cast<std::uint32_t>(mix(seed_ ^ mix(g.members[i] + 1) ^ mix(static_cast<std::uint64_t>(p.step) << 32)));
+        }
       }
       const auto begin = reinterpret_cast<std::uintptr_t>(data);
       std::size_t other = 0;

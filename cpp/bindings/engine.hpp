@@ -37,6 +37,7 @@ struct Param {
   std::vector<py::object> state;   ///< per slot; a null handle is a slot not allocated
   std::vector<py::object> absmax;  ///< per slot, for 8-bit state: its block maxima (float32)
   StateType state_type = StateType::native;  ///< how its state is stored (see state_type_for)
+  py::object master;               ///< a bfloat16 parameter's master weights: their low 16 bits (uint16)
   std::int64_t step = 0;           ///< completed steps
   std::vector<double> scalars;     ///< the rule's per-parameter scalar state (NAdam's mu_product)
   /// The rows whose moving slot (see moving_slot) holds anything but zeros, when known: a
@@ -87,6 +88,9 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
 
 /// Make the n-th state allocation from now fail with MemoryError (0: never). For tests only.
 void fail_allocation(long n);
+/// A bfloat16 parameter's master low bits, as state_dict() names them.
+inline constexpr const char* kMasterSlot = "master_low_bits";
+
 /// The state_dtype= values: "same" is the parameter's own dtype.
 enum class StateDtype { same, f32, f64, bf16, int8 };
 /// Tensors below this many elements keep float32 state under state_dtype="int8" (bitsandbytes'
@@ -139,6 +143,10 @@ class EngineBase {
   /// the parameters' dtype). Set before any parameter is registered.
   void set_state_dtype(const std::string& name);
   std::string state_dtype() const;
+  /// How bfloat16 parameters are kept: as the rounding of a float32 master (their low bits kept
+  /// beside them), or, without, rounded to nearest or stochastically with noise from `seed`. Set
+  /// before any parameter is registered.
+  void set_rounding(bool master_weights, bool stochastic, std::uint64_t seed);
 
   /// A group's schedule position: the most steps any of its parameters has taken.
   std::int64_t group_step(std::size_t group) const;
@@ -210,6 +218,8 @@ class EngineBase {
   std::vector<Group> groups_;
   SpanIndex spans_;
   StateDtype state_dtype_ = StateDtype::same;
+  bool master_weights_ = true, stochastic_ = false;
+  std::uint64_t seed_ = 0;
   double last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();
   Busy busy_;
 };

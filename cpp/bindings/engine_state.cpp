@@ -20,6 +20,7 @@ py::list EngineBase::snapshot(bool copy) {
         if (p.state[k]) slots[py::str(slot_name(k))] = copy ? p.state[k].attr("copy")() : p.state[k];
         if (p.absmax[k]) slots[py::str(slot_name(k) + ".absmax")] = copy ? p.absmax[k].attr("copy")() : p.absmax[k];
       }
+      if (p.master && p.step > 0) slots[py::str(kMasterSlot)] = copy ? p.master.attr("copy")() : p.master;
       if (p.step == 0 && slots.empty())
         entries.append(py::none());
       else
@@ -73,6 +74,7 @@ void EngineBase::load(const py::list& entries) {
     std::vector<double> scalars;
     std::vector<py::object> slots;   // the arrays offered, later their copies
     std::vector<py::object> absmax;  // the same, for 8-bit slots' block maxima
+    py::object master;               // a bfloat16 parameter's master low bits (None: zeros)
   };
   std::vector<Loaded> plan;
   for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
@@ -83,7 +85,7 @@ void EngineBase::load(const py::list& entries) {
                             " parameters, the group has " + std::to_string(g.members.size()));
     for (std::size_t i = 0; i < g.members.size(); ++i) {
       const Param& p = params_[g.members[i]];
-      Loaded l{g.members[i], 0, initial_scalars(), std::vector<py::object>(n_state()), std::vector<py::object>(n_state())};
+      Loaded l{g.members[i], 0, initial_scalars(), std::vector<py::object>(n_state()), std::vector<py::object>(n_state()), {}};
       py::object entry = group[i];
       if (!entry.is_none()) {
         const std::string where = "state of " + p.label;
@@ -126,6 +128,19 @@ void EngineBase::load(const py::list& entries) {
           }
         }
       }
+      if (!entry.is_none()) {
+        const std::string where = "state of " + p.label;
+        py::dict slots = py::reinterpret_borrow<py::tuple>(entry)[2].cast<py::dict>();
+        py::str name(kMasterSlot);
+        if (slots.contains(name)) {
+          if (!p.master) throw py::value_error(where + ": '" + kMasterSlot + "' is for bfloat16 parameters with master_weights=True");
+          l.master = slots[name];
+          check_state(l.master, p.array, p.expect.shape, py::dtype::of<std::uint16_t>(), "state '" + std::string(kMasterSlot) + "' of " + p.label);
+        } else if (p.master && l.step > 0) {
+          throw py::value_error(where + ": '" + kMasterSlot + "' is missing (the master weights of a bfloat16 parameter at step " +
+                                std::to_string(l.step) + ")");
+        }
+      }
       plan.push_back(std::move(l));
     }
   }
@@ -149,6 +164,13 @@ void EngineBase::load(const py::list& entries) {
     p.scalars = std::move(l.scalars);
     p.state = std::move(l.slots);
     p.absmax = std::move(l.absmax);
+    if (p.master) {  // in place: the tensors point at it
+      void* to = data_of(p.master);
+      if (l.master)
+        std::memcpy(to, py::detail::array_proxy(l.master.ptr())->data, p.expect.nbytes);
+      else
+        std::memset(to, 0, p.expect.nbytes);
+    }
     p.moving_known = false;
   }
 }

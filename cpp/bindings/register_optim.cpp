@@ -147,12 +147,17 @@ void register_optim(py::module_& m) {
       .def("__exit__", [](Hold& h, const py::args&) { h.engine->busy().leave(); });
 
   py::class_<EngineBase>(m, "Engine")
-      .def(py::init([](const std::string& rule, const py::object& state_dtype) {
+      .def(py::init([](const std::string& rule, const py::object& state_dtype, bool master_weights,
+                       const std::string& rounding, std::uint64_t seed) {
              std::unique_ptr<EngineBase> e = make_engine(rule, static_cast<AllRules*>(nullptr));
              if (!state_dtype.is_none()) e->set_state_dtype(state_dtype.cast<std::string>());
+             if (rounding != "nearest" && rounding != "stochastic")
+               throw py::value_error("rounding must be 'nearest' or 'stochastic', got '" + rounding + "'");
+             e->set_rounding(master_weights, rounding == "stochastic", seed);
              return e;
            }),
-           py::arg("rule"), py::arg("state_dtype") = py::none())
+           py::arg("rule"), py::arg("state_dtype") = py::none(), py::arg("master_weights") = true,
+           py::arg("rounding") = "nearest", py::arg("seed") = 0)
       .def_property_readonly("state_dtype", &EngineBase::state_dtype)
       .def("set_groups", &EngineBase::set_groups, py::arg("params"), py::arg("labels"), py::arg("keys") = py::none())
       .def("matches", &EngineBase::matches, py::arg("params"))

@@ -89,7 +89,9 @@ class RowSparse:
 class Engine:
     """Parameters, per-parameter state and step counts of one optimizer; its step runs in C++."""
 
-    def __init__(self, rule: str, state_dtype: str | None = None) -> None: ...
+    def __init__(
+        self, rule: str, state_dtype: str | None = None, master_weights: bool = True, rounding: str = "nearest", seed: int = 0
+    ) -> None: ...
     @property
     def state_dtype(self) -> str: ...
     def set_groups(

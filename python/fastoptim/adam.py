@@ -46,6 +46,9 @@ class Adam(Optimizer):
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
         state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
             ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
+        master_weights, rounding, seed: for bfloat16 parameters: keep float32 master weights (their low
+            16 bits beside the parameter), or round each update ``"nearest"`` or ``"stochastic"``
+            (seeded by ``seed``); see :class:`Optimizer`.
 
     State per parameter: ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with amsgrad, ``max_exp_avg_sq``.
     Memory traffic per parameter per step (float32): 28 bytes (read p, g, m, v; write p, m, v),
@@ -85,6 +88,9 @@ class Adam(Optimizer):
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
         state_dtype: str | None = None,
+        master_weights: bool = True,
+        rounding: str = "nearest",
+        seed: int = 0,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -96,7 +102,7 @@ class Adam(Optimizer):
             decoupled_weight_decay=decoupled_weight_decay or self._decoupled,
         )
         super().__init__(
-            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, capturable=capturable, differentiable=differentiable
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, master_weights=master_weights, rounding=rounding, seed=seed, capturable=capturable, differentiable=differentiable
         )
 
 class AdamW(Adam):
@@ -138,6 +144,9 @@ class AdamW(Adam):
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
         state_dtype: str | None = None,
+        master_weights: bool = True,
+        rounding: str = "nearest",
+        seed: int = 0,
     ) -> None:
         super().__init__(
             params,
@@ -150,5 +159,5 @@ class AdamW(Adam):
             capturable=capturable,
             differentiable=differentiable,
             nonfinite=nonfinite,
-            max_grad_norm=max_grad_norm, state_dtype=state_dtype,
+            max_grad_norm=max_grad_norm, state_dtype=state_dtype, master_weights=master_weights, rounding=rounding, seed=seed,
         )

@@ -38,6 +38,9 @@ class Adamax(Optimizer):
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
         state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
             ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
+        master_weights, rounding, seed: for bfloat16 parameters: keep float32 master weights (their low
+            16 bits beside the parameter), or round each update ``"nearest"`` or ``"stochastic"``
+            (seeded by ``seed``); see :class:`Optimizer`.
 
     State per parameter: ``exp_avg`` (m), ``exp_inf`` (u). Memory traffic per parameter per step
     (float32): 28 bytes (read p, g, m, u; write p, m, u).
@@ -71,8 +74,11 @@ class Adamax(Optimizer):
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
         state_dtype: str | None = None,
+        master_weights: bool = True,
+        rounding: str = "nearest",
+        seed: int = 0,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
         super().__init__(
-            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, capturable=capturable, differentiable=differentiable
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, master_weights=master_weights, rounding=rounding, seed=seed, capturable=capturable, differentiable=differentiable
         )

@@ -77,6 +77,9 @@ class Adan(Optimizer):
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
         state_dtype: str | None = None,
+        master_weights: bool = True,
+        rounding: str = "nearest",
+        seed: int = 0,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, weight_decay=weight_decay, weight_decouple=weight_decouple, eps=eps, maximize=maximize)
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, master_weights=master_weights, rounding=rounding, seed=seed)

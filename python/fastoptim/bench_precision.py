@@ -1,12 +1,13 @@
-"""``fastoptim bench --precision``: Adam steps with float32, bfloat16 and 8-bit state, each against
-float32 Adam, its own roofline, and bitsandbytes' 8-bit Adam.
+"""``fastoptim bench --precision``: Adam steps with 32- and 16-bit parameters and float32, bfloat16
+and 8-bit state, each against float32 Adam, its own roofline, and bitsandbytes' 8-bit Adam.
 
-One float32 tensor of ``--elements`` (default 64M), Adam, ``nonfinite="ignore"``, interleaved:
+One tensor of ``--elements`` (default 64M), Adam, ``nonfinite="ignore"``, interleaved:
 
-* ``float32 state``, ``bfloat16 state``, ``int8 state``: fastoptim's Adam with that ``state_dtype``;
-* ``roofline, <state>``: a loop moving the bytes that state type's step moves (float32 parameter
-  and gradient, state read and written in its size), with no arithmetic: how fast that step could
-  be if it were bound by memory alone;
+* each row of :data:`CONFIGS`: float32 parameters with float32, bfloat16 or int8 state; bfloat16
+  parameters (and gradients) with master weights in their low bits, or stochastic rounding, and
+  int8 state;
+* ``roofline, <row>``: a loop moving the bytes that row's step moves, with no arithmetic: how fast
+  that step could be if it were bound by memory alone;
 * ``bitsandbytes Adam8bit``: ``bnb.optim.Adam8bit`` on a CPU torch tensor, when bitsandbytes runs
   on ``--bnb-elements`` (default 4M: it is two orders of magnitude slower), beside fastoptim's int8
   Adam on a tensor of that size.
@@ -18,10 +19,11 @@ from its own bandwidth bound.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from functools import partial
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -29,14 +31,24 @@ from . import _core
 from ._progress import Progress
 from .bench import machine, optional_torch, race, result_rows
 
-__all__ = ["STATES", "contenders", "run", "main"]
+__all__ = ["CONFIGS", "Config", "contenders", "roofline", "run", "main"]
 
-# label -> (state_dtype, bytes per element of one state slot)
-STATES: Dict[str, Tuple[Optional[str], int]] = {
-    "float32 state": (None, 4),
-    "bfloat16 state": ("bfloat16", 2),
-    "int8 state": ("int8", 1),
+class Config(NamedTuple):
+    params: str  # "float32" or "bfloat16" (then the gradients too)
+    state_dtype: Optional[str]
+    options: Dict[str, Any]  # master_weights, rounding
+    reads: int  # bytes per element a step reads: parameter (and master bits), gradient, m, v
+    writes: int  # ... and writes: parameter (and master bits), m, v
+
+
+CONFIGS: Dict[str, Config] = {
+    "float32 params, float32 state": Config("float32", None, {}, 16, 12),
+    "float32 params, bfloat16 state": Config("float32", "bfloat16", {}, 12, 8),
+    "float32 params, int8 state": Config("float32", "int8", {}, 10, 6),
+    "bfloat16 params + master bits, int8 state": Config("bfloat16", "int8", {}, 8, 6),
+    "bfloat16 params, stochastic rounding, int8 state": Config("bfloat16", "int8", dict(master_weights=False, rounding="stochastic"), 6, 4),
 }
+BASE = "float32 params, float32 state"
 
 
 def _timed(step: Callable[[], None]) -> Callable[[], float]:
@@ -48,28 +60,25 @@ def _timed(step: Callable[[], None]) -> Callable[[], float]:
     return run
 
 
-def roofline(elements: int, state_bytes: int) -> Callable[[], None]:
-    """A copy loop moving an Adam step's bytes with state of ``state_bytes`` per slot: reading p, g,
-    m, v and writing p, m, v, i.e. ``12 + 4 * state_bytes`` bytes per element (int8 adds its absmax,
-    1/64 byte per element per slot, left out). It streams float32 arrays of ``elements * unit / 4``
-    floats in passes of (reads, writes) arrays adding up to those bytes."""
-    unit = 4 // state_bytes if state_bytes < 4 else 1  # elements per float32 of the state arrays
-    n = elements // unit
-    # reads p, g (4 bytes each), m, v; writes p, m, v -- as arrays of n floats
-    reads, writes = 2 * unit + 2, unit + 2
+def roofline(elements: int, reads: int, writes: int) -> Callable[[], None]:
+    """A copy loop reading ``reads`` and writing ``writes`` bytes per element (int8 state's absmax,
+    1/64 byte per element per slot, left out): float32 arrays of ``elements * unit / 4`` floats,
+    ``unit`` bytes of each element per array, in passes of (reads, writes) arrays."""
+    unit = math.gcd(reads, writes, 4)
+    n = elements * unit // 4
+    r, w = reads // unit, writes // unit
     passes: List[Tuple[int, int]] = []
-    while reads:
-        r = min(reads, 6)
-        w = min(writes, r - 1)
-        passes.append((r, w))
-        reads, writes = reads - r, writes - w
-    assert writes == 0, "the passes must write every byte the step writes"
-    arrays = [[np.ones(n, np.float32) for _ in range(6)]]
-    runner = _core.Roofline(arrays)
+    while r:
+        pr = min(r, 6)
+        pw = min(w, pr - 1)
+        passes.append((pr, pw))
+        r, w = r - pr, w - pw
+    assert w == 0, "the passes must write every byte the step writes"
+    runner = _core.Roofline([[np.ones(n, np.float32) for _ in range(6)]])
 
     def step() -> None:
-        for r, w in passes:
-            runner.run(r, w)
+        for pr, pw in passes:
+            runner.run(pr, pw)
 
     return step
 
@@ -78,16 +87,19 @@ def contenders(elements: int, bnb_elements: int, seed: int = 0) -> Dict[str, Cal
     """Each contender's step (returning its seconds), one step in."""
     import fastoptim
 
+    import ml_dtypes
+
     rng = np.random.default_rng(seed)
     init = rng.standard_normal(elements, dtype=np.float32) * 0.01
     grad = rng.standard_normal(elements, dtype=np.float32) * 1e-3
     out: Dict[str, Callable[[], float]] = {}
-    for label, (state_dtype, _) in STATES.items():
-        opt = fastoptim.Adam([init.copy()], lr=1e-3, state_dtype=state_dtype, nonfinite="ignore")
-        out[label] = _timed(partial(opt.step, [grad]))
+    for label, c in CONFIGS.items():
+        dtype = ml_dtypes.bfloat16 if c.params == "bfloat16" else np.float32
+        opt = fastoptim.Adam([init.astype(dtype)], lr=1e-3, state_dtype=c.state_dtype, nonfinite="ignore", **c.options)
+        out[label] = _timed(partial(opt.step, [grad.astype(dtype)]))
         out[label]()
-    for label, (_, size) in STATES.items():
-        out[f"roofline, {label}"] = _timed(roofline(elements, size))
+    for label, c in CONFIGS.items():
+        out[f"roofline, {label}"] = _timed(roofline(elements, c.reads, c.writes))
     bnb = _bitsandbytes(bnb_elements, seed) if bnb_elements else None
     if bnb is not None:
         small = fastoptim.Adam([init[:bnb_elements].copy()], lr=1e-3, state_dtype="int8", nonfinite="ignore")
@@ -135,10 +147,10 @@ def format_table(report: Dict[str, Any]) -> str:
         "| contender | bytes/param | median | speed vs float32 Adam | share of its roofline |",
         "|---|---|---|---|---|",
     ]
-    base = rows["float32 state"]["median_s"]
-    for label, (_, size) in STATES.items():
+    base = rows[BASE]["median_s"]
+    for label, c in CONFIGS.items():
         r, roof = rows[label], rows[f"roofline, {label}"]
-        lines.append(f"| {label} | {12 + 4 * size} | {r['median_s'] * 1e3:.1f} ms | {base / r['median_s']:.2f}x | "
+        lines.append(f"| {label} | {c.reads + c.writes} | {r['median_s'] * 1e3:.1f} ms | {base / r['median_s']:.2f}x | "
                      f"{roof['median_s'] / r['median_s']:.2f} (roofline {roof['median_s'] * 1e3:.1f} ms) |")
     small = [c for c in rows if c.startswith("int8 state (")]
     for c in small + [c for c in rows if c.startswith("bitsandbytes")]:

@@ -65,8 +65,8 @@ class Optimizer(StepOptions, EngineAccess):
     * a list of group dicts ``{"params": <list or dict>, "lr": ..., ...}`` whose missing settings
       take the constructor's values.
 
-    Arrays must be float32 or float64, C-contiguous, aligned and writeable: they are updated in
-    place and never copied. Their state (moments, buffers) has their dtype, unless ``state_dtype``
+    Arrays must be float32, float64 or bfloat16 (``ml_dtypes.bfloat16``), C-contiguous, aligned and
+    writeable: they are updated in place and never copied. Their state (moments, buffers) has their dtype, unless ``state_dtype``
     says otherwise.
 
     ``state_dtype`` (rules whose state is moments, buffers or accumulators) keeps the state of
@@ -78,6 +78,18 @@ class Optimizer(StepOptions, EngineAccess):
     holds bfloat16 slots as ``ml_dtypes.bfloat16`` arrays, and an 8-bit slot as ``"<slot>"`` (the
     uint8 codes, shaped like the parameter) and ``"<slot>.absmax"`` (float32, one per block in C
     order). A state dict or file records its ``state_dtype``, and loading refuses another one.
+
+    A bfloat16 parameter takes a bfloat16 or a float32 gradient (as from a mixed-precision backward),
+    and its update is computed in float32. With ``master_weights=True`` (the default) the optimizer
+    keeps float32 master weights: the parameter is the master rounded to nearest (ties away from
+    zero), and the master's remaining 16 bits are kept beside it (``"master_low_bits"``, uint16, in
+    the state), so that the two make the float32 value exactly, at 2 bytes per parameter: after any
+    number of steps the parameter is, bit for bit, the float32 run's parameter rounded. With
+    ``master_weights=False`` each update is rounded into the parameter: ``rounding="nearest"`` (ties
+    to even) or ``"stochastic"`` (up with probability of the dropped fraction, so unbiased; the
+    random bits come from a counter-based hash of ``seed``, the parameter and its step, so runs
+    repeat exactly on any SIMD tier and thread count). Its state is float32 unless ``state_dtype``
+    says otherwise.
 
     ``param_groups`` is live, as in torch: a step reads every group's settings, and its ``"params"``
     list may be edited between steps (arrays swapped in or out, groups reordered; with names, edit
@@ -132,6 +144,9 @@ class Optimizer(StepOptions, EngineAccess):
         capturable: bool = False,
         differentiable: bool = False,
         state_dtype: str | None = None,
+        master_weights: bool = True,
+        rounding: str = "nearest",
+        seed: int = 0,
     ) -> None:
         self._init_step_options(nonfinite, max_grad_norm, capturable, differentiable)
         self.defaults: Dict[str, Any] = dict(defaults)
@@ -139,7 +154,10 @@ class Optimizer(StepOptions, EngineAccess):
         self.last_lr: List[float] = []
         if state_dtype is not None and not isinstance(state_dtype, str):
             raise TypeError(f"state_dtype must be None or a string, got {state_dtype!r}")
-        self._engine = _core.Engine(self._rule, state_dtype)
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        self._precision: Tuple[str | None, bool, str, int] = (state_dtype, bool(master_weights), rounding, int(seed))
+        self._engine = _core.Engine(self._rule, *self._precision)
         self._slots: Tuple[str, ...] = tuple(_core.rules[self._rule]["state"])
         self._scalars: Tuple[str, ...] = tuple(_core.rules[self._rule]["scalars"])
         self._keys: List[List[Key]] = []
@@ -421,7 +439,7 @@ class Optimizer(StepOptions, EngineAccess):
         new.defaults = copy.deepcopy(self.defaults, memo)
         new.param_groups = copy.deepcopy(self.param_groups, memo)
         new.last_lr = list(self.last_lr)
-        new._engine = _core.Engine(self._rule, self._engine.state_dtype or None)
+        new._engine = _core.Engine(self._rule, *self._precision)
         new._register(new.param_groups)
         new.load_state_dict(self.state_dict())
         return new

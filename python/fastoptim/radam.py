@@ -44,6 +44,9 @@ class RAdam(Optimizer):
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
         state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
             ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
+        master_weights, rounding, seed: for bfloat16 parameters: keep float32 master weights (their low
+            16 bits beside the parameter), or round each update ``"nearest"`` or ``"stochastic"``
+            (seeded by ``seed``); see :class:`Optimizer`.
 
     State per parameter: ``exp_avg``, ``exp_avg_sq``. Memory traffic per parameter per step
     (float32): 28 bytes (read p, g, m, v; write p, m, v).
@@ -78,6 +81,9 @@ class RAdam(Optimizer):
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
         state_dtype: str | None = None,
+        master_weights: bool = True,
+        rounding: str = "nearest",
+        seed: int = 0,
     ) -> None:
         defaults = dict(
             lr=lr,
@@ -88,5 +94,5 @@ class RAdam(Optimizer):
             maximize=maximize,
         )
         super().__init__(
-            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, capturable=capturable, differentiable=differentiable
+            params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, state_dtype=state_dtype, master_weights=master_weights, rounding=rounding, seed=seed, capturable=capturable, differentiable=differentiable
         )

@@ -50,7 +50,7 @@ from .sparse import RowSparse
 
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
-_FLOATS = (torch.float32, torch.float64)
+_FLOATS = (torch.float32, torch.float64, torch.bfloat16)
 
 
 class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
@@ -66,9 +66,12 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
         nonfinite: str = "raise",
         max_grad_norm: Optional[float] = None,
         state_dtype: Optional[str] = None,
+        master_weights: bool = True,
+        rounding: str = "nearest",
+        seed: int = 0,
     ) -> None:
         self._init_step_options(nonfinite, max_grad_norm, bool(defaults.get("capturable")), bool(defaults.get("differentiable")))
-        self._engine = _core.Engine(self._rule, state_dtype)
+        self._engine = _core.Engine(self._rule, state_dtype, master_weights, rounding, seed)
         self._settings = settings_reader(self._rule)
         self._views = _core.TensorViews(_view_of, torch.Tensor.data_ptr, torch.Tensor.is_contiguous)
         super().__init__(params, defaults)
@@ -151,6 +154,7 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
         slots = tuple(_core.rules[self._rule]["state"])
         if self._engine.state_dtype == "int8":
             slots += tuple(f"{n}.absmax" for n in slots)
+        slots += ("master_low_bits",)  # bfloat16 parameters' master weights (the engine checks which)
         scalars = tuple(_core.rules[self._rule]["scalars"])
         with self._engine.hold():
             self._sync()
@@ -206,11 +210,15 @@ def _view_of(t: torch.Tensor, what: str, index: int) -> Any:
     if t.device.type != "cpu":
         raise ValueError(f"{label} is on {t.device}; fastoptim.torch steps CPU tensors (move the optimizer's copy to the CPU)")
     if t.dtype not in _FLOATS:
-        raise TypeError(f"{label} has dtype {t.dtype}; fastoptim.torch steps float32 and float64 tensors")
+        raise TypeError(f"{label} has dtype {t.dtype}; fastoptim.torch steps float32, float64 and bfloat16 tensors")
     if rows:
         return RowSparse(t._indices()[0].numpy(), t._values().contiguous().numpy())
     if not t.is_contiguous():
         raise ValueError(f"{label} is not contiguous; it cannot be updated in place")
+    if t.dtype == torch.bfloat16:  # NumPy's bfloat16 is ml_dtypes', on the same memory through its bits
+        import ml_dtypes
+
+        return t.detach().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
     return t.detach().numpy()
 
 
@@ -299,7 +307,8 @@ def _torch_class(numpy_class: Type[NumpyOptimizer]) -> Type[Optimizer]:
         bound.apply_defaults()
         defaults = dict(bound.arguments)
         del defaults["params"]
-        extras = {k: defaults.pop(k) for k in ("nonfinite", "max_grad_norm", "state_dtype") if k in defaults}
+        options = ("nonfinite", "max_grad_norm", "state_dtype", "master_weights", "rounding", "seed")
+        extras = {k: defaults.pop(k) for k in options if k in defaults}
         if "decoupled_weight_decay" in _core.rules[rule]["hyper"]:
             defaults.setdefault("decoupled_weight_decay", decoupled)
         defaults.update(getattr(numpy_class, "_group_extras", {}))

@@ -45,13 +45,18 @@ inline void visit_as(const Tensor& t, const Chunk& ch, F& f) {
   f(static_cast<T*>(t.param) + ch.begin, static_cast<const T*>(t.grad) + ch.begin, state, ch.end - ch.begin);
 }
 
-/// Call f(p, g, state, n) on chunk ch of a float32 tensor whose state is bfloat16 or 8-bit codes,
-/// one block at a time: its state decoded to float32 buffers (in L1) before, and encoded back after
-/// when `store` (an 8-bit block against its new absmax).
+/// Call f(p, g, state, n) on chunk ch of a tensor the rules see through float32 blocks
+/// (Tensor::converted): a float32 parameter whose state is bfloat16 or 8-bit codes, or a bfloat16
+/// parameter. One block of kQuantBlock at a time, whatever is not float32 (parameter, gradient,
+/// state) is decoded to float32 buffers in L1 before f, and the parameter and, when `store`, the
+/// state encoded back after (an 8-bit block against its new absmax).
 inline constexpr std::size_t kAhead = 8;  ///< blocks prefetched ahead, see visit_converted
 template <class F>
 inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) {
   alignas(64) float buf[kMaxState][kQuantBlock];
+  alignas(64) float pbuf[kQuantBlock], gbuf[kQuantBlock];
+  const bool native = t.state_type == StateType::native, bf16 = t.dtype == DType::bf16;
+  const bool grad16 = bf16 && !t.grad_f32;
   float* st[kMaxState] = {};
   const Codebook* book[kMaxState] = {};
   for (std::size_t k = 0; k < kMaxState; ++k)
@@ -59,27 +64,52 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
       st[k] = buf[k];
       if (t.state_type == StateType::int8) book[k] = &codebook(!((t.unsigned_slots >> k) & 1u));
     }
-  float* p = static_cast<float*>(t.param);
-  const float* g = static_cast<const float*>(t.grad);
-  const std::size_t elem = t.state_type == StateType::int8 ? 1 : 2;
+  const std::size_t elem = t.state_type == StateType::int8 ? 1 : t.state_type == StateType::bf16 ? 2 : 4;
   for (std::size_t b = ch.begin; b < ch.end; b += kQuantBlock) {
     const std::size_t n = ch.end - b < kQuantBlock ? ch.end - b : kQuantBlock;
     // The hardware prefetchers lose the small state streams among the block's phases: ask for
     // the lines kAhead blocks ahead (a few kB, still in L1 or L2 when their turn comes).
-    if (ch.end - b > kAhead * kQuantBlock)
+    if (!native && ch.end - b > kAhead * kQuantBlock)
       for (std::size_t k = 0; k < kMaxState; ++k)
         if (st[k])
           for (std::size_t line = 0; line < kQuantBlock * elem; line += 64)
             __builtin_prefetch(static_cast<const char*>(t.state[k]) + (b + kAhead * kQuantBlock) * elem + line);
     for (std::size_t k = 0; k < kMaxState; ++k) {
       if (!st[k]) continue;
-      if (book[k])
+      if (native)
+        st[k] = static_cast<float*>(t.state[k]) + b;
+      else if (book[k])
         decode_block(*book[k], static_cast<const std::uint8_t*>(t.state[k]) + b, t.absmax[k][b / kQuantBlock], buf[k], n);
       else
         decode_bf16(static_cast<const std::uint16_t*>(t.state[k]) + b, buf[k], n);
     }
-    f(p + b, g + b, st, n);
-    if (!store) continue;
+    float* p = static_cast<float*>(t.param) + b;
+    const float* g = static_cast<const float*>(t.grad) + b;
+    if (bf16) {
+      const std::uint16_t* p16 = static_cast<const std::uint16_t*>(t.param) + b;
+      if (t.master_low)
+        decode_master(p16, t.master_low + b, pbuf, n);
+      else
+        decode_bf16(p16, pbuf, n);
+      p = pbuf;
+      if (grad16) {
+        decode_bf16(static_cast<const std::uint16_t*>(t.grad) + b, gbuf, n);
+        g = gbuf;
+      } else {
+        g = static_cast<const float*>(t.grad) + b;
+      }
+    }
+    f(p, g, st, n);
+    if (bf16) {
+      std::uint16_t* p16 = static_cast<std::uint16_t*>(t.param) + b;
+      if (t.master_low)
+        encode_master(pbuf, p16, t.master_low + b, n);
+      else if (t.stochastic)
+        encode_stochastic(pbuf, p16, n, t.noise, b);
+      else
+        encode_bf16(pbuf, p16, n);
+    }
+    if (!store || native) continue;
     for (std::size_t k = 0; k < kMaxState; ++k) {
       if (!st[k]) continue;
       if (book[k])
@@ -91,15 +121,29 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
 }
 
 /// Call f(p, g, state, n) with chunk c's typed pointers (float or double). For the gradient
-/// helpers (gradients.hpp), which never touch state.
+/// helpers (gradients.hpp), which never touch state and may be called once per part of a chunk: a
+/// bfloat16 tensor's gradient comes as float32 blocks (its parameter pointer then null).
 template <class F>
 inline void visit_chunk(const Work& w, std::size_t c, F&& f) {
   const Chunk& ch = w.chunks[c];
   const Tensor& t = w.tensors[ch.tensor];
-  if (t.dtype == DType::f32)
+  if (t.dtype == DType::bf16) {
+    float* const none[kMaxState] = {};
+    alignas(64) float gbuf[kQuantBlock];
+    for (std::size_t b = ch.begin; b < ch.end; b += kQuantBlock) {
+      const std::size_t n = ch.end - b < kQuantBlock ? ch.end - b : kQuantBlock;
+      const float* g = static_cast<const float*>(t.grad) + b;
+      if (!t.grad_f32) {
+        decode_bf16(static_cast<const std::uint16_t*>(t.grad) + b, gbuf, n);
+        g = gbuf;
+      }
+      f(static_cast<float*>(nullptr), g, none, n);
+    }
+  } else if (t.dtype == DType::f32) {
     visit_as<float>(t, ch, f);
-  else
+  } else {
     visit_as<double>(t, ch, f);
+  }
 }
 
 /// Call a rule's f(p, g, state, n) on chunk c: its state as float32 or float64 however stored;
@@ -108,7 +152,7 @@ template <class F>
 inline void visit_rule_chunk(const Work& w, std::size_t c, F&& f, bool store = true) {
   const Chunk& ch = w.chunks[c];
   const Tensor& t = w.tensors[ch.tensor];
-  if (t.state_type != StateType::native)
+  if (t.converted())
     visit_converted(t, ch, store, f);
   else
     visit_chunk(w, c, f);

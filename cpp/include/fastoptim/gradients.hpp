@@ -34,9 +34,10 @@ inline GradStats grad_stats(const Work& w, bool want_norm, double carry) {
   std::vector<unsigned char> bad(w.n_chunks, 0);
   std::vector<double> sums(want_norm ? w.n_chunks : 0);
   for_each_chunk(w, [&](std::size_t c) {
+    // (A bfloat16 tensor's chunk comes in several parts: their results add up.)
     visit_chunk(w, c, [&](auto*, auto* g, auto* const*, std::size_t n) {
       if (!want_norm) {
-        bad[c] = !chunk_finite(g, n);
+        bad[c] |= !chunk_finite(g, n);
         return;
       }
       Lanes sq, nan;
@@ -45,8 +46,8 @@ inline GradStats grad_stats(const Work& w, bool want_norm, double carry) {
         sq.v[lane] += x * x;
         nan.v[lane] += x * 0.0;
       });
-      sums[c] = sq.total();
-      bad[c] = nan.total() != nan.total();
+      sums[c] += sq.total();
+      bad[c] |= nan.total() != nan.total();
     });
   });
   GradStats out;

@@ -43,6 +43,54 @@ inline void encode_bf16(const float* __restrict in, std::uint16_t* __restrict ou
   for (std::size_t i = 0; i < n; ++i) out[i] = to_bf16(in[i]);
 }
 
+/// A bfloat16 parameter and the low 16 bits of its float32 master to the master: exact. The
+/// parameter is the master rounded to nearest, ties away from zero, so the master's bits are the
+/// parameter's shifted up plus the low bits as a signed 16-bit number.
+inline void decode_master(const std::uint16_t* __restrict p, const std::uint16_t* __restrict low, float* __restrict out,
+                          std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = float_of((std::uint32_t{p[i]} << 16) + static_cast<std::uint32_t>(static_cast<std::int32_t>(static_cast<std::int16_t>(low[i]))));
+}
+
+/// float32 masters to their bfloat16 rounding (to nearest, ties away from zero) and the low bits
+/// that restore them; a NaN becomes a quiet NaN with no low bits.
+inline void encode_master(const float* __restrict in, std::uint16_t* __restrict p, std::uint16_t* __restrict low,
+                          std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t u = bits_of(in[i]);
+    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
+    const std::uint32_t hi = (u + 0x8000u) >> 16;
+    p[i] = static_cast<std::uint16_t>(nan ? (u >> 16) | 0x40u : hi);
+    low[i] = static_cast<std::uint16_t>(nan ? 0u : u - (hi << 16));
+  }
+}
+
+/// 16 random bits for element `index` of a parameter under `key` (one key per parameter and step):
+/// a counter-based hash, so a run draws the same bits on every tier and thread count.
+inline std::uint32_t noise_bits(std::uint32_t key, std::uint32_t index) {
+  std::uint32_t x = index * 0x9e3779b9u ^ key;
+  x ^= x >> 16;
+  x *= 0x21f0aaadu;
+  x ^= x >> 15;
+  x *= 0x735a2d97u;
+  x ^= x >> 15;
+  return x & 0xffffu;
+}
+
+/// float32 to bfloat16 rounded stochastically: up with probability (the dropped bits) / 2^16, so the
+/// rounding is unbiased. Elements [first, first + n) of the parameter; a NaN stays a quiet NaN.
+inline void encode_stochastic(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n, std::uint32_t key,
+                              std::size_t first) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t u = bits_of(in[i]);
+    const std::uint32_t r = (u + noise_bits(key, static_cast<std::uint32_t>(first + i))) >> 16;
+    out[i] = static_cast<std::uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r);
+  }
+}
+
 /// The Codebook bucket of the float with these bits (magnitudes outside [2^-24, 1] clamped).
 inline std::uint32_t bucket_of(std::uint32_t bits) {
   std::uint32_t mag = bits & 0x7fffffffu;
