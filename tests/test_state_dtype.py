@@ -173,7 +173,7 @@ def test_loads_refuse_another_state_dtype_and_change_nothing(tmp_path):
 
 
 def test_refusals_name_the_problem():
-    with pytest.raises(ValueError, match="parameter 0 is float64; state_dtype='int8' is for float32 and bfloat16 parameters"):
+    with pytest.raises(ValueError, match="parameter 0 is float64; state_dtype='int8' is for float32 and 16-bit parameters"):
         fo.Adam([np.zeros(3)], state_dtype="int8")
     with pytest.raises(ValueError, match="parameter 0 is float32; state_dtype='float64' is for float64 parameters"):
         fo.Adam([np.zeros(3, np.float32)], state_dtype="float64")

@@ -6,7 +6,7 @@ namespace fastoptim::bind {
 
 namespace {
 
-constexpr int kNpyFloat = 11, kNpyDouble = 12;  // NumPy's type numbers for float32, float64
+constexpr int kNpyFloat = 11, kNpyDouble = 12, kNpyHalf = 23;  // NumPy's type numbers for float32, float64, float16
 constexpr int kAligned = py::detail::npy_api::NPY_ARRAY_ALIGNED_;
 
 std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
@@ -38,6 +38,8 @@ Span span_of(const py::array& a, std::size_t owner) {
 }
 
 }  // namespace
+
+bool is_half(const py::dtype& dt) { return dt.num() == kNpyHalf || is_bfloat16(dt); }
 
 bool is_bfloat16(const py::dtype& dt) {
   const int num = dt.num();
@@ -84,33 +86,34 @@ std::vector<py::ssize_t> slot_dims(const std::vector<py::ssize_t>& shape, SlotSh
 
 Expect expect_of(const py::array& param) {
   return {param.dtype().num(), std::vector<py::ssize_t>(param.shape(), param.shape() + param.ndim()),
-          static_cast<std::size_t>(param.nbytes()), is_bfloat16(param.dtype()) ? kNpyFloat : -1};
+          static_cast<std::size_t>(param.nbytes()), is_half(param.dtype()) ? kNpyFloat : -1};
 }
 
 Checked check_param(py::handle obj, const std::string& label) {
   py::array a = as_array(obj, label);
   const int num = a.dtype().num();
   const bool bf16 = is_bfloat16(a.dtype());
-  if (!(num == kNpyFloat || num == kNpyDouble || bf16) || !native(a.dtype()))
+  if (!(num == kNpyFloat || num == kNpyDouble || num == kNpyHalf || bf16) || !native(a.dtype()))
     throw py::type_error(label + " has dtype " + dtype_name(a) +
-                         "; fastoptim updates float32, float64 and bfloat16 (ml_dtypes) arrays");
+                         "; fastoptim updates float32, float64, float16 and bfloat16 (ml_dtypes) arrays");
   check_layout(a, label);
   if (!a.writeable()) throw py::value_error(label + " is read-only; it must be writeable to be updated in place");
-  return {a.mutable_data(), static_cast<std::size_t>(a.size()), bf16 ? DType::bf16 : num == kNpyFloat ? DType::f32 : DType::f64,
-          span_of(a, 0)};
+  const DType dtype = bf16 ? DType::bf16 : num == kNpyHalf ? DType::f16 : num == kNpyFloat ? DType::f32 : DType::f64;
+  return {a.mutable_data(), static_cast<std::size_t>(a.size()), dtype, span_of(a, 0)};
 }
 
 Checked check_grad(py::handle obj, const py::array& param, const std::string& label) {
   py::array a = as_array(obj, label);
-  if (is_bfloat16(param.dtype())) {  // a mixed-precision backward's float32 gradient will do too
-    if (!is_bfloat16(a.dtype()) && a.dtype().num() != kNpyFloat)
-      throw py::type_error(label + " has dtype " + dtype_name(a) + "; a bfloat16 parameter's gradient is bfloat16 or float32");
+  if (is_half(param.dtype())) {  // a mixed-precision backward's float32 gradient will do too
+    if (!a.dtype().equal(param.dtype()) && a.dtype().num() != kNpyFloat)
+      throw py::type_error(label + " has dtype " + dtype_name(a) + "; a " + dtype_name(param) + " parameter's gradient is " +
+                           dtype_name(param) + " or float32");
     const py::dtype want = a.dtype();
     check_like(a, param, label, nullptr, &want);
   } else {
     check_like(a, param, label);
   }
-  const DType dtype = is_bfloat16(a.dtype()) ? DType::bf16 : a.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
+  const DType dtype = is_bfloat16(a.dtype()) ? DType::bf16 : a.dtype().num() == kNpyHalf ? DType::f16 : a.dtype().num() == kNpyFloat ? DType::f32 : DType::f64;
   return {const_cast<void*>(a.data()), static_cast<std::size_t>(a.size()), dtype, span_of(a, 0)};
 }
 

@@ -48,11 +48,13 @@ Checked check_grad(py::handle obj, const py::array& param, const std::string& la
 
 /// Whether `dt` is ml_dtypes' bfloat16 (NumPy's bfloat16 for JAX and TensorFlow).
 bool is_bfloat16(const py::dtype& dt);
+/// Whether `dt` is a 16-bit float: float16 or bfloat16.
+bool is_half(const py::dtype& dt);
 /// ml_dtypes.bfloat16 as a NumPy dtype (ml_dtypes is imported on first use).
 py::dtype bfloat16();
 
 /// What a gradient must be, recorded once per parameter: its dtype number (or alt_type_num: a
-/// bfloat16 parameter's gradient may be float32) and shape.
+/// 16-bit parameter's gradient may be float32) and shape.
 struct Expect {
   int type_num;
   std::vector<py::ssize_t> shape;

@@ -85,7 +85,7 @@ std::uint64_t mix(std::uint64_t x) {
 py::dtype state_dtype_of(const py::array& param, StateType type) {
   if (type == StateType::int8) return py::dtype::of<std::uint8_t>();
   if (type == StateType::bf16) return bfloat16();
-  return is_bfloat16(param.dtype()) ? py::dtype::of<float>() : param.dtype();
+  return is_half(param.dtype()) ? py::dtype::of<float>() : param.dtype();
 }
 
 py::object alloc_state(const py::array& param, SlotShape kind, double init, StateType type, bool is_signed,
@@ -179,17 +179,19 @@ void EngineBase::set_rounding(bool master_weights, bool stochastic, std::uint64_
 
 StateType EngineBase::state_type_for(const Checked& c, const std::string& label) const {
   const bool f64 = c.dtype == DType::f64;
-  if (c.dtype == DType::bf16) {
+  const bool half = c.dtype == DType::bf16 || c.dtype == DType::f16;
+  if (half) {
+    const std::string kind = c.dtype == DType::bf16 ? "bfloat16" : "float16";
     if (const char* why = converted_state_refusal())
-      throw py::value_error(label + " is bfloat16; this rule cannot take 16-bit parameters: " + why);
+      throw py::value_error(label + " is " + kind + "; this rule cannot take 16-bit parameters: " + why);
     if (state_dtype_ == StateDtype::f64)
-      throw py::value_error(label + " is bfloat16; state_dtype='float64' is for float64 parameters");
+      throw py::value_error(label + " is " + kind + "; state_dtype='float64' is for float64 parameters");
   }
   if (state_dtype_ == StateDtype::same || state_dtype_ == (f64 ? StateDtype::f64 : StateDtype::f32))
-    return StateType::native;  // (float32 state for a bfloat16 parameter)
+    return StateType::native;  // (float32 state for a 16-bit parameter)
   if (f64 || state_dtype_ == StateDtype::f64)
     throw py::value_error(label + " is " + (f64 ? "float64" : "float32") + "; state_dtype='" + state_dtype() +
-                          "' is for " + (f64 ? "float32 and bfloat16 parameters (float64 ones keep float64 state)" : "float64 parameters"));
+                          "' is for " + (f64 ? "float32 and 16-bit parameters (float64 ones keep float64 state)" : "float64 parameters"));
   if (state_dtype_ == StateDtype::bf16) return StateType::bf16;
   return c.size >= kMin8bitSize ? StateType::int8 : StateType::native;
 }
@@ -235,9 +237,11 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
       } else {
         rec.array = py::reinterpret_borrow<py::array>(arrays[i]);
         rec.key = key;
-        if (c.dtype == DType::bf16 && master_weights_) {  // the master's low bits: 0, it is the parameter
+        if ((c.dtype == DType::bf16 || c.dtype == DType::f16) && master_weights_) {
+          // The master as a correction to the parameter (bfloat16: its low bits; float16: the float32
+          // difference): zero, so it is the parameter itself, as the parameter is now.
           static const py::handle zeros = py::object(py::module_::import("numpy").attr("zeros")).release();
-          rec.master = zeros(rec.array.attr("shape"), py::dtype::of<std::uint16_t>());
+          rec.master = zeros(rec.array.attr("shape"), c.dtype == DType::bf16 ? py::dtype::of<std::uint16_t>() : py::dtype::of<float>());
         }
         rec.expect = expect_of(rec.array);
         rec.data = c.data;
@@ -255,8 +259,9 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
       Tensor t = c.tensor();
       t.state_type = rec.state_type = state_type_for(c, label);
       t.unsigned_slots = unsigned_slots();
-      t.master_low = rec.master ? static_cast<std::uint16_t*>(data_of(rec.master)) : nullptr;
-      t.stochastic = c.dtype == DType::bf16 && stochastic_;
+      if (rec.master && c.dtype == DType::bf16) t.master_low = static_cast<std::uint16_t*>(data_of(rec.master));
+      if (rec.master && c.dtype == DType::f16) t.master_delta = static_cast<float*>(data_of(rec.master));
+      t.stochastic = t.half() && stochastic_;
       t.ndim = static_cast<int>(rec.expect.shape.size());
       t.shape = rec.expect.shape.data();
       groups[gi].set.add(t);
@@ -371,7 +376,7 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
         data = data_of(gobj);
         Tensor& t = g.set.tensors[i];
         t.grad = data;
-        if (t.dtype == DType::bf16) {  // its gradient: bfloat16, or float32 (twice the bytes)
+        if (t.half()) {  // its gradient: 16-bit, or float32 (twice the bytes)
           t.grad_f32 = py::detail::array_descriptor_proxy(py::detail::array_proxy(gobj.ptr())->descr)->type_num ==
                        p.expect.alt_type_num;
           if (t.grad_f32) nbytes *= 2;

@@ -26,6 +26,11 @@
 
 namespace fastoptim::bind {
 
+/// A 16-bit parameter's master weights, as state_dict() names them: a bfloat16 one's low 16 bits
+/// (uint16), a float16 one's float32 difference from the parameter.
+inline constexpr const char* kMasterLowBits = "master_low_bits";
+inline constexpr const char* kMasterDelta = "master_delta";
+
 /// One parameter and what the optimizer keeps for it.
 struct Param {
   py::array array;                 ///< the user's array (or a view of a torch tensor's memory)
@@ -37,7 +42,7 @@ struct Param {
   std::vector<py::object> state;   ///< per slot; a null handle is a slot not allocated
   std::vector<py::object> absmax;  ///< per slot, for 8-bit state: its block maxima (float32)
   StateType state_type = StateType::native;  ///< how its state is stored (see state_type_for)
-  py::object master;               ///< a bfloat16 parameter's master weights: their low 16 bits (uint16)
+  py::object master;               ///< a 16-bit parameter's master weights (see kMasterLowBits, kMasterDelta)
   std::int64_t step = 0;           ///< completed steps
   std::vector<double> scalars;     ///< the rule's per-parameter scalar state (NAdam's mu_product)
   /// The rows whose moving slot (see moving_slot) holds anything but zeros, when known: a
@@ -46,6 +51,9 @@ struct Param {
   std::vector<std::int64_t> moving;
   bool moving_known = false;
 };
+
+/// The name of a 16-bit parameter's master weights in its state.
+inline const char* master_name(const Param& p) { return py::array(p.master).itemsize() == 2 ? kMasterLowBits : kMasterDelta; }
 
 struct Group {
   std::vector<std::size_t> members;  ///< indices into EngineBase::params_
@@ -88,8 +96,6 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
 
 /// Make the n-th state allocation from now fail with MemoryError (0: never). For tests only.
 void fail_allocation(long n);
-/// A bfloat16 parameter's master low bits, as state_dict() names them.
-inline constexpr const char* kMasterSlot = "master_low_bits";
 
 /// The state_dtype= values: "same" is the parameter's own dtype.
 enum class StateDtype { same, f32, f64, bf16, int8 };

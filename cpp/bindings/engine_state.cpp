@@ -20,7 +20,7 @@ py::list EngineBase::snapshot(bool copy) {
         if (p.state[k]) slots[py::str(slot_name(k))] = copy ? p.state[k].attr("copy")() : p.state[k];
         if (p.absmax[k]) slots[py::str(slot_name(k) + ".absmax")] = copy ? p.absmax[k].attr("copy")() : p.absmax[k];
       }
-      if (p.master && p.step > 0) slots[py::str(kMasterSlot)] = copy ? p.master.attr("copy")() : p.master;
+      if (p.master && p.step > 0) slots[py::str(master_name(p))] = copy ? p.master.attr("copy")() : p.master;
       if (p.step == 0 && slots.empty())
         entries.append(py::none());
       else
@@ -131,14 +131,19 @@ void EngineBase::load(const py::list& entries) {
       if (!entry.is_none()) {
         const std::string where = "state of " + p.label;
         py::dict slots = py::reinterpret_borrow<py::tuple>(entry)[2].cast<py::dict>();
-        py::str name(kMasterSlot);
-        if (slots.contains(name)) {
-          if (!p.master) throw py::value_error(where + ": '" + kMasterSlot + "' is for bfloat16 parameters with master_weights=True");
-          l.master = slots[name];
-          check_state(l.master, p.array, p.expect.shape, py::dtype::of<std::uint16_t>(), "state '" + std::string(kMasterSlot) + "' of " + p.label);
-        } else if (p.master && l.step > 0) {
-          throw py::value_error(where + ": '" + kMasterSlot + "' is missing (the master weights of a bfloat16 parameter at step " +
-                                std::to_string(l.step) + ")");
+        for (const char* name : {kMasterLowBits, kMasterDelta})
+          if (slots.contains(name) && !(p.master && name == master_name(p)))
+            throw py::value_error(where + ": '" + name + "' is for " + (name == kMasterLowBits ? "bfloat16" : "float16") +
+                                  " parameters with master_weights=True");
+        if (p.master) {
+          const char* name = master_name(p);
+          if (slots.contains(name)) {
+            l.master = slots[name];
+            check_state(l.master, p.array, p.expect.shape, py::array(p.master).dtype(), "state '" + std::string(name) + "' of " + p.label);
+          } else if (l.step > 0) {
+            throw py::value_error(where + ": '" + name + "' is missing (the master weights of a 16-bit parameter at step " +
+                                  std::to_string(l.step) + ")");
+          }
         }
       }
       plan.push_back(std::move(l));
@@ -166,10 +171,11 @@ void EngineBase::load(const py::list& entries) {
     p.absmax = std::move(l.absmax);
     if (p.master) {  // in place: the tensors point at it
       void* to = data_of(p.master);
+      const auto nbytes = static_cast<std::size_t>(py::array(p.master).nbytes());
       if (l.master)
-        std::memcpy(to, py::detail::array_proxy(l.master.ptr())->data, p.expect.nbytes);
+        std::memcpy(to, py::detail::array_proxy(l.master.ptr())->data, nbytes);
       else
-        std::memset(to, 0, p.expect.nbytes);
+        std::memset(to, 0, nbytes);
     }
     p.moving_known = false;
   }

@@ -46,9 +46,8 @@ class Adam(Optimizer):
         max_grad_norm: clip the gradients' global L2 norm to this inside the step; see :class:`Optimizer`.
         state_dtype: how state is kept: None (the parameters' dtype), ``"float32"``, ``"bfloat16"`` or
             ``"int8"`` (blockwise 8-bit); see :class:`Optimizer`.
-        master_weights, rounding, seed: for bfloat16 parameters: keep float32 master weights (their low
-            16 bits beside the parameter), or round each update ``"nearest"`` or ``"stochastic"``
-            (seeded by ``seed``); see :class:`Optimizer`.
+        master_weights, rounding, seed: for 16-bit parameters: keep float32 master weights, or round
+            each update ``"nearest"`` or ``"stochastic"`` (seeded by ``seed``); see :class:`Optimizer`.
 
     State per parameter: ``exp_avg`` (m), ``exp_avg_sq`` (v) and, with amsgrad, ``max_exp_avg_sq``.
     Memory traffic per parameter per step (float32): 28 bytes (read p, g, m, v; write p, m, v),

@@ -98,7 +98,7 @@ def plan_load(
         saved_keys.append(list(ks))
     _match_keys(state, [k for ks in saved_keys for k in ks], strict, plan)
     arrays = [*slots, *(f"{n}.absmax" for n in slots)] if state_dtype == "int8" else list(slots)
-    arrays.append("master_low_bits")  # bfloat16 parameters' master weights (the engine checks which)
+    arrays += ["master_low_bits", "master_delta"]  # 16-bit parameters' master weights (the engine checks which)
     allowed = {"step", *arrays, *scalars}
     for ks in saved_keys:
         plan.entries.append([_entry(state.get(k), k, allowed, arrays, scalars) for k in ks])

@@ -65,8 +65,8 @@ class Optimizer(StepOptions, EngineAccess):
     * a list of group dicts ``{"params": <list or dict>, "lr": ..., ...}`` whose missing settings
       take the constructor's values.
 
-    Arrays must be float32, float64 or bfloat16 (``ml_dtypes.bfloat16``), C-contiguous, aligned and
-    writeable: they are updated in place and never copied. Their state (moments, buffers) has their dtype, unless ``state_dtype``
+    Arrays must be float32, float64, bfloat16 (``ml_dtypes.bfloat16``) or float16, C-contiguous,
+    aligned and writeable: they are updated in place and never copied. Their state (moments, buffers) has their dtype, unless ``state_dtype``
     says otherwise.
 
     ``state_dtype`` (rules whose state is moments, buffers or accumulators) keeps the state of
@@ -79,12 +79,14 @@ class Optimizer(StepOptions, EngineAccess):
     uint8 codes, shaped like the parameter) and ``"<slot>.absmax"`` (float32, one per block in C
     order). A state dict or file records its ``state_dtype``, and loading refuses another one.
 
-    A bfloat16 parameter takes a bfloat16 or a float32 gradient (as from a mixed-precision backward),
-    and its update is computed in float32. With ``master_weights=True`` (the default) the optimizer
-    keeps float32 master weights: the parameter is the master rounded to nearest (ties away from
-    zero), and the master's remaining 16 bits are kept beside it (``"master_low_bits"``, uint16, in
-    the state), so that the two make the float32 value exactly, at 2 bytes per parameter: after any
-    number of steps the parameter is, bit for bit, the float32 run's parameter rounded. With
+    A 16-bit parameter takes a gradient of its dtype or a float32 one (as from a mixed-precision
+    backward), and its update is computed in float32. With ``master_weights=True`` (the default)
+    the optimizer keeps float32 master weights: the parameter is the master rounded to nearest. A
+    bfloat16 parameter's master is its remaining 16 bits, kept beside it (``"master_low_bits"``,
+    uint16, in the state; the rounding takes ties away from zero, so that the two make the float32
+    value exactly, at 2 bytes per parameter); a float16 one's is its float32 difference from the
+    parameter (``"master_delta"``). After any number of steps the parameter is, bit for bit, the
+    float32 run's parameter rounded. With
     ``master_weights=False`` each update is rounded into the parameter: ``rounding="nearest"`` (ties
     to even) or ``"stochastic"`` (up with probability of the dropped fraction, so unbiased; the
     random bits come from a counter-based hash of ``seed``, the parameter and its step, so runs

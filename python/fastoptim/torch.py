@@ -50,7 +50,7 @@ from .sparse import RowSparse
 
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
-_FLOATS = (torch.float32, torch.float64, torch.bfloat16)
+_FLOATS = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 
 
 class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
@@ -154,7 +154,7 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
         slots = tuple(_core.rules[self._rule]["state"])
         if self._engine.state_dtype == "int8":
             slots += tuple(f"{n}.absmax" for n in slots)
-        slots += ("master_low_bits",)  # bfloat16 parameters' master weights (the engine checks which)
+        slots += ("master_low_bits", "master_delta")  # 16-bit parameters' master weights (the engine checks which)
         scalars = tuple(_core.rules[self._rule]["scalars"])
         with self._engine.hold():
             self._sync()
@@ -210,7 +210,7 @@ def _view_of(t: torch.Tensor, what: str, index: int) -> Any:
     if t.device.type != "cpu":
         raise ValueError(f"{label} is on {t.device}; fastoptim.torch steps CPU tensors (move the optimizer's copy to the CPU)")
     if t.dtype not in _FLOATS:
-        raise TypeError(f"{label} has dtype {t.dtype}; fastoptim.torch steps float32, float64 and bfloat16 tensors")
+        raise TypeError(f"{label} has dtype {t.dtype}; fastoptim.torch steps float32, float64, bfloat16 and float16 tensors")
     if rows:
         return RowSparse(t._indices()[0].numpy(), t._values().contiguous().numpy())
     if not t.is_contiguous():

@@ -46,7 +46,7 @@ inline void visit_as(const Tensor& t, const Chunk& ch, F& f) {
 }
 
 /// Call f(p, g, state, n) on chunk ch of a tensor the rules see through float32 blocks
-/// (Tensor::converted): a float32 parameter whose state is bfloat16 or 8-bit codes, or a bfloat16
+/// (Tensor::converted): a float32 parameter whose state is bfloat16 or 8-bit codes, or a 16-bit
 /// parameter. One block of kQuantBlock at a time, whatever is not float32 (parameter, gradient,
 /// state) is decoded to float32 buffers in L1 before f, and the parameter and, when `store`, the
 /// state encoded back after (an 8-bit block against its new absmax).
@@ -55,8 +55,7 @@ template <class F>
 inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) {
   alignas(64) float buf[kMaxState][kQuantBlock];
   alignas(64) float pbuf[kQuantBlock], gbuf[kQuantBlock];
-  const bool native = t.state_type == StateType::native, bf16 = t.dtype == DType::bf16;
-  const bool grad16 = bf16 && !t.grad_f32;
+  const bool native = t.state_type == StateType::native, half = t.half(), bf16 = t.dtype == DType::bf16;
   float* st[kMaxState] = {};
   const Codebook* book[kMaxState] = {};
   for (std::size_t k = 0; k < kMaxState; ++k)
@@ -85,29 +84,37 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
     }
     float* p = static_cast<float*>(t.param) + b;
     const float* g = static_cast<const float*>(t.grad) + b;
-    if (bf16) {
+    if (half) {
       const std::uint16_t* p16 = static_cast<const std::uint16_t*>(t.param) + b;
       if (t.master_low)
         decode_master(p16, t.master_low + b, pbuf, n);
-      else
+      else if (t.master_delta)
+        decode_f16_master(p16, t.master_delta + b, pbuf, n);
+      else if (bf16)
         decode_bf16(p16, pbuf, n);
+      else
+        decode_f16(p16, pbuf, n);
       p = pbuf;
-      if (grad16) {
-        decode_bf16(static_cast<const std::uint16_t*>(t.grad) + b, gbuf, n);
+      if (!t.grad_f32) {
+        const std::uint16_t* g16 = static_cast<const std::uint16_t*>(t.grad) + b;
+        if (bf16)
+          decode_bf16(g16, gbuf, n);
+        else
+          decode_f16(g16, gbuf, n);
         g = gbuf;
-      } else {
-        g = static_cast<const float*>(t.grad) + b;
       }
     }
     f(p, g, st, n);
-    if (bf16) {
+    if (half) {
       std::uint16_t* p16 = static_cast<std::uint16_t*>(t.param) + b;
       if (t.master_low)
         encode_master(pbuf, p16, t.master_low + b, n);
-      else if (t.stochastic)
-        encode_stochastic(pbuf, p16, n, t.noise, b);
+      else if (t.master_delta)
+        encode_f16_master(pbuf, p16, t.master_delta + b, n);
+      else if (bf16)
+        t.stochastic ? encode_stochastic(pbuf, p16, n, t.noise, b) : encode_bf16(pbuf, p16, n);
       else
-        encode_bf16(pbuf, p16, n);
+        t.stochastic ? encode_f16_stochastic(pbuf, p16, n, t.noise, b) : encode_f16(pbuf, p16, n);
     }
     if (!store || native) continue;
     for (std::size_t k = 0; k < kMaxState; ++k) {
@@ -122,19 +129,23 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
 
 /// Call f(p, g, state, n) with chunk c's typed pointers (float or double). For the gradient
 /// helpers (gradients.hpp), which never touch state and may be called once per part of a chunk: a
-/// bfloat16 tensor's gradient comes as float32 blocks (its parameter pointer then null).
+/// 16-bit tensor's gradient comes as float32 blocks (its parameter pointer then null).
 template <class F>
 inline void visit_chunk(const Work& w, std::size_t c, F&& f) {
   const Chunk& ch = w.chunks[c];
   const Tensor& t = w.tensors[ch.tensor];
-  if (t.dtype == DType::bf16) {
+  if (t.half()) {
     float* const none[kMaxState] = {};
     alignas(64) float gbuf[kQuantBlock];
     for (std::size_t b = ch.begin; b < ch.end; b += kQuantBlock) {
       const std::size_t n = ch.end - b < kQuantBlock ? ch.end - b : kQuantBlock;
       const float* g = static_cast<const float*>(t.grad) + b;
       if (!t.grad_f32) {
-        decode_bf16(static_cast<const std::uint16_t*>(t.grad) + b, gbuf, n);
+        const std::uint16_t* g16 = static_cast<const std::uint16_t*>(t.grad) + b;
+        if (t.dtype == DType::bf16)
+          decode_bf16(g16, gbuf, n);
+        else
+          decode_f16(g16, gbuf, n);
         g = gbuf;
       }
       f(static_cast<float*>(nullptr), g, none, n);

@@ -91,6 +91,81 @@ inline void encode_stochastic(const float* __restrict in, std::uint16_t* __restr
   }
 }
 
+/// float16 to float32: exact (subnormals through one float subtraction, inf and NaN kept).
+inline float f16_to_f32(std::uint16_t h) {
+  const std::uint32_t mag = std::uint32_t{h & 0x7fffu} << 13, exp = mag & (0x7c00u << 13);
+  std::uint32_t o = mag + ((127u - 15u) << 23);
+  if (exp == (0x7c00u << 13)) o += (128u - 16u) << 23;  // inf, NaN
+  const float sub = float_of(o + (1u << 23)) - float_of(113u << 23);  // zero, subnormal
+  const std::uint32_t out = exp == 0 ? bits_of(sub) : o;
+  return float_of(out | (std::uint32_t{h & 0x8000u} << 16));
+}
+inline void decode_f16(const std::uint16_t* __restrict in, float* __restrict out, std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) out[i] = f16_to_f32(in[i]);
+}
+
+/// float32 to float16, rounded to nearest, ties to even (as NumPy's astype); overflow to inf, NaN
+/// to a quiet NaN.
+inline std::uint16_t f32_to_f16(float f) {
+  const std::uint32_t u = bits_of(f), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+  // Subnormal results: adding 0.5 (2^-1) aligns the value's bits so the FPU rounds at 2^-24.
+  const std::uint32_t sub = bits_of(float_of(a) + 0.5f) - bits_of(0.5f);
+  const std::uint32_t normal = (a + ((15u - 127u) << 23) + 0xfffu + ((a >> 13) & 1u)) >> 13;
+  const std::uint32_t big = a > 0x7f800000u ? 0x7e00u : 0x7c00u;
+  const std::uint32_t out = a >= ((127u + 16u) << 23) ? big : a < (113u << 23) ? sub : normal;
+  return static_cast<std::uint16_t>(out | sign);
+}
+inline void encode_f16(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) out[i] = f32_to_f16(in[i]);
+}
+
+/// A float16 parameter and its master's difference from it to the master: exact.
+inline void decode_f16_master(const std::uint16_t* __restrict p, const float* __restrict delta, float* __restrict out,
+                              std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    const float x = f16_to_f32(p[i]);
+    out[i] = (bits_of(x) & 0x7fffffffu) == 0x7f800000u ? delta[i] : x + delta[i];
+  }
+}
+
+/// float32 masters to their float16 rounding (to nearest, ties to even) and the exact difference
+/// (two floats within a factor of two subtract exactly); the master itself where the parameter
+/// overflows to inf.
+inline void encode_f16_master(const float* __restrict in, std::uint16_t* __restrict p, float* __restrict delta,
+                              std::size_t n) {
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint16_t h = f32_to_f16(in[i]);
+    const float x = f16_to_f32(h);
+    p[i] = h;
+    delta[i] = (bits_of(x) & 0x7fffffffu) == 0x7f800000u ? in[i] : in[i] - x;
+  }
+}
+
+/// float32 to float16 rounded stochastically (unbiased; see encode_stochastic). In float16's
+/// normal range, random bits are added below its last bit (13 of float32's) and the rest is cut;
+/// in its subnormal range (multiples of 2^-24), the value rounds up with the probability of its
+/// fraction of 2^-24. Either leaves a value float16 holds exactly.
+inline void encode_f16_stochastic(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n,
+                                  std::uint32_t key, std::size_t first) {
+  constexpr std::uint32_t mask = 0x1fffu;
+  constexpr float quantum = 1.0f / 16777216.0f;  // 2^-24
+#pragma omp simd
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto index = static_cast<std::uint32_t>(first + i);
+    const std::uint32_t r = noise_bits(key, index) << 16 | noise_bits(key ^ 0x5bd1e995u, index);
+    const std::uint32_t u = bits_of(in[i]), a = u & 0x7fffffffu;
+    const float normal = float_of(((a + (r & mask)) & ~mask) | (u & 0x80000000u));
+    const float y = float_of(a) * 16777216.0f, k = std::floor(y);
+    const float up = static_cast<float>(r >> 8) * quantum < y - k ? 1.0f : 0.0f;
+    const float sub = std::copysign((k + up) * quantum, in[i]);
+    out[i] = f32_to_f16(a >= 0x7f800000u ? in[i] : a >= (113u << 23) ? normal : sub);
+  }
+}
+
 /// The Codebook bucket of the float with these bits (magnitudes outside [2^-24, 1] clamped).
 inline std::uint32_t bucket_of(std::uint32_t bits) {
   std::uint32_t mag = bits & 0x7fffffffu;

@@ -5,8 +5,9 @@
 
 namespace fastoptim {
 
-/// Element type of a parameter (bf16: ml_dtypes' bfloat16, the top half of a float32).
-enum class DType : std::uint8_t { f32, f64, bf16 };
+/// Element type of a parameter (bf16: ml_dtypes' bfloat16, the top half of a float32; f16: IEEE
+/// half precision, NumPy's float16).
+enum class DType : std::uint8_t { f32, f64, bf16, f16 };
 
 /// The most state arrays any rule keeps per parameter.
 inline constexpr std::size_t kMaxState = 4;
@@ -36,16 +37,20 @@ struct Tensor {
   StateType state_type = StateType::native;  ///< native: float32 for a bfloat16 parameter
   unsigned unsigned_slots = 0;         ///< int8: bit k, slot k is never negative (the unsigned map)
   float* absmax[kMaxState] = {};       ///< int8: each slot's block maxima
-  // A bfloat16 parameter: its gradient is bfloat16 or float32, and it is the rounding of a float32
-  // value: of its master (its exact low 16 bits kept in master_low), or, without one, of the
-  // update, rounded to nearest or stochastically with noise drawn from `noise` and the index.
+  // A 16-bit parameter: its gradient is 16-bit or float32, and it is the rounding of a float32
+  // value: of its master, or, without one, of the update, rounded to nearest or stochastically with
+  // noise drawn from `noise` and the index. A bfloat16 master is kept as its exact low 16 bits
+  // (master_low), a float16 one as the float32 difference from the parameter (master_delta; the
+  // master itself where the parameter overflowed to inf).
   bool grad_f32 = false;
   bool stochastic = false;
   std::uint16_t* master_low = nullptr;
+  float* master_delta = nullptr;
   std::uint32_t noise = 0;  ///< a key per parameter and step (see engine)
 
+  bool half() const { return dtype == DType::bf16 || dtype == DType::f16; }
   /// Whether the rules see this tensor through float32 blocks (see visit_converted).
-  bool converted() const { return state_type != StateType::native || dtype == DType::bf16; }
+  bool converted() const { return state_type != StateType::native || half(); }
 
   std::size_t extent(int k) const { return shape ? static_cast<std::size_t>(shape[k]) : size; }
   /// The extent of the last dimension (1 for a 0-d tensor).
