@@ -166,11 +166,13 @@ inline void encode_f16_stochastic(const float* __restrict in, std::uint16_t* __r
   }
 }
 
-/// The Codebook bucket of the float with these bits (magnitudes outside [2^-24, 1] clamped).
-inline std::uint32_t bucket_of(std::uint32_t bits) {
+/// The Codebook bucket of the float with these bits (magnitudes outside [2^-24, 1] clamped). Signed:
+/// SIMD gathers take signed 32-bit indices (an unsigned one makes the compiler widen it to 64 bits
+/// and load element by element).
+inline std::int32_t bucket_of(std::uint32_t bits) {
   std::uint32_t mag = bits & 0x7fffffffu;
   mag = mag < Codebook::kTiny ? Codebook::kTiny : (mag > Codebook::kOne ? Codebook::kOne : mag);
-  return (bits >> 31) * Codebook::kPerSign + ((mag - Codebook::kTiny) >> (23 - Codebook::kBucketBits));
+  return static_cast<std::int32_t>((bits >> 31) * Codebook::kPerSign + ((mag - Codebook::kTiny) >> (23 - Codebook::kBucketBits)));
 }
 
 /// One block of 8-bit codes to float32: code value times the block's absmax.
