@@ -48,6 +48,15 @@ def _torch_training(out):
     assert _floats(r"largest loss difference over the run: ([-+.\de]+)", out)[0] < 1e-4  # the same training
 
 
+def _low_precision(out):
+    pattern = r"{} +loss ([.\d]+) -> ([.\d]+) +([.\d]+) bytes per parameter"
+    first, full, full_bytes = _floats(pattern.format("float32 weights, float32 state"), out)
+    _, low, low_bytes = _floats(pattern.format("bfloat16 weights \\+ master bits, int8 state"), out)
+    floor = _floats(r"the float32 fit rounded to bfloat16 +loss ([.\d]+)", out)[0]
+    assert full < 1e-5 * first and low < 1e-4 * first and low < 3 * floor  # near what bfloat16 weights can hold
+    assert full_bytes == 12 and low_bytes < 0.55 * full_bytes
+
+
 def _mpi_data_parallel(out):
     held = re.search(r"ranks 2: parameter elements each rank keeps AdamW state for: \[(\d+), (\d+)\] of (\d+)", out)
     assert held, out
@@ -62,6 +71,7 @@ def _mpi_data_parallel(out):
 CLAIMS = {
     "checkpoint.py": _checkpoint,
     "linear_regression.py": _linear_regression,
+    "low_precision.py": _low_precision,
     "mlp_with_schedule.py": _mlp,
     "mpi_data_parallel.py": _mpi_data_parallel,
     "torch_cpu_training.py": _torch_training,

@@ -51,6 +51,9 @@ inline void visit_as(const Tensor& t, const Chunk& ch, F& f) {
 /// state) is decoded to float32 buffers in L1 before f, and the parameter and, when `store`, the
 /// state encoded back after (an 8-bit block against its new absmax).
 inline constexpr std::size_t kAhead = 8;  ///< blocks prefetched ahead, see visit_converted
+inline void prefetch_block(const void* base, std::size_t offset, std::size_t bytes) {
+  for (std::size_t line = 0; line < bytes; line += 64) __builtin_prefetch(static_cast<const char*>(base) + offset + line);
+}
 template <class F>
 inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) {
   alignas(64) float buf[kMaxState][kQuantBlock];
@@ -66,13 +69,15 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
   const std::size_t elem = t.state_type == StateType::int8 ? 1 : t.state_type == StateType::bf16 ? 2 : 4;
   for (std::size_t b = ch.begin; b < ch.end; b += kQuantBlock) {
     const std::size_t n = ch.end - b < kQuantBlock ? ch.end - b : kQuantBlock;
-    // The hardware prefetchers lose the small state streams among the block's phases: ask for
-    // the lines kAhead blocks ahead (a few kB, still in L1 or L2 when their turn comes).
-    if (!native && ch.end - b > kAhead * kQuantBlock)
+    // The hardware prefetchers lose the streams among the block's phases: ask for the lines
+    // kAhead blocks ahead (a few kB, still in L1 or L2 when their turn comes).
+    if (ch.end - b > kAhead * kQuantBlock) {
+      const std::size_t ahead = b + kAhead * kQuantBlock, width = half ? 2 : 4;
+      prefetch_block(t.param, ahead * width, kQuantBlock * width);
+      prefetch_block(t.grad, ahead * (t.grad_f32 || !half ? 4 : 2), kQuantBlock * (t.grad_f32 || !half ? 4 : 2));
       for (std::size_t k = 0; k < kMaxState; ++k)
-        if (st[k])
-          for (std::size_t line = 0; line < kQuantBlock * elem; line += 64)
-            __builtin_prefetch(static_cast<const char*>(t.state[k]) + (b + kAhead * kQuantBlock) * elem + line);
+        if (st[k]) prefetch_block(t.state[k], ahead * elem, kQuantBlock * elem);
+    }
     for (std::size_t k = 0; k < kMaxState; ++k) {
       if (!st[k]) continue;
       if (native)

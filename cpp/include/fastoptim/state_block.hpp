@@ -146,23 +146,25 @@ inline void encode_f16_master(const float* __restrict in, std::uint16_t* __restr
 }
 
 /// float32 to float16 rounded stochastically (unbiased; see encode_stochastic). In float16's
-/// normal range, random bits are added below its last bit (13 of float32's) and the rest is cut;
-/// in its subnormal range (multiples of 2^-24), the value rounds up with the probability of its
-/// fraction of 2^-24. Either leaves a value float16 holds exactly.
+/// normal range, random bits are added below its last bit (13 of float32's) and the rest is cut,
+/// which leaves a value float16 holds exactly. In its subnormal range the result counts quanta of
+/// 2^-24 (which is its bit pattern, 1024 being the smallest normal): the value's quanta, plus one
+/// with the probability of the remaining fraction (to 2^-31 for values under 2^-55).
 inline void encode_f16_stochastic(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n,
                                   std::uint32_t key, std::size_t first) {
   constexpr std::uint32_t mask = 0x1fffu;
-  constexpr float quantum = 1.0f / 16777216.0f;  // 2^-24
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
     const auto index = static_cast<std::uint32_t>(first + i);
     const std::uint32_t r = noise_bits(key, index) << 16 | noise_bits(key ^ 0x5bd1e995u, index);
-    const std::uint32_t u = bits_of(in[i]), a = u & 0x7fffffffu;
-    const float normal = float_of(((a + (r & mask)) & ~mask) | (u & 0x80000000u));
-    const float y = float_of(a) * 16777216.0f, k = std::floor(y);
-    const float up = static_cast<float>(r >> 8) * quantum < y - k ? 1.0f : 0.0f;
-    const float sub = std::copysign((k + up) * quantum, in[i]);
-    out[i] = f32_to_f16(a >= 0x7f800000u ? in[i] : a >= (113u << 23) ? normal : sub);
+    const std::uint32_t u = bits_of(in[i]), a = u & 0x7fffffffu, sign = u & 0x80000000u;
+    const std::uint16_t normal = f32_to_f16(float_of(((a + (r & mask)) & ~mask) | sign));
+    // |x| = m 2^(e - 150): its quanta of 2^-24 are m >> (126 - e), the rest the fraction.
+    const std::uint32_t e = a >> 23, m = (a & 0x7fffffu) | (e ? 0x800000u : 0u);
+    const std::uint32_t shift = 126u - (e ? e : 1u), s = shift < 31u ? shift : 31u, low = (1u << s) - 1u;
+    const std::uint32_t quanta = (m >> s) + ((r & low) < (m & low) ? 1u : 0u);
+    const auto sub = static_cast<std::uint16_t>(quanta | (sign >> 16));
+    out[i] = a >= 0x7f800000u ? f32_to_f16(in[i]) : a >= (113u << 23) ? normal : sub;
   }
 }
 
