@@ -28,8 +28,8 @@ runs = {
 for label, (w, options) in runs.items():
     opt = fo.Adam([w], lr=0.05, **options)
     first = loss_and_grad(w.astype(np.float32))[0]
-    for step in range(300):
-        loss, grad = loss_and_grad(w.astype(np.float32))
+    for _ in range(300):
+        _, grad = loss_and_grad(w.astype(np.float32))
         opt.step([grad])
     loss = loss_and_grad(w.astype(np.float32))[0]
     memory = (w.nbytes + opt.state_nbytes()) / w.size
