@@ -45,15 +45,16 @@ inline void visit_as(const Tensor& t, const Chunk& ch, F& f) {
   f(static_cast<T*>(t.param) + ch.begin, static_cast<const T*>(t.grad) + ch.begin, state, ch.end - ch.begin);
 }
 
+inline constexpr std::size_t kAhead = 8;  ///< blocks prefetched ahead, see visit_converted
+inline void prefetch_block(const void* base, std::size_t offset, std::size_t bytes) {
+  for (std::size_t line = 0; line < bytes; line += 64) __builtin_prefetch(static_cast<const char*>(base) + offset + line);
+}
+
 /// Call f(p, g, state, n) on chunk ch of a tensor the rules see through float32 blocks
 /// (Tensor::converted): a float32 parameter whose state is bfloat16 or 8-bit codes, or a 16-bit
 /// parameter. One block of kQuantBlock at a time, whatever is not float32 (parameter, gradient,
 /// state) is decoded to float32 buffers in L1 before f, and the parameter and, when `store`, the
 /// state encoded back after (an 8-bit block against its new absmax).
-inline constexpr std::size_t kAhead = 8;  ///< blocks prefetched ahead, see visit_converted
-inline void prefetch_block(const void* base, std::size_t offset, std::size_t bytes) {
-  for (std::size_t line = 0; line < bytes; line += 64) __builtin_prefetch(static_cast<const char*>(base) + offset + line);
-}
 template <class F>
 inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) {
   alignas(64) float buf[kMaxState][kQuantBlock];
