@@ -381,7 +381,8 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
                        p.expect.alt_type_num;
           if (t.grad_f32) nbytes *= 2;
           // Stochastic rounding draws new noise each step: a key from the seed, the parameter, its step.
-          t.noise = static_cast<std::uint32_t>(mix(seed_ ^ mix(g.members[i] + 1) ^ mix(static_cast<std::uint64_t>(p.step) << 32)));
+          if (t.stochastic)
+            t.noise = static_cast<std::uint32_t>(mix(seed_ ^ mix(g.members[i] + 1) ^ mix(static_cast<std::uint64_t>(p.step) << 32)));
         }
       }
       const auto begin = reinterpret_cast<std::uintptr_t>(data);

@@ -127,10 +127,6 @@ void EngineBase::load(const py::list& entries) {
                         "state '" + slot_name(k) + ".absmax' of " + p.label);
           }
         }
-      }
-      if (!entry.is_none()) {
-        const std::string where = "state of " + p.label;
-        py::dict slots = py::reinterpret_borrow<py::tuple>(entry)[2].cast<py::dict>();
         for (const char* name : {kMasterLowBits, kMasterDelta})
           if (slots.contains(name) && !(p.master && name == master_name(p)))
             throw py::value_error(where + ": '" + name + "' is for " + (name == kMasterLowBits ? "bfloat16" : "float16") +

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from functools import partial
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -29,7 +28,7 @@ import numpy as np
 
 from . import _core
 from ._progress import Progress
-from .bench import machine, optional_torch, race, result_rows
+from .bench import machine, optional_torch, race, result_rows, timed
 
 __all__ = ["CONFIGS", "Config", "contenders", "roofline", "run", "main"]
 
@@ -49,15 +48,6 @@ CONFIGS: Dict[str, Config] = {
     "bfloat16 params, stochastic rounding, int8 state": Config("bfloat16", "int8", dict(master_weights=False, rounding="stochastic"), 6, 4),
 }
 BASE = "float32 params, float32 state"
-
-
-def _timed(step: Callable[[], None]) -> Callable[[], float]:
-    def run() -> float:
-        t0 = time.perf_counter()
-        step()
-        return time.perf_counter() - t0
-
-    return run
 
 
 def roofline(elements: int, reads: int, writes: int) -> Callable[[], None]:
@@ -85,9 +75,9 @@ def roofline(elements: int, reads: int, writes: int) -> Callable[[], None]:
 
 def contenders(elements: int, bnb_elements: int, seed: int = 0) -> Dict[str, Callable[[], float]]:
     """Each contender's step (returning its seconds), one step in."""
-    import fastoptim
-
     import ml_dtypes
+
+    import fastoptim
 
     rng = np.random.default_rng(seed)
     init = rng.standard_normal(elements, dtype=np.float32) * 0.01
@@ -96,14 +86,14 @@ def contenders(elements: int, bnb_elements: int, seed: int = 0) -> Dict[str, Cal
     for label, c in CONFIGS.items():
         dtype = ml_dtypes.bfloat16 if c.params == "bfloat16" else np.float32
         opt = fastoptim.Adam([init.astype(dtype)], lr=1e-3, state_dtype=c.state_dtype, nonfinite="ignore", **c.options)
-        out[label] = _timed(partial(opt.step, [grad.astype(dtype)]))
+        out[label] = timed(partial(opt.step, [grad.astype(dtype)]))
         out[label]()
     for label, c in CONFIGS.items():
-        out[f"roofline, {label}"] = _timed(roofline(elements, c.reads, c.writes))
+        out[f"roofline, {label}"] = timed(roofline(elements, c.reads, c.writes))
     bnb = _bitsandbytes(bnb_elements, seed) if bnb_elements else None
     if bnb is not None:
         small = fastoptim.Adam([init[:bnb_elements].copy()], lr=1e-3, state_dtype="int8", nonfinite="ignore")
-        out[f"int8 state ({bnb_elements / 2**20:g}M)"] = _timed(partial(small.step, [grad[:bnb_elements]]))
+        out[f"int8 state ({bnb_elements / 2**20:g}M)"] = timed(partial(small.step, [grad[:bnb_elements]]))
         out[f"bitsandbytes Adam8bit ({bnb_elements / 2**20:g}M)"] = bnb
     return out
 
@@ -121,7 +111,7 @@ def _bitsandbytes(elements: int, seed: int) -> Optional[Callable[[], float]]:
     weight = torch.from_numpy(rng.standard_normal(elements, dtype=np.float32) * 0.01).requires_grad_()
     weight.grad = torch.from_numpy(rng.standard_normal(elements, dtype=np.float32) * 1e-3)
     opt = bnb.optim.Adam8bit([weight], lr=1e-3)
-    step = _timed(opt.step)
+    step = timed(opt.step)
     step()
     return step
 

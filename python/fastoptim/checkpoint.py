@@ -26,7 +26,7 @@ import numpy as np
 
 from .schedules import Schedule, from_spec, same_schedule, state_updates, to_spec
 
-__all__ = ["FORMAT", "LoadPlan", "encode", "plan_load", "read", "write"]
+__all__ = ["FORMAT", "LoadPlan", "encode", "plan_load", "read", "state_arrays", "write"]
 
 FORMAT = "fastoptim-state-1"
 Key = Union[int, str]
@@ -97,8 +97,7 @@ def plan_load(
             raise ValueError(f"param group {g}: state_dict names {list(ks)} but the parameters are named {own}")
         saved_keys.append(list(ks))
     _match_keys(state, [k for ks in saved_keys for k in ks], strict, plan)
-    arrays = [*slots, *(f"{n}.absmax" for n in slots)] if state_dtype == "int8" else list(slots)
-    arrays += ["master_low_bits", "master_delta"]  # 16-bit parameters' master weights (the engine checks which)
+    arrays = state_arrays(slots, state_dtype)
     allowed = {"step", *arrays, *scalars}
     for ks in saved_keys:
         plan.entries.append([_entry(state.get(k), k, allowed, arrays, scalars) for k in ks])
@@ -109,6 +108,14 @@ def plan_load(
                 group[name] = _decode(value, current.get(name), f"param group {g}: {name}", strict, plan)
         plan.groups.append(group)
     return plan
+
+
+def state_arrays(slots: Sequence[str], state_dtype: str | None) -> Tuple[str, ...]:
+    """The names of the arrays a parameter's saved state may hold: the rule's slots (with their
+    ``.absmax`` under ``state_dtype="int8"``) and a 16-bit parameter's master weights (which of
+    them fit a parameter, the engine checks)."""
+    absmax = tuple(f"{n}.absmax" for n in slots) if state_dtype == "int8" else ()
+    return (*slots, *absmax, "master_low_bits", "master_delta")
 
 
 def _skipped_steps(value: Any) -> int:

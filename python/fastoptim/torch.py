@@ -42,6 +42,7 @@ import torch
 
 from . import _core
 from . import muon as _muon
+from .checkpoint import state_arrays
 from .lbfgs import LBFGSCore, lbfgs_defaults
 from .lookahead import Lookahead
 from .optimizer import EngineAccess, Optimizer as NumpyOptimizer
@@ -151,10 +152,7 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
         """Load a state dict in torch's format (from this class or from torch's optimizer of the same
         rule). Everything is checked first; a ValueError names what does not fit, and nothing changes."""
         groups, state = _torch_parts(state_dict, len(self.param_groups))
-        slots = tuple(_core.rules[self._rule]["state"])
-        if self._engine.state_dtype == "int8":
-            slots += tuple(f"{n}.absmax" for n in slots)
-        slots += ("master_low_bits", "master_delta")  # 16-bit parameters' master weights (the engine checks which)
+        slots = state_arrays(_core.rules[self._rule]["state"], self._engine.state_dtype or None)
         scalars = tuple(_core.rules[self._rule]["scalars"])
         with self._engine.hold():
             self._sync()
@@ -215,11 +213,7 @@ def _view_of(t: torch.Tensor, what: str, index: int) -> Any:
         return RowSparse(t._indices()[0].numpy(), t._values().contiguous().numpy())
     if not t.is_contiguous():
         raise ValueError(f"{label} is not contiguous; it cannot be updated in place")
-    if t.dtype == torch.bfloat16:  # NumPy's bfloat16 is ml_dtypes', on the same memory through its bits
-        import ml_dtypes
-
-        return t.detach().view(torch.int16).numpy().view(ml_dtypes.bfloat16)
-    return t.detach().numpy()
+    return _numpy_array(t)
 
 
 def _torch_entry(entry: Tuple[int, Dict[str, float], Dict[str, np.ndarray]]) -> Dict[str, Any]:
@@ -241,7 +235,8 @@ def _torch_array(a: np.ndarray) -> torch.Tensor:
 
 
 def _numpy_array(t: torch.Tensor) -> np.ndarray:
-    """The inverse of :func:`_torch_array`, for a state tensor offered to load_state_dict."""
+    """A NumPy array on a tensor's memory (the inverse of :func:`_torch_array`: a bfloat16 one
+    through its bits); a copy only for a tensor not on the CPU or not contiguous."""
     t = t.detach().cpu().contiguous()
     if t.dtype == torch.bfloat16:
         import ml_dtypes

@@ -93,17 +93,11 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
         decode_master(p16, t.master_low + b, pbuf, n);
       else if (t.master_delta)
         decode_f16_master(p16, t.master_delta + b, pbuf, n);
-      else if (bf16)
-        decode_bf16(p16, pbuf, n);
       else
-        decode_f16(p16, pbuf, n);
+        decode_half(t.dtype, p16, pbuf, n);
       p = pbuf;
       if (!t.grad_f32) {
-        const std::uint16_t* g16 = static_cast<const std::uint16_t*>(t.grad) + b;
-        if (bf16)
-          decode_bf16(g16, gbuf, n);
-        else
-          decode_f16(g16, gbuf, n);
+        decode_half(t.dtype, static_cast<const std::uint16_t*>(t.grad) + b, gbuf, n);
         g = gbuf;
       }
     }
@@ -144,11 +138,7 @@ inline void visit_chunk(const Work& w, std::size_t c, F&& f) {
       const std::size_t n = ch.end - b < kQuantBlock ? ch.end - b : kQuantBlock;
       const float* g = static_cast<const float*>(t.grad) + b;
       if (!t.grad_f32) {
-        const std::uint16_t* g16 = static_cast<const std::uint16_t*>(t.grad) + b;
-        if (t.dtype == DType::bf16)
-          decode_bf16(g16, gbuf, n);
-        else
-          decode_f16(g16, gbuf, n);
+        decode_half(t.dtype, static_cast<const std::uint16_t*>(t.grad) + b, gbuf, n);
         g = gbuf;
       }
       f(static_cast<float*>(nullptr), g, none, n);

@@ -31,12 +31,19 @@ inline void decode_bf16(const std::uint16_t* __restrict in, float* __restrict ou
   for (std::size_t i = 0; i < n; ++i) out[i] = float_of(std::uint32_t{in[i]} << 16);
 }
 
-/// float32 to bfloat16, rounded to nearest, ties to even (as ml_dtypes and torch round); a NaN
-/// stays a (quiet) NaN.
+inline bool is_nan_bits(std::uint32_t u) { return (u & 0x7fffffffu) > 0x7f800000u; }
+
+/// The float32 with bits `u` to bfloat16 by adding `offset` below the kept 16 bits and cutting
+/// them (the rounding: 0x7fff plus the last kept bit to nearest even, 0x8000 to nearest away from
+/// zero, random bits stochastically); a NaN stays a (quiet) NaN.
+inline std::uint16_t bf16_cut(std::uint32_t u, std::uint32_t offset) {
+  return static_cast<std::uint16_t>(is_nan_bits(u) ? (u >> 16) | 0x40u : (u + offset) >> 16);
+}
+
+/// float32 to bfloat16, rounded to nearest, ties to even (as ml_dtypes and torch round).
 inline std::uint16_t to_bf16(float f) {
   const std::uint32_t u = bits_of(f);
-  const std::uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  return static_cast<std::uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : rounded);
+  return bf16_cut(u, 0x7fffu + ((u >> 16) & 1u));
 }
 inline void encode_bf16(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n) {
 #pragma omp simd
@@ -60,10 +67,9 @@ inline void encode_master(const float* __restrict in, std::uint16_t* __restrict 
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t u = bits_of(in[i]);
-    const bool nan = (u & 0x7fffffffu) > 0x7f800000u;
-    const std::uint32_t hi = (u + 0x8000u) >> 16;
-    p[i] = static_cast<std::uint16_t>(nan ? (u >> 16) | 0x40u : hi);
-    low[i] = static_cast<std::uint16_t>(nan ? 0u : u - (hi << 16));
+    const std::uint16_t hi = bf16_cut(u, 0x8000u);
+    p[i] = hi;
+    low[i] = static_cast<std::uint16_t>(is_nan_bits(u) ? 0u : u - (std::uint32_t{hi} << 16));
   }
 }
 
@@ -85,9 +91,7 @@ inline void encode_stochastic(const float* __restrict in, std::uint16_t* __restr
                               std::size_t first) {
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t u = bits_of(in[i]);
-    const std::uint32_t r = (u + noise_bits(key, static_cast<std::uint32_t>(first + i))) >> 16;
-    out[i] = static_cast<std::uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? (u >> 16) | 0x40u : r);
+    out[i] = bf16_cut(bits_of(in[i]), noise_bits(key, static_cast<std::uint32_t>(first + i)));
   }
 }
 
@@ -119,6 +123,14 @@ inline std::uint16_t f32_to_f16(float f) {
 inline void encode_f16(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n) {
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) out[i] = f32_to_f16(in[i]);
+}
+
+/// 16-bit values of type `dtype` (bf16 or f16) to float32: exact.
+inline void decode_half(DType dtype, const std::uint16_t* __restrict in, float* __restrict out, std::size_t n) {
+  if (dtype == DType::bf16)
+    decode_bf16(in, out, n);
+  else
+    decode_f16(in, out, n);
 }
 
 /// A float16 parameter and its master's difference from it to the master: exact.
