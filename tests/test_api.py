@@ -296,7 +296,7 @@ def test_class_defaults_are_the_rules_defaults(cls):
     groups it builds must agree with them."""
     import inspect
 
-    from fastoptim.settings import NONE_MEANS, PACKED
+    from fastoptim.core.settings import NONE_MEANS, PACKED
 
     info = fo._core.rules[cls._rule]
     own = OWN_DEFAULTS.get(cls.__name__, {})

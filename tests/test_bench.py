@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from fastoptim import _core, bench, bench_sparse, bench_whole
+from fastoptim import _core, bench
+from fastoptim.bench import sparse as bench_sparse, whole as bench_whole
 
 
 def test_run_reports_every_contender(capsys):
@@ -28,7 +29,7 @@ def test_run_reports_every_contender(capsys):
 @pytest.mark.parametrize("rule", sorted(bench.RULES))
 def test_every_contender_does_the_same_work(rule):
     """After the same steps, every contender holds the same parameters as fastoptim."""
-    contenders = bench._contenders(rule, [(7,), (3, 5)])
+    contenders = bench.step._contenders(rule, [(7,), (3, 5)])
     assert contenders["roofline"][1] is None and len(contenders) >= 3
     for _ in range(3):
         for step, _params in contenders.values():
@@ -122,7 +123,7 @@ def test_torch_mode_reports_every_contender(keep_grads):
 def test_every_torch_mode_contender_does_the_same_work(rule):
     """Through the same backward passes, every contender holds the same parameters."""
     pytest.importorskip("torch")
-    from fastoptim import bench_torch
+    from fastoptim.bench import torch as bench_torch
 
     contenders = bench_torch.contenders(rule, [(7,), (3, 5)])
     assert contenders["roofline"][1] is None
@@ -177,7 +178,7 @@ def test_whole_step_contenders_do_the_same_work(kind):
 
 def test_precision_bench_rows_and_rooflines():
     """Every configuration races float32 Adam and a roofline moving its bytes; the table shows them."""
-    from fastoptim import bench_precision
+    from fastoptim.bench import precision as bench_precision
 
     report = bench_precision.run(elements=1 << 16, bnb_elements=1 << 12, repeats=2)
     names = {r["contender"] for r in report["results"]}

@@ -137,7 +137,7 @@ def test_checkpoints_are_the_plain_optimizers_and_move_between_rank_counts(runs,
 
 
 def test_bench_reports_half_the_state_per_rank_on_two_ranks():
-    from fastoptim import bench_mpi
+    from fastoptim.bench import mpi as bench_mpi
 
     results = bench_mpi.run("adam", 100_000, [1, 2], repeats=2)
     one, two = results

@@ -276,7 +276,7 @@ def test_cli_default_info_and_errors(tmp_path):
 
 
 def test_progress_bar_prints_above_itself(capsys):
-    from fastoptim._progress import Progress
+    from fastoptim.core.progress import Progress
 
     bar = Progress(4, enabled=True)
     bar.advance("first")

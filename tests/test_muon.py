@@ -7,7 +7,7 @@ import pytest
 import reference as ref
 
 import fastoptim as fo
-from fastoptim.muon import newton_schulz
+from fastoptim.rules.muon import newton_schulz
 
 SHAPES = [(64, 32), (16, 48), (5, 5)]
 CASES = [dict(lr=0.02), dict(lr=0.02, momentum=0.9, nesterov=False, weight_decay=0.01), dict(lr=0.02, adjust_lr_fn="match_rms_adamw")]

@@ -15,60 +15,18 @@ Learning-rate schedules are in ``fastoptim.schedules`` and evaluated inside the 
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from ._core import __version__
-from . import diagnostics, quantize, schedules
-from .adadelta import Adadelta
-from .adafactor import Adafactor
-from .adagrad import Adagrad
-from .adam import Adam, AdamW
-from .adamax import Adamax
-from .adan import Adan
-from .ademamix import AdEMAMix
-from .asgd import ASGD
-from .clip import clip_grad_norm, clip_grad_value
-from .lamb import LAMB
-from .lars import LARS
-from .lbfgs import LBFGS
-from .lion import Lion
-from .lookahead import Lookahead
-from .muon import Muon
-from .nadam import NAdam
-from .optimizer import Optimizer
-from .radam import RAdam
-from .rmsprop import RMSprop
-from .rprop import Rprop
-from .runtime import available_tiers, get_num_threads, set_num_threads, simd_tier
-from .schedulefree import ScheduleFreeAdamW, ScheduleFreeSGD
-from .sgd import SGD
-from .sparse import RowSparse, RowWiseAdagrad, SparseAdam
+from . import diagnostics, quantize, rules, schedules
+from .core.clip import clip_grad_norm, clip_grad_value
+from .core.optimizer import Optimizer
+from .core.runtime import available_tiers, get_num_threads, set_num_threads, simd_tier
+from .rules import *  # noqa: F403  (every rule class: see rules/__init__.py)
 
 __all__ = [
-    "ASGD",
-    "Adadelta",
-    "Adafactor",
-    "Adagrad",
-    "Adam",
-    "AdamW",
-    "Adamax",
-    "Adan",
-    "AdEMAMix",
-    "LAMB",
-    "LARS",
-    "LBFGS",
-    "Lion",
-    "Lookahead",
-    "Muon",
-    "NAdam",
     "Optimizer",
-    "RAdam",
-    "RMSprop",
-    "RowSparse",
-    "RowWiseAdagrad",
-    "Rprop",
-    "SGD",
-    "SparseAdam",
-    "ScheduleFreeAdamW",
-    "ScheduleFreeSGD",
     "__version__",
     "available_tiers",
     "clip_grad_norm",
@@ -80,3 +38,18 @@ __all__ = [
     "set_num_threads",
     "simd_tier",
 ]
+__all__ += rules.__all__
+
+# Subpackages with heavier dependencies (torch, mpi4py) or that only tools use load on first
+# attribute access, so that ``import fastoptim as fo; fo.distributed.ZeroOptimizer`` works.
+_LAZY = ("torch", "distributed", "bench", "lab")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))

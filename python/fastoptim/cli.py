@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ._progress import Progress
+    from .core.progress import Progress
     from .lab import EXPERIMENTS, to_json
     from .lab.page import Shown, draw, summary, write_index
 
@@ -53,7 +53,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     import numpy
 
-    from . import __version__, _core, available_tiers, get_num_threads, simd_tier
+    from . import _core
+    from ._core import __version__
+    from .core.runtime import available_tiers, get_num_threads, simd_tier
 
     print(f"fastoptim {__version__} (numpy {numpy.__version__}, python {sys.version.split()[0]})")
     print(f"SIMD tier: {simd_tier()} (this CPU runs: {', '.join(available_tiers())})")

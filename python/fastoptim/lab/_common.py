@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
-from .._progress import Progress
+from ..core.progress import Progress
 
 Result = Dict[str, Any]
 

@@ -29,8 +29,8 @@ from typing import Any, Dict, Optional
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .. import Adam
-from .._progress import Progress
+from ..rules import Adam
+from ..core.progress import Progress
 from ._common import Result, digits, pyplot, table
 from .mlp import MLP
 

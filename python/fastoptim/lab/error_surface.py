@@ -23,9 +23,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import SGD, Adagrad, Adam, RMSprop
+from ..rules import SGD, Adagrad, Adam, RMSprop
 from .. import schedules as S
-from .._progress import Progress
+from ..core.progress import Progress
 from ..diagnostics import GradientMonitor
 from ._common import Result, descend, pyplot, step_sizes, table
 

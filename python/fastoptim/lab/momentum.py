@@ -14,8 +14,8 @@ from typing import Optional
 
 import numpy as np
 
-from .. import SGD
-from .._progress import Progress
+from ..rules import SGD
+from ..core.progress import Progress
 from ._common import Result, descend, pyplot, table
 
 NAME = "momentum"

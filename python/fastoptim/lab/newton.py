@@ -25,8 +25,9 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .. import SGD, Adagrad, Adam, get_num_threads, set_num_threads
-from .._progress import Progress
+from ..core.runtime import get_num_threads, set_num_threads
+from ..rules import SGD, Adagrad, Adam
+from ..core.progress import Progress
 from ._common import Result, descend, pyplot, table
 from .error_surface import problem
 

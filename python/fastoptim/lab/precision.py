@@ -17,8 +17,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import Adam
-from .._progress import Progress
+from ..rules import Adam
+from ..core.progress import Progress
 from ._common import Result, digits, pyplot, table
 from .mlp import MLP
 

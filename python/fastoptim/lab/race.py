@@ -17,12 +17,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import (
+from ..rules import (
     ASGD, LBFGS, Adadelta, Adafactor, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, Muon, NAdam, RAdam, RMSprop,
     Rprop, RowWiseAdagrad, SGD, ScheduleFreeAdamW, ScheduleFreeSGD, SparseAdam,
 )
-from .._progress import Progress
-from ..schedulefree import in_train_mode
+from ..core.progress import Progress
+from ..rules.schedulefree import in_train_mode
 from ._common import Result, descend, pyplot, table
 
 NAME = "race"

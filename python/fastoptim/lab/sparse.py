@@ -19,8 +19,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import SGD, Adagrad, Adam
-from .._progress import Progress
+from ..rules import SGD, Adagrad, Adam
+from ..core.progress import Progress
 from ._common import Result, pyplot, table
 
 NAME = "sparse"

@@ -23,8 +23,8 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .. import clip_grad_norm
-from .._progress import Progress
+from ..core.clip import clip_grad_norm
+from ..core.progress import Progress
 from ..diagnostics import GradientMonitor
 from ._common import Result, digits, pyplot, table
 from .mlp import MLP

@@ -14,9 +14,9 @@ from typing import Optional
 
 import numpy as np
 
-from .. import Adam
+from ..rules import Adam
 from .. import schedules as S
-from .._progress import Progress
+from ..core.progress import Progress
 from ._common import Result, digits, pyplot, table
 from .mlp import MLP
 

@@ -1,0 +1,100 @@
+"""Step time of fastoptim against its peers, measured side by side in one process.
+
+    python -m fastoptim.bench [--rule adam] [--threads 1,2] [--quick] [--torch] [--json FILE]
+    python -m fastoptim.bench --mpi [--elements N] [--ranks 1,2]
+    python -m fastoptim.bench --sparse [--rule sparseadam] [--rows N] [--dim D] [--given K]
+    python -m fastoptim.bench --whole [--kinds muon,lbfgs,lookahead]
+    python -m fastoptim.bench --precision [--elements N] [--bnb-elements M]
+
+For each workload (a set of float32 tensors) it times one optimizer step of every contender:
+
+* ``fastoptim``: the default step, which checks the gradients for inf/NaN first;
+* ``fastoptim-nocheck``: ``nonfinite="ignore"``, the like-for-like peer of torch's kernels, which
+  do not check;
+* ``roofline``: a same-bytes copy loop, reading and writing the arrays the rule reads and writes
+  with no arithmetic, on the same tensors, threads and SIMD tier: a memory-bandwidth reference,
+  not a strict bound (with interleaved runs, a step can find more of its data in cache than the
+  loop did and beat it);
+* ``numpy``: the rule written the obvious way in NumPy (SGD and Adam);
+* ``torch-forloop``, ``torch-foreach``, ``torch-fused``: torch.optim's three CPU paths, when torch
+  is installed and has the rule.
+
+``--torch`` races ``fastoptim.torch`` against torch.optim on torch tensors instead, with gradients
+from a real ``zero_grad()`` + ``backward()`` before every timed step (:mod:`fastoptim.bench.torch`).
+``--mpi`` times :class:`fastoptim.distributed.ZeroOptimizer` on 1, 2, ... ranks (:mod:`fastoptim.bench.mpi`).
+``--sparse`` times row-sparse steps on an embedding table against the dense step and torch's
+sparse path (:mod:`fastoptim.bench.sparse`); ``--whole`` times Muon, L-BFGS and Lookahead, whose
+steps are more than one kernel call, against their peers (:mod:`fastoptim.bench.whole`);
+``--precision`` times Adam with float32, bfloat16 and 8-bit state against float32 Adam, their
+rooflines and bitsandbytes (:mod:`fastoptim.bench.precision`).
+
+Runs are interleaved (one step of each contender in turn, the order rotating) and the report gives
+medians, and each contender's time over fastoptim's. Absolute times drift on a shared machine;
+ratios measured in one run do not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+from .core import RULES, format_table
+from .step import DEFAULT, QUICK, TORCH_DEFAULT, WORKLOADS, run
+
+__all__ = ["main"]
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--mpi" in argv:  # ZeroOptimizer over MPI: its own runs and table
+        from .mpi import main as mpi_main
+
+        return mpi_main([a for a in argv if a != "--mpi"])
+    if "--precision" in argv:  # float32, bfloat16 and 8-bit state: their own runs and table
+        from .precision import main as precision_main
+
+        return precision_main([a for a in argv if a != "--precision"])
+    if "--sparse" in argv:  # row-sparse steps on an embedding table: their own runs and table
+        from .sparse import main as sparse_main
+
+        return sparse_main([a for a in argv if a != "--sparse"])
+    if "--whole" in argv:  # Muon, L-BFGS, Lookahead: more than one kernel call per step
+        from .whole import main as whole_main
+
+        return whole_main([a for a in argv if a != "--whole"])
+    parser = argparse.ArgumentParser(prog="python -m fastoptim.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rule", default="adam", choices=sorted(RULES))
+    parser.add_argument("--workloads", default=None, help=f"comma-separated, from {','.join(WORKLOADS)}")
+    parser.add_argument("--quick", action="store_true", help=f"only {','.join(QUICK)} (default: {','.join(DEFAULT)})")
+    parser.add_argument(
+        "--torch",
+        action="store_true",
+        help=f"fastoptim.torch against torch.optim, gradients from backward() (default workloads: {','.join(TORCH_DEFAULT)})",
+    )
+    parser.add_argument(
+        "--keep-grads", action="store_true", help="with --torch: zero_grad(set_to_none=False) for every contender"
+    )
+    parser.add_argument("--threads", default="0", help="comma-separated thread counts; 0 = all (default)")
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    default = TORCH_DEFAULT if args.torch else QUICK if args.quick else DEFAULT
+    workloads = args.workloads.split(",") if args.workloads else default
+    threads = [int(t) for t in args.threads.split(",")]
+    report = run(
+        args.rule,
+        workloads,
+        threads,
+        args.repeats,
+        progress=not args.no_progress,
+        torch_mode=args.torch,
+        keep_grads=args.keep_grads,
+    )
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1)
+    return 0

@@ -1,0 +1,199 @@
+"""The ``torch.optim.Optimizer`` whose step is the engine's, and its twin of every NumPy rule class
+(see :mod:`fastoptim.torch` for the semantics)."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Type
+
+import numpy as np
+import torch
+
+from .. import _core, rules
+from ..core.checkpoint import state_arrays
+from ..core.optimizer import EngineAccess, Optimizer as NumpyOptimizer
+from ..core.settings import StepOptions, settings_reader
+from .state import engine_entry, torch_entry, torch_parts
+from .views import view_of
+
+__all__ = ["Optimizer", "twin_class", "twins"]
+
+_STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
+
+
+class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
+    """Base class: a ``torch.optim.Optimizer`` whose step runs fastoptim's engine (see the module)."""
+
+    _rule: ClassVar[str]
+
+    def __init__(
+        self,
+        params: Any,
+        defaults: Dict[str, Any],
+        *,
+        nonfinite: str = "raise",
+        max_grad_norm: Optional[float] = None,
+        state_dtype: Optional[str] = None,
+        master_weights: bool = True,
+        rounding: str = "nearest",
+        seed: int = 0,
+    ) -> None:
+        self._init_step_options(nonfinite, max_grad_norm, bool(defaults.get("capturable")), bool(defaults.get("differentiable")))
+        self._engine = _core.Engine(self._rule, state_dtype, master_weights, rounding, seed)
+        self._settings = settings_reader(self._rule)
+        self._views = _core.TensorViews(view_of, torch.Tensor.data_ptr, torch.Tensor.is_contiguous)
+        super().__init__(params, defaults)
+
+    # -- torch.optim.Optimizer's interface --------------------------------------------------------
+
+    @property  # type: ignore[override]
+    def state(self) -> Dict[torch.Tensor, Dict[str, Any]]:
+        """Each parameter's state as torch tensors that share the engine's memory (built on access)."""
+        out: Dict[torch.Tensor, Dict[str, Any]] = {}
+        with self._engine.hold():
+            self._sync()
+            for group, entries in zip(self.param_groups, self._engine.snapshot(copy=False)):
+                for p, entry in zip(group["params"], entries):
+                    if entry is not None:
+                        out[p] = torch_entry(entry)
+        return out
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        """torch.optim.Optimizer.__init__ assigns an empty dict: the engine holds the state instead."""
+        if value:
+            raise ValueError("fastoptim.torch keeps its state in the engine; use load_state_dict()")
+
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        """torch's add_param_group, with fastoptim's checks of the settings (ValueError names the group)."""
+        super().add_param_group(param_group)
+        index = len(self.param_groups) - 1
+        try:
+            self._engine.validate(index, self._settings(self.param_groups[index]))
+            first = sum(len(g["params"]) for g in self.param_groups[:index])
+            for i, p in enumerate(self.param_groups[index]["params"]):
+                view_of(p, "parameter", first + i)
+        except Exception:
+            self.param_groups.pop()
+            raise
+
+    @torch.no_grad()
+    def step(self, closure: Optional[Callable[[], Any]] = None) -> Any:  # type: ignore[override]
+        """One step over every parameter that has a gradient; returns the closure's loss, if any."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        lists, grads, stepped = self._views.gather([g["params"] for g in self.param_groups])
+        hypers = [self._settings(g) for g in self.param_groups]
+        outcome = self._engine.step(lists, grads, hypers, self._nonfinite, self._max_grad_norm)
+        if outcome == _CHANGED:  # parameters swapped or moved: register them, then step
+            self._register(lists)
+            outcome = self._engine.step(lists, grads, hypers, self._nonfinite, self._max_grad_norm)
+        if outcome == _STEPPED:
+            torch.autograd.graph.increment_version(stepped)
+        else:
+            self.skipped_steps += 1
+        return loss
+
+    def state_dict(self) -> Dict[str, Any]:
+        """torch's format: ``{"state": {index: {"step": tensor, <slot>: tensor}}, "param_groups": [...]}``,
+        the state tensors sharing the engine's memory (as torch's share the optimizer's)."""
+        with self._engine.hold():
+            self._sync()
+            snapshot = self._engine.snapshot(copy=False)
+            state: Dict[int, Dict[str, Any]] = {}
+            groups: List[Dict[str, Any]] = []
+            index = 0
+            for group, entries in zip(self.param_groups, snapshot):
+                ids = []
+                for entry in entries:
+                    if entry is not None:
+                        state[index] = torch_entry(entry)
+                    ids.append(index)
+                    index += 1
+                groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Load a state dict in torch's format (from this class or from torch's optimizer of the same
+        rule). Everything is checked first; a ValueError names what does not fit, and nothing changes."""
+        groups, state = torch_parts(state_dict, len(self.param_groups))
+        slots = state_arrays(_core.rules[self._rule]["state"], self._engine.state_dtype or None)
+        scalars = tuple(_core.rules[self._rule]["scalars"])
+        with self._engine.hold():
+            self._sync()
+            entries, settings = [], []
+            for g, (saved, current) in enumerate(zip(groups, self.param_groups)):
+                ids = saved["params"]
+                if len(ids) != len(current["params"]):
+                    raise ValueError(f"param group {g}: state_dict has {len(ids)} parameters, this optimizer has {len(current['params'])}")
+                entries.append([engine_entry(state.get(i), i, slots, scalars) for i in ids])
+                new = {**current, **{k: v for k, v in saved.items() if k not in ("params", "param_names")}}
+                try:
+                    self._engine.validate(g, self._settings(new))
+                except (KeyError, TypeError, ValueError) as exc:
+                    raise ValueError(f"param group {g}: {exc}") from exc
+                settings.append(new)
+            self._engine.load(entries)
+            for current, new in zip(self.param_groups, settings):
+                current.update(new)
+
+    # -- tensors to the engine --------------------------------------------------------------------
+
+    def _register(self, lists: List[List[np.ndarray]]) -> None:
+        """Hand the engine the current parameters, known by their tensors (so a tensor whose memory
+        moved keeps its state), and forget views of tensors no longer in any group."""
+        labels: List[List[str]] = []
+        index = 0
+        for group in self.param_groups:
+            names = group.get("param_names")
+            labels.append([f"parameter {names[i]!r}" if names else f"parameter {index + i}" for i in range(len(group["params"]))])
+            index += len(group["params"])
+        params = [g["params"] for g in self.param_groups]
+        self._engine.set_groups(lists, labels, params)
+        self._views.retain(params)
+
+    def _sync(self) -> None:
+        """Register the parameters if param_groups changed since the engine last saw them."""
+        lists = self._views.params([g["params"] for g in self.param_groups])
+        if not self._engine.matches(lists):
+            self._register(lists)
+
+
+def twin_class(numpy_class: Type[NumpyOptimizer]) -> Type[Optimizer]:
+    """The ``fastoptim.torch`` twin of a NumPy optimizer class: the same signature (torch's order and
+    defaults, which the NumPy classes follow), torch's flags kept in the groups as torch keeps them."""
+    signature = inspect.signature(numpy_class)
+    torch_flags = [f for f in ("foreach", "fused", "capturable", "differentiable") if f in signature.parameters]
+    rule = numpy_class._rule
+    decoupled = getattr(numpy_class, "_decoupled", False)
+
+    def __init__(self: Optimizer, params: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(params, *args, **kwargs)
+        bound.apply_defaults()
+        defaults = dict(bound.arguments)
+        del defaults["params"]
+        options = ("nonfinite", "max_grad_norm", "state_dtype", "master_weights", "rounding", "seed")
+        extras = {k: defaults.pop(k) for k in options if k in defaults}
+        if "decoupled_weight_decay" in _core.rules[rule]["hyper"]:
+            defaults.setdefault("decoupled_weight_decay", decoupled)
+        defaults.update(getattr(numpy_class, "_group_extras", {}))
+        Optimizer.__init__(self, params, defaults, **extras)
+
+    __init__.__signature__ = signature  # type: ignore[attr-defined]
+    doc = (
+        f"``torch.optim`` twin of :class:`fastoptim.{numpy_class.__name__}`: the same update, signature "
+        f"and defaults, on torch tensors (see :mod:`fastoptim.torch`). torch flags taken: "
+        f"{', '.join(torch_flags) or 'none'}.\n\n" + (numpy_class.__doc__ or "")
+    )
+    namespace = {"__init__": __init__, "_rule": rule, "__doc__": doc, "__module__": "fastoptim.torch"}
+    # Behaviour the NumPy class mixes in (Schedule-Free's train() and eval()) works on the twin too.
+    mixins = tuple(c for c in numpy_class.__bases__ if not issubclass(c, NumpyOptimizer))
+    return type(numpy_class.__name__, (*mixins, Optimizer), namespace)
+
+
+def twins() -> Dict[str, Type[Optimizer]]:
+    """A twin of every NumPy optimizer class with an update rule, under the same name."""
+    classes = [c for c in vars(rules).values() if isinstance(c, type) and issubclass(c, NumpyOptimizer) and getattr(c, "_rule", None)]
+    return {c.__name__: twin_class(c) for c in classes}
