@@ -1,15 +1,12 @@
 #include "engine.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstring>
-#include <new>
 #include <type_traits>
 #include <unordered_map>
 
 #include "fastoptim/format.hpp"
-#include "fastoptim/quantize.hpp"
 
 static_assert(std::is_same_v<pybind11::ssize_t, std::ptrdiff_t>, "Tensor::shape points at an Expect::shape");
 static_assert(std::is_nothrow_move_constructible_v<fastoptim::bind::Param>,
@@ -71,8 +68,6 @@ py::value_error changed_error(const Param& p) {
                          "put a new array in param_groups instead of changing this one");
 }
 
-std::atomic<long> fail_countdown{0};  // see fail_allocation()
-
 /// A 64-bit mixer (splitmix64's finaliser): stochastic rounding's per-step keys.
 std::uint64_t mix(std::uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -81,38 +76,6 @@ std::uint64_t mix(std::uint64_t x) {
 }
 
 }  // namespace
-
-py::dtype state_dtype_of(const py::array& param, StateType type) {
-  if (type == StateType::int8) return py::dtype::of<std::uint8_t>();
-  if (type == StateType::bf16) return bfloat16();
-  return is_half(param.dtype()) ? py::dtype::of<float>() : param.dtype();
-}
-
-py::object alloc_state(const py::array& param, SlotShape kind, double init, StateType type, bool is_signed,
-                       py::object* absmax) {
-  long left = fail_countdown.load();
-  while (left > 0 && !fail_countdown.compare_exchange_weak(left, left - 1)) {
-  }
-  if (left == 1) throw std::bad_alloc();  // pybind11 raises MemoryError
-  static const py::handle full = py::object(py::module_::import("numpy").attr("full")).release();
-  const std::vector<py::ssize_t> dims = slot_dims(expect_of(param).shape, kind);
-  py::tuple shape(dims.size());
-  std::size_t size = 1;
-  for (std::size_t d = 0; d < dims.size(); ++d) {
-    shape[d] = dims[d];
-    size *= static_cast<std::size_t>(dims[d]);
-  }
-  if (type != StateType::int8) return full(shape, type == StateType::bf16 ? py::float_(static_cast<float>(init)) : py::float_(init), state_dtype_of(param, type));
-  // Every block holds init alone: each gets the code and absmax of a one-element block.
-  const float x = static_cast<float>(init);
-  std::uint8_t code = 0;
-  float m = 0;
-  quantize_blockwise(&x, 1, kQuantBlock, is_signed, &code, &m);
-  *absmax = full(py::make_tuple((size + kQuantBlock - 1) / kQuantBlock), m, py::dtype::of<float>());
-  return full(shape, code, py::dtype::of<std::uint8_t>());
-}
-
-void fail_allocation(long n) { fail_countdown.store(n < 0 ? 0 : n); }
 
 void* data_of(const py::object& a) { return py::detail::array_proxy(a.ptr())->data; }
 
@@ -147,53 +110,6 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
     throw py::error_already_set();
   }
   throw py::value_error(std::string(name) + " must be finite, got " + shortest(v) + (scheduled ? " at step " + std::to_string(t) : "") + where);
-}
-
-namespace {
-constexpr const char* kStateDtypes[] = {"", "float32", "float64", "bfloat16", "int8"};  // by StateDtype
-}
-
-void EngineBase::set_state_dtype(const std::string& name) {
-  if (!params_.empty()) throw py::value_error("state_dtype is set before any parameter is registered");
-  const auto* end = std::end(kStateDtypes);
-  const auto* found = std::find(std::begin(kStateDtypes), end, name);
-  if (found == end)
-    throw py::value_error("state_dtype must be None, 'float32', 'float64', 'bfloat16' or 'int8', got '" + name + "'");
-  const auto dtype = static_cast<StateDtype>(found - std::begin(kStateDtypes));
-  if (dtype == StateDtype::bf16 || dtype == StateDtype::int8)
-    if (const char* why = converted_state_refusal())
-      throw py::value_error("state_dtype='" + name + "' is not available for this rule: " + why);
-  state_dtype_ = dtype;
-}
-
-std::string EngineBase::state_dtype() const { return kStateDtypes[static_cast<int>(state_dtype_)]; }
-
-void EngineBase::set_rounding(bool master_weights, bool stochastic, std::uint64_t seed) {
-  if (!params_.empty()) throw py::value_error("master_weights, rounding and seed are set before any parameter is registered");
-  if (master_weights && stochastic)
-    throw py::value_error("rounding='stochastic' rounds the parameters themselves; it needs master_weights=False");
-  master_weights_ = master_weights;
-  stochastic_ = stochastic;
-  seed_ = seed;
-}
-
-StateType EngineBase::state_type_for(const Checked& c, const std::string& label) const {
-  const bool f64 = c.dtype == DType::f64;
-  const bool half = c.dtype == DType::bf16 || c.dtype == DType::f16;
-  if (half) {
-    const std::string kind = c.dtype == DType::bf16 ? "bfloat16" : "float16";
-    if (const char* why = converted_state_refusal())
-      throw py::value_error(label + " is " + kind + "; this rule cannot take 16-bit parameters: " + why);
-    if (state_dtype_ == StateDtype::f64)
-      throw py::value_error(label + " is " + kind + "; state_dtype='float64' is for float64 parameters");
-  }
-  if (state_dtype_ == StateDtype::same || state_dtype_ == (f64 ? StateDtype::f64 : StateDtype::f32))
-    return StateType::native;  // (float32 state for a 16-bit parameter)
-  if (f64 || state_dtype_ == StateDtype::f64)
-    throw py::value_error(label + " is " + (f64 ? "float64" : "float32") + "; state_dtype='" + state_dtype() +
-                          "' is for " + (f64 ? "float32 and 16-bit parameters (float64 ones keep float64 state)" : "float64 parameters"));
-  if (state_dtype_ == StateDtype::bf16) return StateType::bf16;
-  return c.size >= kMin8bitSize ? StateType::int8 : StateType::native;
 }
 
 void EngineBase::set_groups(const py::list& lists, const py::list& labels, const py::object& keys) {
