@@ -225,3 +225,24 @@ def test_torch_16_bit_tensors_step_in_place_with_master_weights(half):
     again = fot.AdamW([torch.nn.Parameter(p.detach().clone())], lr=1e-2)
     again.load_state_dict(opt.state_dict())
     assert torch.equal(again.state_dict()["state"][0][name], state[name])
+
+
+@pytest.mark.parametrize("half", HALVES, ids=["bfloat16", "float16"])
+def test_stochastic_rounding_draws_fresh_noise_every_step(half, tier):
+    """A value 1/8 of a spacing above a representable one rounds up in 1/8 of the steps of each
+    element, independently from step to step: not always or never (noise fixed per element), and
+    not the same elements each step (the step left out of the noise key)."""
+    n, steps = 50_000, 8
+    p = np.ones(n, half)
+    opt = fo.SGD([p], lr=SPACING[half] / 8, master_weights=False, rounding="stochastic", seed=3)
+    ups = np.empty((steps, n), bool)
+    for t in range(steps):
+        before = p.astype(np.float64)
+        opt.step([np.full(n, -1.0, np.float32)])
+        ups[t] = p.astype(np.float64) > before  # each step starts 1/8 of a spacing above where it is
+    sd = np.sqrt(0.125 * 0.875 / n)
+    assert np.all(np.abs(ups.mean(axis=1) - 0.125) < 5 * sd)
+    for t in range(steps - 1):  # two steps' decisions are uncorrelated (sd of the estimate ~ 1/sqrt(n))
+        assert abs(np.corrcoef(ups[t], ups[t + 1])[0, 1]) < 5 / np.sqrt(n)
+    # Per element, the count of ups over the steps is Binomial(8, 1/8): none in (7/8)^8 of them.
+    assert abs(np.mean(ups.sum(axis=0) == 0) - 0.875**steps) < 0.01

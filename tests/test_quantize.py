@@ -88,3 +88,61 @@ def test_refusals():
         Q.quantize_blockwise(np.zeros(4, np.float32), blocksize=0)
     with pytest.raises(ValueError, match="absmax has 1 values; 300 codes in blocks of 256 need 2"):
         Q.dequantize_blockwise(np.zeros(300, np.uint8), np.ones(1, np.float32))
+
+
+def on_the_midpoints(signed, absmax):
+    """Values whose scaled value ``x * (1 / absmax)`` (float32, as the codec computes it) is exactly
+    a midpoint between neighbouring codes, or one ulp below or above one, in blocks of 256 that each
+    start with ``absmax`` itself (so every block's absmax is ``absmax``). Returns the values and, for
+    each, the code the rule gives: the lower code at or below a midpoint, the upper one above."""
+    m = Q.dynamic_map(signed)
+    mid = (m[:-1] + m[1:]) / np.float32(2)
+    k = np.arange(mid.size)
+    targets = np.concatenate([mid, np.nextafter(mid, np.float32(-2)), np.nextafter(mid, np.float32(2))])
+    expected = np.concatenate([k, k, k + 1])
+    inv = np.float32(1) / np.float32(absmax)
+    values, codes = [], []
+    for t, code in zip(targets, expected):
+        x = np.float32(np.float64(t) / np.float64(inv))
+        for _ in range(4):  # the nearest float32 whose scaled value is exactly t, if there is one
+            if np.float32(x * inv) == t:
+                values.append(x)
+                codes.append(code)
+                break
+            x = np.nextafter(x, np.float32(np.inf) if np.float32(x * inv) < t else np.float32(-np.inf))
+    # Not every float32 is x * inv for some x (inv < 1 skips some); most are.
+    assert len(values) > 0.75 * targets.size, "most midpoints are reachable from this absmax"
+    per_block = 255
+    while len(values) % per_block:  # whole blocks of 256, so that repeating them keeps each block's absmax
+        values.append(values[len(values) % per_block])
+        codes.append(codes[len(codes) % per_block])
+    out_x, out_codes = [], []
+    for b in range(0, len(values), per_block):
+        out_x += [np.float32(absmax)] + values[b : b + per_block]
+        out_codes += [255] + codes[b : b + per_block]
+    return np.array(out_x, np.float32), np.array(out_codes, np.uint8)
+
+
+@pytest.mark.parametrize("absmax", [1.0, 3.0], ids=["absmax-1", "absmax-3"])
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_exact_ties_go_to_the_lower_code(signed, absmax):
+    """Every midpoint of both maps, and its float32 neighbours: random inputs never land on one."""
+    x, expected = on_the_midpoints(signed, absmax)
+    codes, got_absmax = Q.quantize_blockwise(x, signed, 256)
+    assert (got_absmax == np.float32(absmax)).all()
+    np.testing.assert_array_equal(codes, expected)
+    np.testing.assert_array_equal(codes, nearest_codes(x, signed, 256))
+
+
+@pytest.mark.parametrize("absmax", [1.0, 3.0], ids=["absmax-1", "absmax-3"])
+def test_exact_ties_in_8bit_optimizer_state(absmax, tier):
+    """The 8-bit state a step writes (each tier's own encoder): SGD's first momentum buffer is the
+    gradient itself, so gradients on the midpoints put the stored moments on them."""
+    import fastoptim as fo
+
+    g, expected = on_the_midpoints(True, absmax)
+    g = np.resize(g, 4096 * 2)  # 8-bit state starts at 4096 elements; the blocks of 256 repeat whole
+    expected = np.resize(expected, g.size)
+    opt = fo.SGD([np.zeros_like(g)], lr=0.1, momentum=0.9, state_dtype="int8")
+    opt.step([g])
+    np.testing.assert_array_equal(opt.state_dict()["state"][0]["momentum_buffer"], expected)

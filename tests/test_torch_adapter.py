@@ -10,6 +10,7 @@ from cases import CASES, TORCH_CASES
 
 torch = pytest.importorskip("torch")
 fot = pytest.importorskip("fastoptim.torch")
+from fastoptim import _core  # noqa: E402
 
 # Training feeds each step's rounding back into the next gradients, so float32 runs drift apart by
 # more than one step's rounding; float64 checks the math tightly.
@@ -260,3 +261,87 @@ def test_persistent_gradients_reuse_their_views_and_new_memory_is_read_afresh():
             opt.step()
         results.append(model)
     assert_same_params(results[0], results[1], torch.float64)
+
+
+def stepping_class(name):
+    """``fastoptim.torch.<name>`` on one parameter, and a function that steps it as its users do."""
+    cls = getattr(fot, name)
+
+    def make(w):
+        if name == "Lookahead":
+            return fot.Lookahead(fot.SGD([w], lr=0.1), k=1)
+        opt = cls([w], lr=0.1)
+        if hasattr(opt, "train"):
+            opt.train()  # Schedule-Free steps in train mode
+        return opt
+
+    def step(opt, w):
+        if name == "LBFGS":
+            def closure():
+                opt.zero_grad()
+                loss = (w * w).sum()
+                loss.backward()
+                return loss
+            return opt.step(closure)
+        w.grad = torch.ones_like(w)
+        return opt.step()
+
+    return make, step
+
+
+@pytest.mark.parametrize("name", [n for n in fot.__all__ if n != "Optimizer"])
+def test_every_class_bumps_the_autograd_version(name):
+    """After a step, autograd refuses a graph built on the parameters' pre-step values (as after any
+    in-place update in torch), for every class ``fastoptim.torch`` exports."""
+    make, step = stepping_class(name)
+    w = torch.nn.Parameter(torch.linspace(0.5, 1.5, 12).reshape(4, 3))
+    opt = make(w)
+    stale = (w * w).sum()  # saves w for its backward
+    before, start = w._version, w.detach().clone()
+    step(opt, w)
+    assert w._version > before and not torch.equal(w.detach(), start)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        stale.backward()
+
+
+# Every twin with the richest option set of its rule in the correctness cases.
+TWIN_CASES = sorted({name: hyper for name, _, hyper in CASES if name in fot.__all__}.items())
+
+
+def make_twin(name, hyper):
+    def make(ps):
+        opt = getattr(fot, name)(ps, **hyper)
+        if hasattr(opt, "train"):
+            opt.train()  # Schedule-Free steps in train mode
+        return opt
+
+    return make
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name, hyper", TWIN_CASES, ids=[n for n, _ in TWIN_CASES])
+def test_torch_format_checkpoint_resumes_bit_for_bit(name, hyper, dtype):
+    """``torch.save(opt.state_dict())`` mid-run, ``torch.load`` (weights only) into a new optimizer,
+    continue: the parameters equal an unbroken run's exactly; every per-parameter scalar (NAdam's
+    ``mu_product``, ...) is saved as float64, as the engine keeps it."""
+    scalars = _core.rules[getattr(fot, name)._rule]["scalars"]
+    straight, _ = train(make_twin(name, hyper), dtype)
+    switched = {}
+
+    def every(t, model, opt):
+        if t == 6:
+            sd = opt.state_dict()
+            for entry in sd["state"].values():
+                for k in scalars:
+                    assert entry[k].dtype == torch.float64, (k, entry[k].dtype)
+            buf = io.BytesIO()
+            torch.save(sd, buf)
+            buf.seek(0)
+            switched["opt"] = make_twin(name, hyper)(model.parameters())
+            switched["opt"].load_state_dict(torch.load(buf, weights_only=True))
+        if "opt" in switched:
+            opt.step = switched["opt"].step  # type: ignore[method-assign]
+
+    resumed, _ = train(make_twin(name, hyper), dtype, every=every)
+    for p, q in zip(resumed.parameters(), straight.parameters()):
+        assert torch.equal(p, q)

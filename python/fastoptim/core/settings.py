@@ -61,6 +61,7 @@ class StepOptions:
 
 
 # Settings that Python packs in a tuple and C++ takes as separate scalars: scalar -> (tuple, position).
+# The step reads each scalar from its position here.
 PACKED = {
     "beta1": ("betas", 0), "beta2": ("betas", 1), "beta3": ("betas", 2),  # Adam and its kin; Adan, AdEMAMix
     "etaminus": ("etas", 0), "etaplus": ("etas", 1),  # Rprop
@@ -103,7 +104,9 @@ def settings_reader(rule: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]
             if key in members:
                 if not isinstance(value, (tuple, list)) or len(value) != len(members[key]):
                     raise ValueError(f"{key} must be a {_COUNT[len(members[key])]} ({', '.join(members[key])}), got {value!r}")
-                out += [NONE_MEANS[f] if v is None and f in NONE_MEANS else v for f, v in zip(members[key], value)]
+                for f in members[key]:  # each scalar from its position in the tuple
+                    v = value[PACKED[f][1]]
+                    out.append(NONE_MEANS[f] if v is None and f in NONE_MEANS else v)
             else:
                 out.append(NONE_MEANS[key] if value is None and key in NONE_MEANS else value)
         return tuple(out)
