@@ -209,3 +209,16 @@ def test_precision_bench_rows_and_rooflines():
             assert sum(n * 4 * w for n, r, w in seen) == 4096 * c.writes, label
     finally:
         bench_precision._core.Roofline = runner
+
+
+def test_cli_lists_the_modes_and_names_a_missing_peer(monkeypatch, capsys):
+    from fastoptim.bench import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    shown = capsys.readouterr().out
+    assert all(f"--{mode}" in shown for mode in ("torch", "mpi", "sparse", "whole", "precision"))
+    monkeypatch.setattr(cli, "optional_torch", lambda: None)  # as where torch is not installed
+    assert cli.main(["--torch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs torch" in err and "--index-url https://download.pytorch.org/whl/cpu" in err

@@ -38,16 +38,39 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
-from .core import RULES, format_table
+from .core import RULES, format_table, optional_torch
 from .step import DEFAULT, QUICK, TORCH_DEFAULT, WORKLOADS, run
 
 __all__ = ["main"]
 
 
+# How to install a peer a mode needs (the README's advice).
+INSTALL = {
+    "torch": "install PyTorch's CPU wheel: pip install torch --index-url https://download.pytorch.org/whl/cpu",
+    "mpi4py": "pip install 'fastoptim[mpi]'",
+}
+
+
+def missing(peer: str) -> int:
+    """One line on stderr for a mode whose peer is not installed, and the exit status 2."""
+    print(f"fastoptim bench: this mode needs {peer}, which is not installed; {INSTALL.get(peer, f'pip install {peer}')}",
+          file=sys.stderr)
+    return 2
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:
+        if exc.name in INSTALL:
+            return missing(exc.name)
+        raise
+
+
+def _main(argv: List[str]) -> int:
     if "--mpi" in argv:  # ZeroOptimizer over MPI: its own runs and table
         from .mpi import main as mpi_main
 
@@ -65,6 +88,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
         return whole_main([a for a in argv if a != "--whole"])
     parser = argparse.ArgumentParser(prog="python -m fastoptim.bench", description=__doc__.split("\n\n")[0])
+    modes = parser.add_argument_group("other modes", "each has its own runs, table and options (see --MODE --help)")
+    modes.add_argument("--mpi", action="store_true", help="ZeroOptimizer over MPI on 1, 2, ... ranks")
+    modes.add_argument("--sparse", action="store_true", help="row-sparse steps on an embedding table, against the dense step and torch's sparse path")
+    modes.add_argument("--whole", action="store_true", help="Muon, L-BFGS and Lookahead, against their peers")
+    modes.add_argument("--precision", action="store_true", help="Adam with float32, bfloat16 and 8-bit state, against float32 Adam and bitsandbytes")
     parser.add_argument("--rule", default="adam", choices=sorted(RULES))
     parser.add_argument("--workloads", default=None, help=f"comma-separated, from {','.join(WORKLOADS)}")
     parser.add_argument("--quick", action="store_true", help=f"only {','.join(QUICK)} (default: {','.join(DEFAULT)})")
@@ -81,6 +109,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--json", default=None, metavar="FILE", help="also write the results to FILE")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.torch and optional_torch() is None:
+        return missing("torch")
     default = TORCH_DEFAULT if args.torch else QUICK if args.quick else DEFAULT
     workloads = args.workloads.split(",") if args.workloads else default
     threads = [int(t) for t in args.threads.split(",")]

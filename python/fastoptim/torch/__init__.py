@@ -12,7 +12,7 @@ with torch's signature and defaults (and fastoptim's extras, keyword-only: ``non
         loss_fn(model(x), y).backward()
         opt.step()
 
-The step runs on the tensors' own memory (zero-copy; CPU, float32 or float64, contiguous), every
+The step runs on the tensors' own memory (zero-copy; CPU; float32, float64, bfloat16 or float16; contiguous), every
 parameter of every group in one compiled call with the GIL released, and bumps each updated
 tensor's autograd version, as torch's in-place updates do.
 
