@@ -107,9 +107,17 @@ void EngineBase::load(const py::list& entries) {
           }
           l.scalars[k] = v;
         }
+        const unsigned used = state_mask(gi) & ndim_mask(static_cast<int>(p.expect.shape.size()));
         for (std::size_t k = 0; k < n_state(); ++k) {
           py::str name(slot_name(k));
-          if (!slots.contains(name)) continue;
+          if (!slots.contains(name)) {
+            // Past step 0 every slot the step uses exists: a missing one would restart at zero
+            // while the step count (and bias corrections) continue.
+            if (l.step > 0 && ((used >> k) & 1u))
+              throw py::value_error(where + ": '" + slot_name(k) + "' is missing (step " + std::to_string(l.step) +
+                                    " needs it)");
+            continue;
+          }
           if (!((ndim_mask(static_cast<int>(p.expect.shape.size())) >> k) & 1u))
             throw py::value_error(where + ": a " + std::to_string(p.expect.shape.size()) + "-d parameter keeps no '" +
                                   slot_name(k) + "'");

@@ -104,14 +104,24 @@ def settings_reader(rule: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]
             if key in members:
                 if not isinstance(value, (tuple, list)) or len(value) != len(members[key]):
                     raise ValueError(f"{key} must be a {_COUNT[len(members[key])]} ({', '.join(members[key])}), got {value!r}")
-                for f in members[key]:  # each scalar from its position in the tuple
-                    v = value[PACKED[f][1]]
-                    out.append(NONE_MEANS[f] if v is None and f in NONE_MEANS else v)
+                out += [none_means(f, value[PACKED[f][1]]) for f in members[key]]  # each from its position
             else:
-                out.append(NONE_MEANS[key] if value is None and key in NONE_MEANS else value)
+                out.append(none_means(key, value))
         return tuple(out)
 
     return read
 
 
 _COUNT = {2: "pair", 3: "triple"}
+
+
+def none_means(name: str, value: Any) -> Any:
+    """The value the engine takes for setting ``name``: :data:`NONE_MEANS`' number for None. That number
+    is the engine's private code, so a user's value equal to it (Adafactor's ``eps1=-1``) is refused."""
+    if name not in NONE_MEANS:
+        return value
+    if value is None:
+        return NONE_MEANS[name]
+    if value == NONE_MEANS[name] and NONE_MEANS[name] < 0:
+        raise ValueError(f"invalid {name}={value!r}: must be >= 0 (or None)")
+    return value

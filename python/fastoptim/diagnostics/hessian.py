@@ -56,7 +56,12 @@ def hessian(grad_fn: GradFn, theta: np.ndarray, eps: Optional[float] = None) -> 
 
 
 def _finite_theta(theta: np.ndarray) -> np.ndarray:
+    """``theta`` as a float64 copy; ValueError if it is complex, empty, or not finite."""
+    if np.iscomplexobj(theta):
+        raise ValueError(f"theta must be real, got {np.asarray(theta).dtype}")
     theta = np.array(theta, dtype=np.float64)
+    if theta.size == 0:
+        raise ValueError("theta is empty: there is no point to examine")
     if not np.isfinite(theta).all():
         raise ValueError("theta holds inf or NaN")
     return theta
@@ -80,7 +85,7 @@ def hvp_from_grad(grad_fn: GradFn, theta: np.ndarray, eps: Optional[float] = Non
         >>> hvp(np.array([0.0, 1.0])).round(6)
         array([ 0., -6.])
     """
-    theta = np.array(theta, dtype=np.float64)
+    theta = _finite_theta(theta)
     h = eps if eps is not None else _CBRT_EPS * max(1.0, float(np.linalg.norm(theta)))
 
     def hvp(v: np.ndarray) -> np.ndarray:
@@ -122,7 +127,13 @@ def hessian_eigs(
         raise ValueError(f"which must be 'largest', 'smallest' or 'both', got {which!r}")
     if not 1 <= k < dim:
         raise ValueError(f"k must be in [1, dim), got k={k} for dim={dim}")
-    op = LinearOperator((dim, dim), matvec=lambda v: np.asarray(hvp(np.asarray(v).reshape(-1)), np.float64).reshape(-1), dtype=np.float64)
+    def matvec(v: np.ndarray) -> np.ndarray:
+        out = np.asarray(hvp(np.asarray(v).reshape(-1)), np.float64).reshape(-1)
+        if not np.isfinite(out).all():
+            raise ValueError("the Hessian-vector product returned inf or NaN (is the gradient finite at theta?)")
+        return out
+
+    op = LinearOperator((dim, dim), matvec=matvec, dtype=np.float64)
     parts = [("SA", which in ("smallest", "both")), ("LA", which in ("largest", "both"))]
     vals, vecs = [], []
     for mode, wanted in parts:

@@ -67,8 +67,8 @@ class GradientMonitor:
             raise ValueError(f"vanishing_ratio must be in (0, 1), got {vanishing_ratio}")
         if not exploding_norm > 0:
             raise ValueError(f"exploding_norm must be > 0, got {exploding_norm}")
-        if window < 2:
-            raise ValueError(f"window must be >= 2, got {window}")
+        if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or window < 2:
+            raise ValueError(f"window must be an integer >= 2, got {window!r}")
         self.vanishing_ratio, self.exploding_norm = vanishing_ratio, exploding_norm
         self.window, self.flat_tol, self.small_grad = window, flat_tol, small_grad
         self.names: List[str] = []

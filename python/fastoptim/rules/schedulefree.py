@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Dict, Tuple, TypeVar
 
+import numpy as np
+
 from ..core.lerp import lerp_
 from ..core.optimizer import Optimizer
 from ..core.params import Params
@@ -22,10 +24,17 @@ class ScheduleFreeMode:
     #: Group entries besides the settings, with their start (the torch twins add them too).
     _group_extras: ClassVar[Dict[str, Any]] = {"train_mode": False}
     param_groups: Any
+    defaults: Dict[str, Any]
     _engine: Any
     if TYPE_CHECKING:
 
         def _sync(self) -> Any: ...  # the optimizer's own (NumPy or torch), after this class in the MRO
+
+    def add_param_group(self, param_group: Dict[str, Any]) -> None:
+        """The optimizer's own, after checking what ``train()`` and ``eval()`` read: ``train_mode`` a
+        bool, and ``momentum`` / ``betas[0]`` a number (they set the point the parameters hold)."""
+        check_mode_settings({**self.defaults, **param_group}, len(self.param_groups))
+        super().add_param_group(param_group)  # type: ignore[misc]
 
     def train(self) -> None:
         """Put the parameters at y, where gradients are taken: call it before training steps."""
@@ -41,8 +50,10 @@ class ScheduleFreeMode:
         # as the schedulefree package does it (torch's lerp rounding).
         with self._engine.hold():
             self._sync()
+            for g, group in enumerate(self.param_groups):  # edits to param_groups too, before anything moves
+                check_mode_settings(group, g)
             for group, arrays, entries in zip(self.param_groups, self._engine.arrays(), self._engine.snapshot(copy=False)):
-                if bool(group["train_mode"]) == train:
+                if group["train_mode"] == train:
                     continue
                 beta1 = float(group["momentum"] if "momentum" in group else group["betas"][0])  # SGD's, AdamW's
                 weight = 1 - beta1 if train else 1 - 1 / beta1
@@ -59,6 +70,22 @@ class ScheduleFreeMode:
                 "(and optimizer.eval() before evaluating); nothing was updated"
             )
         return super().step(*args, **kwargs)  # type: ignore[misc]
+
+
+def check_mode_settings(group: Dict[str, Any], index: int) -> None:
+    """ValueError unless a Schedule-Free group's ``train_mode`` is a bool and the momentum that moves
+    the parameters between x and y (``momentum``, ``betas[0]``) a number: a schedule for it would
+    leave no one value to move them back with."""
+    mode = group.get("train_mode", False)
+    if not isinstance(mode, (bool, np.bool_)):
+        raise ValueError(f"param group {index}: train_mode must be True or False, got {mode!r}")
+    beta = group["momentum"] if "momentum" in group else group.get("betas", (0.9,))[0]
+    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
+        name = "momentum" if "momentum" in group else "betas[0]"
+        raise ValueError(
+            f"param group {index}: Schedule-Free's {name} must be a number, got {beta!r}: train() and eval() move "
+            "the parameters between y and x with it, so a schedule cannot set it"
+        )
 
 
 def in_train_mode(opt: T) -> T:

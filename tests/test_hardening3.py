@@ -1,0 +1,100 @@
+"""Hardening, third pass: the integrations (torch twins, ZeRO, L-BFGS, Muon, Lookahead) keep the
+promises the NumPy core keeps. Each test names the item it guards; "unchanged" means bit-identical."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from cases import CASES
+from conftest import grad_stream, init_params
+
+import fastoptim as fo
+
+SETTINGS = list({name: (getattr(fo, name), hyper) for name, _, hyper in CASES}.values())
+SETTING_IDS = [c.__name__ for c, _ in SETTINGS]
+SHAPES = [(5, 7), (130,)]
+
+
+def stepped(cls, hyper, steps=3):
+    params = init_params(SHAPES, np.float32)
+    opt = cls(params, **hyper)
+    for gs in grad_stream(SHAPES, steps, np.float32):
+        opt.step(gs)
+    return opt, params
+
+
+# -- 12: a state slot missing from a checkpoint past step 0 is refused --------------------------
+
+
+@pytest.mark.parametrize("cls, hyper", SETTINGS, ids=SETTING_IDS)
+def test_12_a_missing_slot_after_step_0_is_refused(cls, hyper):
+    opt, params = stepped(cls, hyper)
+    sd = opt.state_dict()
+    before = copy.deepcopy(sd)
+    for key, entry in sd["state"].items():
+        for slot in [k for k, v in entry.items() if isinstance(v, np.ndarray) and not k.endswith(".absmax")]:
+            broken = copy.deepcopy(sd)
+            del broken["state"][key][slot]
+            with pytest.raises(ValueError, match=f"'{slot}' is missing \\(step 3 needs it\\)"):
+                opt.load_state_dict(broken)
+    after = opt.state_dict()
+    for key, entry in before["state"].items():
+        for k, v in entry.items():
+            assert np.array_equal(after["state"][key][k], v)
+
+
+def test_12_no_state_at_step_0_still_loads():
+    """``{"step": 0}`` is "no state yet" (what a parameter without a gradient has)."""
+    p = np.zeros(3, np.float32)
+    opt = fo.Adam([p])
+    opt.load_state_dict({**opt.state_dict(), "state": {0: {"step": 0}}})
+    opt.step([np.ones(3, np.float32)])
+    assert opt.state_dict()["state"][0]["step"] == 1
+
+
+def test_12_torch_format_missing_slot_is_refused():
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as fot
+
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = fot.Adam([w])
+    w.grad = torch.ones(4)
+    opt.step()
+    sd = opt.state_dict()
+    del sd["state"][0]["exp_avg"]
+    with pytest.raises(ValueError, match="'exp_avg' is missing"):
+        opt.load_state_dict(sd)
+    assert torch.equal(opt.state_dict()["state"][0]["exp_avg"], torch.full((4,), 0.1))
+
+
+# -- 14: small accepts that are refused now -----------------------------------------------------
+
+
+def test_14_small_accepts_are_refused():
+    from fastoptim.diagnostics import GradientMonitor, hessian, hessian_eigs, hvp_from_grad
+
+    m = np.zeros((3, 3), np.float32)
+    with pytest.raises(ValueError, match=r"invalid eps1=-1.0: must be >= 0 \(or None\)"):
+        fo.Adafactor([m], eps=(-1.0, 1e-3))  # -1 is the engine's code for None
+    fo.Adafactor([m], eps=(None, 1e-3))
+    with pytest.raises(ValueError, match="param group 0: train_mode must be True or False, got 'no'"):
+        fo.ScheduleFreeAdamW([{"params": [m], "train_mode": "no"}])
+    opt = fo.ScheduleFreeSGD([m], lr=0.1)
+    opt.param_groups[0]["train_mode"] = 1
+    with pytest.raises(ValueError, match="train_mode must be True or False, got 1"):
+        opt.train()
+    with pytest.raises(ValueError, match="Schedule-Free's betas\\[0\\] must be a number"):
+        fo.ScheduleFreeAdamW([m], betas=(fo.schedules.constant(0.9), 0.999))
+    with pytest.raises(ValueError, match="window must be an integer >= 2, got 2.5"):
+        GradientMonitor(window=2.5)
+    grad = lambda v: 2 * v  # noqa: E731
+    with pytest.raises(ValueError, match="theta must be real, got complex128"):
+        hessian(grad, np.array([1 + 1j, 2]))
+    with pytest.raises(ValueError, match="theta is empty"):
+        hessian(grad, np.array([]))
+    with pytest.raises(ValueError, match="the Hessian-vector product returned inf or NaN"):
+        hessian_eigs(lambda v: np.full_like(v, np.nan), 4)
+    with pytest.raises(ValueError, match="theta holds inf or NaN"):
+        hvp_from_grad(grad, np.array([np.nan, 1.0]))
