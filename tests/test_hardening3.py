@@ -98,3 +98,87 @@ def test_14_small_accepts_are_refused():
         hessian_eigs(lambda v: np.full_like(v, np.nan), 4)
     with pytest.raises(ValueError, match="theta holds inf or NaN"):
         hvp_from_grad(grad, np.array([np.nan, 1.0]))
+
+
+# -- fastoptim.torch: state dict keys, hooks, the state setter, copies and pickles (8, 9, 15) -----
+
+
+def torch_adam_pair():
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as fot
+
+    def make(module):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(3, 2)
+        opt = module.Adam(model.parameters(), lr=0.1)
+        model(torch.ones(4, 3)).square().sum().backward()
+        opt.step()
+        return model, opt
+
+    return torch, make(fot), make(torch.optim)
+
+
+def test_9_string_keys_are_refused_not_dropped():
+    torch, (_, ours), _ = torch_adam_pair()
+    sd = ours.state_dict()
+    before = {k: {n: v.clone() for n, v in e.items()} for k, e in sd["state"].items()}
+    as_json = {**sd, "state": {str(k): v for k, v in sd["state"].items()}}
+    with pytest.raises(ValueError, match=r"keys \[\"'0'\", \"'1'\"\] that are no parameter id"):
+        ours.load_state_dict(as_json)
+    for k, e in ours.state_dict()["state"].items():
+        assert all(torch.equal(v, before[k][n]) for n, v in e.items())
+
+
+def test_8_state_dict_hooks_run_as_torch_runs_them():
+    torch, (_, ours), (_, theirs) = torch_adam_pair()
+    logs = {}
+    for name, opt in (("ours", ours), ("theirs", theirs)):
+        log = logs[name] = []
+        opt.register_state_dict_pre_hook(lambda o, log=log: log.append("sd-pre"))
+        opt.register_state_dict_post_hook(lambda o, sd, log=log: {**sd, "extra": log.append("sd-post") or 1})
+
+        def load_pre(o, sd, log=log):
+            log.append("load-pre")
+            sd["param_groups"] = [{**g, "lr": 0.5} for g in sd["param_groups"]]
+            return sd
+
+        opt.register_load_state_dict_pre_hook(load_pre)
+        opt.register_load_state_dict_post_hook(lambda o, log=log: log.append("load-post"))
+        sd = opt.state_dict()
+        assert sd["extra"] == 1
+        opt.load_state_dict(sd)
+        assert opt.param_groups[0]["lr"] == 0.5
+    assert logs["ours"] == logs["theirs"] == ["sd-pre", "sd-post", "load-pre", "load-post"]
+
+
+def test_8_assigning_state_resets_it_or_is_refused():
+    torch, (model, ours), _ = torch_adam_pair()
+    with pytest.raises(ValueError, match="assign \\{\\} to reset it"):
+        ours.state = {"x": 1}
+    assert ours.state  # unchanged
+    from collections import defaultdict
+
+    ours.state = defaultdict(dict)
+    assert ours.state == {} and ours.state_dict()["state"] == {}
+    model(torch.ones(4, 3)).square().sum().backward()
+    ours.step()  # a fresh start: step 1 again
+    assert all(e["step"].item() == 1 for e in ours.state_dict()["state"].values())
+
+
+@pytest.mark.parametrize("how", ["deepcopy", "torch.save"])
+def test_15_copies_and_pickles_step_on(how, tmp_path):
+    torch, (model, ours), _ = torch_adam_pair()
+    ours.skipped_steps = 2
+    if how == "deepcopy":
+        model2, copied = copy.deepcopy((model, ours))
+    else:
+        torch.save((model, ours), tmp_path / "both.pt")
+        model2, copied = torch.load(tmp_path / "both.pt", weights_only=False)
+    assert copied.skipped_steps == 2 and copied.param_groups[0]["params"][0] is model2.weight
+    for m, opt in ((model, ours), (model2, copied)):
+        opt.zero_grad()
+        m(torch.ones(4, 3)).square().sum().backward()
+        opt.step()
+    for p, q in zip(model.parameters(), model2.parameters()):
+        assert torch.equal(p, q)
+    assert not torch.equal(model.weight, torch.zeros_like(model.weight))

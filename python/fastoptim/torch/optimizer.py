@@ -16,7 +16,7 @@ from ..core.settings import StepOptions, settings_reader
 from .state import engine_entry, torch_entry, torch_parts
 from .views import view_of
 
-__all__ = ["Optimizer", "twin_class", "twins"]
+__all__ = ["Optimizer", "twin_class", "twins", "state_dict_with_hooks", "load_state_dict_with_hooks"]
 
 _STEPPED, _CHANGED = 1, 2  # what Engine.step() returns
 
@@ -39,6 +39,7 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
         seed: int = 0,
     ) -> None:
         self._init_step_options(nonfinite, max_grad_norm, bool(defaults.get("capturable")), bool(defaults.get("differentiable")))
+        self._precision = dict(state_dtype=state_dtype, master_weights=master_weights, rounding=rounding, seed=seed)
         self._engine = _core.Engine(self._rule, state_dtype, master_weights, rounding, seed)
         self._settings = settings_reader(self._rule)
         self._views = _core.TensorViews(view_of, torch.Tensor.data_ptr, torch.Tensor.is_contiguous)
@@ -60,9 +61,15 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
 
     @state.setter
     def state(self, value: Any) -> None:
-        """torch.optim.Optimizer.__init__ assigns an empty dict: the engine holds the state instead."""
-        if value:
-            raise ValueError("fastoptim.torch keeps its state in the engine; use load_state_dict()")
+        """Assigning an empty mapping resets every parameter's state (step counts included), as for a
+        new optimizer (torch.optim.Optimizer.__init__ assigns one); anything else is refused: the
+        engine holds the state, and ``load_state_dict()`` sets it."""
+        if not isinstance(value, Mapping) or value:
+            raise ValueError("fastoptim.torch keeps its state in the engine: assign {} to reset it, or use load_state_dict()")
+        if getattr(self, "param_groups", None):
+            with self._engine.hold():
+                self._sync()
+                self._engine.load([[None] * len(g["params"]) for g in self.param_groups])
 
     def add_param_group(self, param_group: Dict[str, Any]) -> None:
         """torch's add_param_group, with fastoptim's checks of the settings (ValueError names the group)."""
@@ -98,7 +105,11 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
 
     def state_dict(self) -> Dict[str, Any]:
         """torch's format: ``{"state": {index: {"step": tensor, <slot>: tensor}}, "param_groups": [...]}``,
-        the state tensors sharing the engine's memory (as torch's share the optimizer's)."""
+        the state tensors sharing the engine's memory (as torch's share the optimizer's). The
+        ``register_state_dict_pre/post_hook`` hooks run as torch runs them."""
+        return state_dict_with_hooks(self, self._state_dict)
+
+    def _state_dict(self) -> Dict[str, Any]:
         with self._engine.hold():
             self._sync()
             snapshot = self._engine.snapshot(copy=False)
@@ -117,7 +128,11 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Load a state dict in torch's format (from this class or from torch's optimizer of the same
-        rule). Everything is checked first; a ValueError names what does not fit, and nothing changes."""
+        rule). Everything is checked first; a ValueError names what does not fit, and nothing changes.
+        The ``register_load_state_dict_pre/post_hook`` hooks run as torch runs them."""
+        load_state_dict_with_hooks(self, state_dict, self._load_state_dict)
+
+    def _load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         groups, state = torch_parts(state_dict, len(self.param_groups))
         slots = state_arrays(_core.rules[self._rule]["state"], self._engine.state_dtype or None)
         scalars = tuple(_core.rules[self._rule]["scalars"])
@@ -138,6 +153,22 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
             self._engine.load(entries)
             for current, new in zip(self.param_groups, settings):
                 current.update(new)
+
+    # -- copies and pickles: rebuilt from the state dict -----------------------------------------------
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {
+            "param_groups": self.param_groups,
+            "defaults": self.defaults,
+            "state_dict": self.state_dict(),
+            "options": dict(nonfinite=self.nonfinite, max_grad_norm=self.max_grad_norm, **self._precision),
+            "skipped_steps": self.skipped_steps,
+        }
+
+    def __setstate__(self, saved: Dict[str, Any]) -> None:
+        Optimizer.__init__(self, saved["param_groups"], saved["defaults"], **saved["options"])
+        self.load_state_dict(saved["state_dict"])
+        self.skipped_steps = saved["skipped_steps"]
 
     # -- tensors to the engine --------------------------------------------------------------------
 
@@ -197,3 +228,30 @@ def twins() -> Dict[str, Type[Optimizer]]:
     """A twin of every NumPy optimizer class with an update rule, under the same name."""
     classes = [c for c in vars(rules).values() if isinstance(c, type) and issubclass(c, NumpyOptimizer) and getattr(c, "_rule", None)]
     return {c.__name__: twin_class(c) for c in classes}
+
+
+def state_dict_with_hooks(opt: torch.optim.Optimizer, build: Callable[[], Dict[str, Any]]) -> Dict[str, Any]:
+    """``build()``'s state dict with ``opt``'s state-dict hooks around it, as ``torch.optim.Optimizer``
+    runs them: each pre-hook with the optimizer, then each post-hook, whose result (if not None)
+    replaces the dict."""
+    for pre_hook in opt._optimizer_state_dict_pre_hooks.values():
+        pre_hook(opt)
+    state_dict = build()
+    for post_hook in opt._optimizer_state_dict_post_hooks.values():
+        result = post_hook(opt, state_dict)
+        if result is not None:
+            state_dict = result
+    return state_dict
+
+
+def load_state_dict_with_hooks(opt: torch.optim.Optimizer, state_dict: Mapping[str, Any], load: Callable[[Any], None]) -> None:
+    """``load`` of a shallow copy of ``state_dict`` with ``opt``'s load hooks around it, as
+    ``torch.optim.Optimizer`` runs them (a pre-hook's result, if not None, replaces the dict)."""
+    state_dict = dict(state_dict) if isinstance(state_dict, Mapping) else state_dict
+    for pre_hook in opt._optimizer_load_state_dict_pre_hooks.values():
+        result = pre_hook(opt, state_dict)
+        if result is not None:
+            state_dict = result
+    load(state_dict)
+    for post_hook in opt._optimizer_load_state_dict_post_hooks.values():
+        post_hook(opt)

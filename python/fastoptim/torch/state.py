@@ -31,6 +31,13 @@ def torch_parts(state_dict: Any, n_groups: int) -> Tuple[List[Mapping[str, Any]]
         raise ValueError("state_dict['param_groups'] must be a list of dicts, each with its 'params' list")
     if len(groups) != n_groups:
         raise ValueError(f"state_dict has {len(groups)} param groups, this optimizer has {n_groups}")
+    ids = {i for g in groups for i in g["params"]}
+    unknown = [k for k in state_dict["state"] if k not in ids]
+    if unknown:  # e.g. string keys after a trip through JSON: every moment would be dropped
+        raise ValueError(
+            f"state_dict['state'] has keys {sorted(map(repr, unknown))[:5]} that are no parameter id of its "
+            f"param_groups ({sorted(ids)[:5]}...): the keys must be those ids, as integers"
+        )
     return list(groups), state_dict["state"]
 
 
