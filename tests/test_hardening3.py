@@ -182,3 +182,37 @@ def test_15_copies_and_pickles_step_on(how, tmp_path):
     for p, q in zip(model.parameters(), model2.parameters()):
         assert torch.equal(p, q)
     assert not torch.equal(model.weight, torch.zeros_like(model.weight))
+
+
+# -- 11: Lookahead's slow copies belong to parameters ---------------------------------------------
+
+
+def test_11_lookahead_slow_copies_follow_the_parameters():
+    a, b = np.zeros(3), np.ones(3)
+    opt = fo.Lookahead(fo.SGD([a, b], lr=0.1), k=2, alpha=0.5)
+    opt.step([np.ones(3), np.ones(3)])
+    c = np.full(3, 10.0)
+    opt.param_groups[0]["params"] = [b, c]  # b moves to position 0; c is new
+    opt.step([np.ones(3), np.ones(3)])  # the pull: each towards its own slow copy
+    np.testing.assert_allclose(b, 1.0 + 0.5 * (-0.2))  # b's slow copy was 1, not a's 0
+    np.testing.assert_allclose(c, 10.0 + 0.5 * (-0.1))  # c's starts at its value when it came in
+    with pytest.raises(ValueError, match=r"the Lookahead state_dict has no \['base_optimizer'\]"):
+        opt.load_state_dict({"slow_params": [[b, c]], "counters": [0]})
+    with pytest.raises(ValueError, match="a Lookahead state_dict is a dict, got list"):
+        opt.load_state_dict([])
+
+
+def test_11_lookahead_of_a_torch_optimizer_saves_tensors(tmp_path):
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as fot
+
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = fot.Lookahead(fot.Adam([w], lr=0.1), k=2)
+    w.grad = torch.ones(3)
+    opt.step()
+    torch.save(opt.state_dict(), tmp_path / "la.pt")
+    saved = torch.load(tmp_path / "la.pt")  # weights_only=True, torch's default
+    assert isinstance(saved["slow_params"][0][0], torch.Tensor)
+    fresh = fot.Lookahead(fot.Adam([w], lr=0.1), k=2)
+    fresh.load_state_dict(saved)
+    assert np.array_equal(fresh.slow[0][0], opt.slow[0][0])

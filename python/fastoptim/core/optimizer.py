@@ -18,37 +18,14 @@ import numpy as np
 
 from .. import _core
 from . import checkpoint
+from .access import EngineAccess
 from .params import NOT_SETTINGS, Grad, Grads, Key, Params, as_groups, group_lists, group_settings, split_grads
 from .settings import StepOptions, settings_reader
 
-__all__ = ["Optimizer"]
+__all__ = ["Optimizer", "EngineAccess"]
 
 # What Engine.step() returns.
 _SKIPPED, _STEPPED, _CHANGED = 0, 1, 2
-
-
-class EngineAccess:
-    """What both APIs' optimizers (NumPy and ``fastoptim.torch``) show wrappers such as
-    :class:`~fastoptim.Lookahead`: the arrays a step updates, and each parameter's step count."""
-
-    _engine: Any
-
-    def _sync(self) -> Any:
-        raise NotImplementedError
-
-    def arrays(self) -> List[List[np.ndarray]]:
-        """The parameters as the step updates them, group by group: the arrays themselves, or for
-        ``fastoptim.torch`` NumPy views of the tensors' memory (edits to ``param_groups`` first
-        taken in)."""
-        with self._engine.hold():
-            self._sync()
-            return self._engine.arrays()  # type: ignore[no-any-return]
-
-    def step_counts(self) -> List[List[int]]:
-        """Each parameter's completed steps, group by group (a parameter without a gradient at a
-        step does not count it)."""
-        with self._engine.hold():
-            return [[0 if e is None else e[0] for e in group] for group in self._engine.snapshot(copy=False)]
 
 
 class Optimizer(StepOptions, EngineAccess):

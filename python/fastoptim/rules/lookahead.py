@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import numpy as np
 
 from ..core.lerp import lerp_
-from ..core.optimizer import EngineAccess
+from ..core.access import EngineAccess
 
 __all__ = ["Lookahead"]
 
@@ -64,18 +64,37 @@ class Lookahead:
         arrays = optimizer.arrays()
         self.slow: List[List[np.ndarray]] = [[a.copy() for a in group] for group in arrays]
         self.counters = [0] * len(arrays)
+        self._owners = self._params()  # whose slow copy each is, by identity
 
     @property
     def param_groups(self) -> List[Dict[str, Any]]:
         """The inner optimizer's parameter groups."""
         return self.optimizer.param_groups  # type: ignore[no-any-return]
 
+    def _params(self) -> List[List[Any]]:
+        return [list(g["params"]) for g in self.param_groups]
+
+    def _follow_param_groups(self) -> None:
+        """Slow copies belong to parameters, not positions: after an edit of ``param_groups`` a
+        parameter keeps its slow copy wherever it moved, and one new to the optimizer (or whose shape
+        or dtype changed) starts from its current value; a new group starts its count at 0."""
+        params = self._params()
+        if len(params) == len(self._owners) and all(
+            len(a) == len(b) and all(x is y for x, y in zip(a, b)) for a, b in zip(params, self._owners)
+        ):
+            return
+        old = {id(p): s for ps, ss in zip(self._owners, self.slow) for p, s in zip(ps, ss)}
+        self.slow = [
+            [old[id(p)] if id(p) in old and old[id(p)].shape == a.shape and old[id(p)].dtype == a.dtype else a.copy()
+             for p, a in zip(ps, arrays)]
+            for ps, arrays in zip(params, self.optimizer.arrays())
+        ]
+        self.counters = (self.counters + [0] * len(params))[: len(params)]
+        self._owners = params
+
     def step(self, *args: Any, **kwargs: Any) -> Any:
         """The inner optimizer's step; then, in each group at its k-th step, the pull."""
-        if len(self.counters) != len(self.param_groups) or any(
-            len(s) != len(g["params"]) for s, g in zip(self.slow, self.param_groups)
-        ):
-            raise ValueError("Lookahead keeps a slow copy per parameter: its optimizer's param_groups changed")
+        self._follow_param_groups()
         pulling = [g for g, c in enumerate(self.counters) if c + 1 >= self.k]
         before = self.optimizer.step_counts() if pulling else None
         out = self.optimizer.step(*args, **kwargs)  # a step that raises counts for nothing
@@ -92,10 +111,11 @@ class Lookahead:
 
     def state_dict(self) -> Dict[str, Any]:
         """``{"base_optimizer": <the inner optimizer's state_dict>, "slow_params": [[array, ...], ...]
-        (copies, per group), "counters": [...], "k", "alpha"}``."""
+        (copies, per group; tensors for a ``fastoptim.torch`` optimizer), "counters": [...], "k", "alpha"}``."""
+        self._follow_param_groups()
         return {
             "base_optimizer": self.optimizer.state_dict(),
-            "slow_params": [[s.copy() for s in group] for group in self.slow],
+            "slow_params": [[self.optimizer.saved_array(s) for s in group] for group in self.slow],
             "counters": list(self.counters),
             "k": self.k,
             "alpha": self.alpha,
@@ -105,10 +125,17 @@ class Lookahead:
         """Restore :meth:`state_dict`. The slow copies are checked (one per parameter, each of its
         parameter's shape and dtype) before anything changes; then the inner optimizer loads its part
         (refusing as it does, with nothing changed), then the slow copies and counters are set."""
+        if not isinstance(state_dict, Mapping):
+            raise ValueError(f"a Lookahead state_dict is a dict, got {type(state_dict).__name__}")
+        missing = [k for k in ("base_optimizer", "slow_params", "counters") if k not in state_dict]
+        if missing:
+            raise ValueError(f"the Lookahead state_dict has no {missing}")
         arrays = self.optimizer.arrays()
-        slow = state_dict.get("slow_params")
-        counters = state_dict.get("counters")
-        if not isinstance(slow, (list, tuple)) or len(slow) != len(arrays) or any(len(s) != len(a) for s, a in zip(slow, arrays)):
+        slow = state_dict["slow_params"]
+        counters = state_dict["counters"]
+        if not isinstance(slow, (list, tuple)) or len(slow) != len(arrays) or any(
+            not isinstance(s, (list, tuple)) or len(s) != len(a) for s, a in zip(slow, arrays)
+        ):
             raise ValueError("state_dict's slow_params must hold one array per parameter, group by group")
         if not isinstance(counters, (list, tuple)) or len(counters) != len(arrays) or not all(
             isinstance(c, (int, np.integer)) and not isinstance(c, bool) and c >= 0 for c in counters
@@ -116,16 +143,18 @@ class Lookahead:
             raise ValueError("state_dict's counters must be one integer >= 0 per group")
         copies = []
         for g, (saved, current) in enumerate(zip(slow, arrays)):
+            group = []
             for i, (s, a) in enumerate(zip(saved, current)):
-                s = np.asarray(s)
+                s = self.optimizer.loaded_array(s)
                 if s.shape != a.shape or s.dtype != a.dtype:
                     raise ValueError(
                         f"slow copy of parameter {i} in group {g} has shape {s.shape} and dtype {s.dtype}; "
                         f"the parameter has {a.shape} and {a.dtype}"
                     )
-            copies.append([np.array(s, copy=True) for s in saved])
+                group.append(np.array(s, copy=True))
+            copies.append(group)
         self.optimizer.load_state_dict(state_dict["base_optimizer"])
-        self.slow, self.counters = copies, [int(c) for c in counters]
+        self.slow, self.counters, self._owners = copies, [int(c) for c in counters], self._params()
 
     def __repr__(self) -> str:
         return f"Lookahead(k={self.k}, alpha={self.alpha}, optimizer={self.optimizer!r})"

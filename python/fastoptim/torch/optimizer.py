@@ -14,7 +14,7 @@ from ..core.checkpoint import state_arrays
 from ..core.optimizer import EngineAccess, Optimizer as NumpyOptimizer
 from ..core.settings import StepOptions, settings_reader
 from .state import engine_entry, torch_entry, torch_parts
-from .views import view_of
+from .views import numpy_array, torch_array, view_of
 
 __all__ = ["Optimizer", "twin_class", "twins", "state_dict_with_hooks", "load_state_dict_with_hooks"]
 
@@ -153,6 +153,14 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
             self._engine.load(entries)
             for current, new in zip(self.param_groups, settings):
                 current.update(new)
+
+    def saved_array(self, a: np.ndarray) -> torch.Tensor:
+        """A copy of ``a`` as a tensor: what ``torch.load(weights_only=True)`` reads back."""
+        return torch_array(a.copy())
+
+    def loaded_array(self, x: Any) -> np.ndarray:
+        """A tensor (or NumPy array) from a state dict as a NumPy array."""
+        return numpy_array(x) if isinstance(x, torch.Tensor) else np.asarray(x)
 
     # -- copies and pickles: rebuilt from the state dict -----------------------------------------------
 
