@@ -216,3 +216,105 @@ def test_11_lookahead_of_a_torch_optimizer_saves_tensors(tmp_path):
     fresh = fot.Lookahead(fot.Adam([w], lr=0.1), k=2)
     fresh.load_state_dict(saved)
     assert np.array_equal(fresh.slow[0][0], opt.slow[0][0])
+
+
+# -- L-BFGS: transactional steps (5), checked settings and loads (13), the closure contract ----------
+
+
+def quadratic():
+    A = np.array([[3.0, 1.0, 0.0], [1.0, 2.0, 0.5], [0.0, 0.5, 1.0]])
+    b = np.array([1.0, -1.0, 0.5])
+    x = np.zeros(3)
+    return x, (lambda: (0.5 * x @ A @ x - b @ x, [A @ x - b])), np.linalg.solve(A, b)
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_5_a_failed_lbfgs_step_changes_nothing_and_the_next_works(line_search_fn):
+    x, closure, solution = quadratic()
+    opt = fo.LBFGS([x], max_iter=1, line_search_fn=line_search_fn)
+    opt.step(closure)
+    opt.param_groups[0]["max_iter"] = 5
+    before, x_before = copy.deepcopy(opt.state_dict()), x.copy()
+    calls = [0]
+
+    def failing():
+        calls[0] += 1
+        if calls[0] == 2:  # mid-step, after the parameters have moved
+            raise RuntimeError("the data loader broke")
+        return closure()
+
+    with pytest.raises(RuntimeError, match="the data loader broke"):
+        opt.step(failing)
+    assert np.array_equal(x, x_before)
+    after = opt.state_dict()
+    for k, v in before["state"].items():
+        w = after["state"][k]
+        assert all(np.array_equal(a, b) for a, b in zip(v, w)) if isinstance(v, list) else np.array_equal(v, w)
+    for _ in range(10):
+        opt.step(closure)
+    np.testing.assert_allclose(x, solution, atol=1e-4)  # the steps go on towards the minimum
+
+
+def test_5_13_lbfgs_settings_and_loads_are_checked():
+    x, closure, _ = quadratic()
+    for bad, message in [
+        (dict(max_eval=-5, line_search_fn="strong_wolfe"), "max_eval must be an integer >= 1, got -5"),
+        (dict(tolerance_grad=-1.0), "invalid tolerance_grad=-1.0"),
+        (dict(tolerance_change=float("nan")), "invalid tolerance_change=nan"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            fo.LBFGS([x], **bad)
+    opt = fo.LBFGS([x], history_size=2)
+    opt.step(closure)
+    opt.step(closure)
+    good = opt.state_dict()
+    cases = [
+        (lambda s: s["state"].pop("d"), r"at iteration \d+ has no \['d'\]"),
+        (lambda s: s["state"].update(n_iter="abc"), "'n_iter' must be an integer >= 0, got 'abc'"),
+        (lambda s: s["state"].update(old_dirs=s["state"]["old_dirs"] * 3), "must be equal in number and at most history_size=2"),
+        (lambda s: s["state"].update(surprise=1), r"unknown entries \['surprise'\]"),
+        (lambda s: s.pop("state"), "an L-BFGS state_dict is a dict with a 'state' dict"),
+        (lambda s: s["param_groups"][0].pop("lr"), r"settings \['lr'\] are missing"),
+    ]
+    for damage, message in cases:
+        bad = copy.deepcopy(good)
+        damage(bad)
+        with pytest.raises(ValueError, match=message):
+            opt.load_state_dict(bad)
+    assert opt.state_dict()["state"]["n_iter"] == good["state"]["n_iter"]
+    for wrong in [lambda: 1.0, lambda: (1.0,), lambda: None, lambda: (1.0, [x], 2)]:
+        with pytest.raises(TypeError, match=r"the LBFGS closure must return \(loss, grads\)"):
+            opt.step(wrong)
+
+
+def test_13_lbfgs_checkpoints_move_between_torch_and_fastoptim():
+    torch = pytest.importorskip("torch")
+    import io
+
+    import fastoptim.torch as fot
+
+    target = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64)
+
+    def run(first, second, steps=6, switch=3):
+        w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        opt = first([w], history_size=4, line_search_fn="strong_wolfe", max_iter=2)
+
+        def closure():
+            opt.zero_grad()
+            loss = ((w - target) ** 4).sum() + (w**2).sum()
+            loss.backward()
+            return loss
+
+        for t in range(steps):
+            if t == switch:
+                buf = io.BytesIO()
+                torch.save(opt.state_dict(), buf)
+                buf.seek(0)
+                opt = second([w], history_size=4, line_search_fn="strong_wolfe", max_iter=2)
+                opt.load_state_dict(torch.load(buf))  # weights_only=True
+            opt.step(closure)
+        return w.detach()
+
+    straight = run(torch.optim.LBFGS, torch.optim.LBFGS, switch=-1)
+    for first, second in ((fot.LBFGS, torch.optim.LBFGS), (torch.optim.LBFGS, fot.LBFGS)):
+        np.testing.assert_allclose(run(first, second).numpy(), straight.numpy(), rtol=1e-9, atol=1e-12)

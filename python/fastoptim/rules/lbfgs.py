@@ -4,102 +4,16 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import math
+
 import numpy as np
 
 from .. import _core
+from .line_search import strong_wolfe
 
 __all__ = ["LBFGS"]
 
 Evaluate = Callable[[], Tuple[float, np.ndarray]]  # the loss and the flat gradient at the current point
-
-
-def _cubic_interpolate(x1: float, f1: float, g1: float, x2: float, f2: float, g2: float, bounds: Optional[Tuple[float, float]] = None) -> float:
-    """The minimiser of the cubic through (x1, f1, g1) and (x2, f2, g2), within ``bounds`` (by
-    default the interval between x1 and x2); their midpoint when the cubic has none."""
-    lo, hi = bounds if bounds is not None else ((x1, x2) if x1 <= x2 else (x2, x1))
-    d1 = g1 + g2 - 3 * (f1 - f2) / (x1 - x2)
-    d2_square = d1**2 - g1 * g2
-    if d2_square >= 0:
-        d2 = np.sqrt(d2_square)
-        if x1 <= x2:
-            pos = x2 - (x2 - x1) * ((g2 + d2 - d1) / (g2 - g1 + 2 * d2))
-        else:
-            pos = x1 - (x1 - x2) * ((g1 + d2 - d1) / (g1 - g2 + 2 * d2))
-        return float(min(max(pos, lo), hi))
-    return (lo + hi) / 2.0
-
-
-def _strong_wolfe(
-    move: Callable[[float], Tuple[float, np.ndarray]], t: float, d: np.ndarray, f: float, g: np.ndarray, gtd: float,
-    c1: float = 1e-4, c2: float = 0.9, tolerance_change: float = 1e-9, max_ls: int = 25,
-) -> Tuple[float, np.ndarray, float, int]:
-    """A step t along d that satisfies the strong Wolfe conditions (bracketing, then zooming with
-    cubic interpolation), as torch's; ``move(t)`` is the loss and gradient at x + t d. Returns the
-    loss, gradient and step found, and how many evaluations it took."""
-    d_norm = float(np.abs(d).max())
-    g = g.copy()
-    f_new, g_new = move(t)
-    evals = 1
-    gtd_new = float(g_new.dot(d))
-    t_prev, f_prev, g_prev, gtd_prev = 0.0, f, g, gtd
-    done = False
-    ls_iter = 0
-    bracket: List[float] = []
-    bracket_f: List[float] = []
-    bracket_g: List[np.ndarray] = []
-    bracket_gtd: List[float] = []
-    while ls_iter < max_ls:
-        if f_new > (f + c1 * t * gtd) or (ls_iter > 1 and f_new >= f_prev):
-            bracket, bracket_f, bracket_g, bracket_gtd = [t_prev, t], [f_prev, f_new], [g_prev, g_new.copy()], [gtd_prev, gtd_new]
-            break
-        if abs(gtd_new) <= -c2 * gtd:
-            bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
-            done = True
-            break
-        if gtd_new >= 0:
-            bracket, bracket_f, bracket_g, bracket_gtd = [t_prev, t], [f_prev, f_new], [g_prev, g_new.copy()], [gtd_prev, gtd_new]
-            break
-        min_step, max_step = t + 0.01 * (t - t_prev), t * 10
-        previous = t
-        t = _cubic_interpolate(t_prev, f_prev, gtd_prev, t, f_new, gtd_new, bounds=(min_step, max_step))
-        t_prev, f_prev, g_prev, gtd_prev = previous, f_new, g_new.copy(), gtd_new
-        f_new, g_new = move(t)
-        evals += 1
-        gtd_new = float(g_new.dot(d))
-        ls_iter += 1
-    if ls_iter == max_ls:
-        bracket, bracket_f, bracket_g = [0.0, t], [f, f_new], [g, g_new]
-    insufficient = False
-    low, high = (0, 1) if bracket_f[0] <= bracket_f[-1] else (1, 0)
-    while not done and ls_iter < max_ls:
-        if abs(bracket[1] - bracket[0]) * d_norm < tolerance_change:
-            break
-        t = _cubic_interpolate(bracket[0], bracket_f[0], bracket_gtd[0], bracket[1], bracket_f[1], bracket_gtd[1])
-        # Keep t away from the bracket's ends, where progress would stall.
-        eps = 0.1 * (max(bracket) - min(bracket))
-        if min(max(bracket) - t, t - min(bracket)) < eps:
-            if insufficient or t >= max(bracket) or t <= min(bracket):
-                t = max(bracket) - eps if abs(t - max(bracket)) < abs(t - min(bracket)) else min(bracket) + eps
-                insufficient = False
-            else:
-                insufficient = True
-        else:
-            insufficient = False
-        f_new, g_new = move(t)
-        evals += 1
-        gtd_new = float(g_new.dot(d))
-        ls_iter += 1
-        if f_new > (f + c1 * t * gtd) or f_new >= bracket_f[low]:
-            bracket[high], bracket_f[high], bracket_g[high], bracket_gtd[high] = t, f_new, g_new.copy(), gtd_new
-            low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
-        else:
-            if abs(gtd_new) <= -c2 * gtd:
-                done = True
-            elif gtd_new * (bracket[high] - bracket[low]) >= 0:
-                bracket[high], bracket_f[high], bracket_g[high], bracket_gtd[high] = (
-                    bracket[low], bracket_f[low], bracket_g[low], bracket_gtd[low])
-            bracket[low], bracket_f[low], bracket_g[low], bracket_gtd[low] = t, f_new, g_new.copy(), gtd_new
-    return bracket_f[low], bracket_g[low], bracket[low], evals
 
 
 class LBFGSCore:
@@ -121,34 +35,45 @@ class LBFGSCore:
         _core.add_flat(self._arrays(), d, t)
 
     def _run(self, evaluate: Evaluate) -> float:
-        """One ``step()``: up to max_iter iterations from the current point. Returns the first loss."""
+        """One ``step()``: up to max_iter iterations from the current point; returns the first loss.
+        Transactional: if anything raises (the closure, a refused gradient), the parameters and the
+        history are restored to what they were before this step, so the next step works."""
+        start = [a.copy() for a in self._arrays()]
+        try:
+            return self._iterate(evaluate)
+        except BaseException:
+            for a, x in zip(self._arrays(), start):
+                a[...] = x
+            raise
+
+    def _iterate(self, evaluate: Evaluate) -> float:
         group = self.param_groups[0]
         lr, max_iter, max_eval = float(group["lr"]), group["max_iter"], group["max_eval"]
         tolerance_grad, tolerance_change = group["tolerance_grad"], group["tolerance_change"]
         history_size, line_search_fn = group["history_size"], group["line_search_fn"]
         state = self._history()
-        state.setdefault("func_evals", 0)
-        state.setdefault("n_iter", 0)
+        func_evals, total_iter = state.get("func_evals", 0), state.get("n_iter", 0)
         first_loss, flat_grad = evaluate()
         loss = first_loss
         current_evals = 1
-        state["func_evals"] += 1
+        func_evals += 1
         if np.abs(flat_grad).max() <= tolerance_grad:  # already optimal
+            state.update(func_evals=func_evals, n_iter=total_iter)
             return first_loss
         # The history, absent before the first iteration (which sets it).
         d: Any = state.get("d")
         t: Any = state.get("t")
-        old_dirs: Any = state.get("old_dirs")
-        old_stps: Any = state.get("old_stps")
-        ro: Any = state.get("ro")
+        old_dirs: Any = list(state.get("old_dirs", []))  # copies of the lists: the state's change only at the end
+        old_stps: Any = list(state.get("old_stps", []))
+        ro: Any = list(state.get("ro", []))
         h_diag: Any = state.get("H_diag")
         prev_flat_grad: Any = state.get("prev_flat_grad")
         prev_loss: Any = state.get("prev_loss")
         n_iter = 0
         while n_iter < max_iter:
             n_iter += 1
-            state["n_iter"] += 1
-            if state["n_iter"] == 1:  # steepest descent
+            total_iter += 1
+            if total_iter == 1:  # steepest descent
                 d, old_dirs, old_stps, ro, h_diag = -flat_grad, [], [], [], 1.0
             else:
                 assert d is not None and t is not None and prev_flat_grad is not None
@@ -176,7 +101,7 @@ class LBFGSCore:
                     r += r.dtype.type(al[i] - be_i) * old_stps[i]
             prev_flat_grad = flat_grad.copy()
             prev_loss = loss
-            t = min(1.0, 1.0 / float(np.abs(flat_grad).sum())) * lr if state["n_iter"] == 1 else lr
+            t = min(1.0, 1.0 / float(np.abs(flat_grad).sum())) * lr if total_iter == 1 else lr
             gtd = float(flat_grad.dot(d))
             if gtd > -tolerance_change:  # not a descent direction
                 break
@@ -191,7 +116,7 @@ class LBFGSCore:
                         a[...] = x
                     return f, g
 
-                loss, flat_grad, t, evals = _strong_wolfe(move, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)
+                loss, flat_grad, t, evals = strong_wolfe(move, t, d, loss, flat_grad, gtd, max_ls=max_eval - current_evals)
                 self._add(t, d)
                 optimal = np.abs(flat_grad).max() <= tolerance_grad
             else:
@@ -202,13 +127,13 @@ class LBFGSCore:
                     optimal = np.abs(flat_grad).max() <= tolerance_grad
                     evals = 1
             current_evals += evals
-            state["func_evals"] += evals
+            func_evals += evals
             if n_iter == max_iter or current_evals >= max_eval or optimal:
                 break
             if np.abs(d * d.dtype.type(t)).max() <= tolerance_change or abs(loss - prev_loss) < tolerance_change:
                 break
-        state.update(d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro, H_diag=h_diag,
-                     prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
+        state.update(func_evals=func_evals, n_iter=total_iter, d=d, t=t, old_dirs=old_dirs, old_stps=old_stps, ro=ro,
+                     H_diag=h_diag, prev_flat_grad=prev_flat_grad, prev_loss=prev_loss)
         return first_loss
 
 
@@ -224,21 +149,90 @@ def _copied(state: Mapping[str, Any]) -> Dict[str, Any]:
 def lbfgs_defaults(lr: float = 1, max_iter: int = 20, max_eval: Optional[int] = None, tolerance_grad: float = 1e-7,
                    tolerance_change: float = 1e-9, history_size: int = 100, line_search_fn: Optional[str] = None) -> Dict[str, Any]:
     """The settings of both LBFGS classes, checked, max_eval's default (max_iter * 5 // 4) filled in."""
-    max_eval = check_settings(lr, max_iter, max_eval, history_size, line_search_fn)
-    return dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
-                tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
+    settings = dict(lr=lr, max_iter=max_iter, max_eval=max_eval, tolerance_grad=tolerance_grad,
+                    tolerance_change=tolerance_change, history_size=history_size, line_search_fn=line_search_fn)
+    return check_settings(settings)
 
 
-def check_settings(lr: float, max_iter: int, max_eval: Optional[int], history_size: int, line_search_fn: Optional[str]) -> int:
-    """torch's checks, and max_eval's default (max_iter * 5 // 4)."""
-    if not lr >= 0:
-        raise ValueError(f"invalid lr={lr!r}: must be >= 0")
-    for name, value in (("max_iter", max_iter), ("history_size", history_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if line_search_fn not in (None, "strong_wolfe"):
-        raise ValueError(f"line_search_fn must be None or 'strong_wolfe', got {line_search_fn!r}")
-    return max_iter * 5 // 4 if max_eval is None else int(max_eval)
+def check_settings(settings: Mapping[str, Any]) -> Dict[str, Any]:
+    """torch's checks and more (every setting, so that a step cannot fail on one), with max_eval's
+    default (max_iter * 5 // 4); ValueError naming the setting."""
+    missing = [k for k in ("lr", "max_iter", "max_eval", "tolerance_grad", "tolerance_change", "history_size", "line_search_fn")
+               if k not in settings]
+    if missing:
+        raise ValueError(f"L-BFGS settings {missing} are missing")
+    out = dict(settings)
+    if out["max_eval"] is None and isinstance(out["max_iter"], (int, np.integer)):
+        out["max_eval"] = out["max_iter"] * 5 // 4
+    for name in ("lr", "tolerance_grad", "tolerance_change"):
+        v = out[name]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not (0 <= v < math.inf):
+            raise ValueError(f"invalid {name}={v!r}: must be a finite number >= 0")
+    for name in ("max_iter", "max_eval", "history_size"):
+        v = out[name]
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if out["line_search_fn"] not in (None, "strong_wolfe"):
+        raise ValueError(f"line_search_fn must be None or 'strong_wolfe', got {out['line_search_fn']!r}")
+    return out
+
+
+#: What the history holds: vectors of the parameters' total size, lists of them, and numbers.
+_VECTORS, _LISTS, _NUMBERS = ("d", "prev_flat_grad"), ("old_dirs", "old_stps"), ("t", "H_diag", "prev_loss")
+
+
+def check_history(state: Mapping[str, Any], n: int, dtype: Any, history_size: int, as_array: Callable[[Any], Any] = np.asarray) -> Dict[str, Any]:
+    """A saved L-BFGS history, checked and copied (``as_array`` turns a saved vector into a NumPy array),
+    or ValueError naming the entry: counters integers >= 0, vectors of shape (n,) and this dtype, as
+    many curvature pairs as ``ro`` values and at most ``history_size``, and, past the first
+    iteration, everything the next one needs. torch's scratch list ``al`` is dropped."""
+    if not isinstance(state, Mapping):
+        raise ValueError(f"the L-BFGS state must be a dict, got {type(state).__name__}")
+    unknown = set(state) - {"func_evals", "n_iter", "al", "ro", *_VECTORS, *_LISTS, *_NUMBERS}
+    if unknown:
+        raise ValueError(f"the L-BFGS state has unknown entries {sorted(map(str, unknown))}")
+    out: Dict[str, Any] = {}
+    for name in ("func_evals", "n_iter"):
+        v = state.get(name, 0)
+        v = v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"the L-BFGS state's {name!r} must be an integer >= 0, got {v!r}")
+        out[name] = int(v)
+
+    def vector(value: Any, where: str) -> np.ndarray:
+        a = as_array(value) if value is not None and not isinstance(value, (str, bytes, list, dict)) else None
+        if not isinstance(a, np.ndarray) or a.shape != (n,) or a.dtype != dtype:
+            what = f"{a.shape} {a.dtype}" if isinstance(a, np.ndarray) else type(value).__name__
+            raise ValueError(f"the L-BFGS state's {where} is {what}; this optimizer's vectors are ({n},) {dtype}")
+        return np.array(a, copy=True)
+
+    def number(value: Any, where: str) -> float:
+        v = value.item() if hasattr(value, "item") and np.ndim(value) == 0 else value
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+            raise ValueError(f"the L-BFGS state's {where} must be a finite number, got {value!r}")
+        return float(v)
+
+    for name in _VECTORS:
+        if name in state:
+            out[name] = vector(state[name], repr(name))
+    for name in _NUMBERS:
+        if name in state:
+            out[name] = number(state[name], repr(name))
+    for name in (*_LISTS, "ro"):
+        if name in state:
+            items = state[name]
+            if not isinstance(items, (list, tuple)):
+                raise ValueError(f"the L-BFGS state's {name!r} must be a list, got {type(items).__name__}")
+            out[name] = [number(x, f"{name}[{i}]") if name == "ro" else vector(x, f"{name}[{i}]") for i, x in enumerate(items)]
+    pairs = {len(out.get(k, [])) for k in (*_LISTS, "ro")}
+    if len(pairs) != 1 or max(pairs) > history_size:
+        raise ValueError(f"the L-BFGS state holds {[len(out.get(k, [])) for k in (*_LISTS, 'ro')]} old_dirs, old_stps "
+                         f"and ro: they must be equal in number and at most history_size={history_size}")
+    if out["n_iter"] > 0:
+        needed = [k for k in (*_VECTORS, *_LISTS, "ro", *_NUMBERS) if k not in out]
+        if needed:
+            raise ValueError(f"the L-BFGS state at iteration {out['n_iter']} has no {needed} (the next iteration needs them)")
+    return out
 
 
 class LBFGS(LBFGSCore):
@@ -353,8 +347,11 @@ class LBFGS(LBFGSCore):
             raise TypeError("LBFGS.step needs a closure: () -> (loss, grads)")
 
         def evaluate() -> Tuple[float, np.ndarray]:
-            loss, grads = closure()
-            return float(loss), self._flat(grads)
+            out = closure()
+            if not isinstance(out, (tuple, list)) or len(out) != 2:
+                raise TypeError(f"the LBFGS closure must return (loss, grads), got {type(out).__name__}"
+                                + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
+            return float(out[0]), self._flat(out[1])
 
         return self._run(evaluate)
 
@@ -364,15 +361,21 @@ class LBFGS(LBFGSCore):
         return {"state": state, "param_groups": [{k: v for k, v in self.param_groups[0].items() if k != "params"}]}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`; the vectors must have the parameters' total size and dtype."""
-        n, dtype = sum(self._sizes), self._arrays()[0].dtype
-        state = dict(state_dict["state"])
-        for key, value in state.items():
-            for v in value if isinstance(value, list) else [value]:
-                if isinstance(v, np.ndarray) and (v.shape != (n,) or v.dtype != dtype):
-                    raise ValueError(f"state {key!r} holds an array of shape {v.shape} and dtype {v.dtype}; "
-                                     f"this optimizer's vectors are ({n},) {dtype}")
-        settings = dict(state_dict["param_groups"][0])
-        check_settings(settings["lr"], settings["max_iter"], settings["max_eval"], settings["history_size"], settings["line_search_fn"])
-        self.state = _copied(state)
+        """Restore :meth:`state_dict`; everything is checked first (see :func:`check_history`), and a
+        ValueError names what does not fit, with nothing changed."""
+        history, settings = parse_state_dict(state_dict, sum(self._sizes), self._arrays()[0].dtype)
+        self.state = history
         self.param_groups[0].update(settings)
+
+
+def parse_state_dict(state_dict: Any, n: int, dtype: Any, as_array: Callable[[Any], Any] = np.asarray,
+                     history: Callable[[Mapping[str, Any]], Any] = lambda s: s) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """``(history, settings)`` of an L-BFGS state dict, checked; ``history(state)`` finds the history
+    in its ``state`` entry (torch keeps it under the first parameter's id)."""
+    if not isinstance(state_dict, Mapping) or not isinstance(state_dict.get("state"), Mapping):
+        raise ValueError("an L-BFGS state_dict is a dict with a 'state' dict and a 'param_groups' list")
+    groups = state_dict.get("param_groups")
+    if not isinstance(groups, (list, tuple)) or len(groups) != 1 or not isinstance(groups[0], Mapping):
+        raise ValueError("an L-BFGS state_dict's 'param_groups' is a list of one dict (L-BFGS has one group)")
+    settings = check_settings({k: v for k, v in groups[0].items() if k not in ("params", "param_names")})
+    return check_history(history(state_dict["state"]), n, dtype, settings["history_size"], as_array), settings

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
 
-from ..rules.lbfgs import LBFGSCore, lbfgs_defaults
-from .views import view_of
+from ..rules.lbfgs import LBFGSCore, lbfgs_defaults, parse_state_dict
+from .optimizer import load_state_dict_with_hooks, state_dict_with_hooks
+from .views import numpy_array, torch_array, view_of
 
 __all__ = ["LBFGS"]
 
@@ -17,7 +18,8 @@ class LBFGS(LBFGSCore, torch.optim.Optimizer):
     """``torch.optim.LBFGS`` with fastoptim's L-BFGS (see :class:`fastoptim.LBFGS`): the same
     signature, torch's closure (it zeroes the gradients, computes the loss, calls ``backward()`` and
     returns the loss), one parameter group, dense CPU float32/float64 tensors of one dtype, updated
-    in place. The history lives in the first parameter's state, as torch keeps it (as NumPy arrays)."""
+    in place. The history lives in the first parameter's state, as torch keeps it; ``state_dict()``
+    is in torch's format (tensors), so checkpoints move between this class and torch's both ways."""
 
     def __init__(
         self,
@@ -63,3 +65,35 @@ class LBFGS(LBFGSCore, torch.optim.Optimizer):
         self._run(evaluate)
         torch.autograd.graph.increment_version(self._params)  # the parameters changed under autograd
         return first[0]
+
+    def state_dict(self) -> Dict[str, Any]:
+        """torch's format: the history as the first parameter's state (id 0), vectors as tensors (copies)."""
+        return state_dict_with_hooks(self, self._state_dict)
+
+    def _state_dict(self) -> Dict[str, Any]:
+        def saved(value: Any) -> Any:
+            if isinstance(value, np.ndarray):
+                return torch_array(value.copy())
+            return [saved(v) for v in value] if isinstance(value, list) else value
+
+        history = {k: saved(v) for k, v in self._history().items()}
+        settings = {k: v for k, v in self.param_groups[0].items() if k != "params"}
+        return {"state": {0: history} if history else {}, "param_groups": [{**settings, "params": list(range(len(self._params)))}]}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Load this class's or ``torch.optim.LBFGS``'s state dict; everything is checked first and a
+        ValueError names what does not fit, with nothing changed."""
+        load_state_dict_with_hooks(self, state_dict, self._load_state_dict)
+
+    def _load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        def first(state: Mapping[Any, Any]) -> Mapping[str, Any]:
+            if set(state) - {0}:
+                raise ValueError(f"an L-BFGS state dict keeps its history under parameter id 0, not {sorted(map(repr, state))}")
+            return state.get(0, {})  # type: ignore[no-any-return]
+
+        n = sum(p.numel() for p in self._params)
+        as_array = lambda t: numpy_array(t) if isinstance(t, torch.Tensor) else np.asarray(t)  # noqa: E731
+        history, settings = parse_state_dict(state_dict, n, view_of(self._params[0], "parameter", 0).dtype, as_array, first)
+        self.state.clear()
+        self.state[self._params[0]] = history
+        self.param_groups[0].update(settings)
