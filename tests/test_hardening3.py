@@ -318,3 +318,92 @@ def test_13_lbfgs_checkpoints_move_between_torch_and_fastoptim():
     straight = run(torch.optim.LBFGS, torch.optim.LBFGS, switch=-1)
     for first, second in ((fot.LBFGS, torch.optim.LBFGS), (torch.optim.LBFGS, fot.LBFGS)):
         np.testing.assert_allclose(run(first, second).numpy(), straight.numpy(), rtol=1e-9, atol=1e-12)
+
+
+# -- Muon: checked loads (6), param_groups read at every step (7), the shared gradient contract (10) --
+
+
+def muon_setup():
+    rng = np.random.default_rng(0)
+    ws = {"a": rng.standard_normal((4, 3)).astype(np.float32), "b": rng.standard_normal((3, 5)).astype(np.float32)}
+    grads = {k: rng.standard_normal(v.shape).astype(np.float32) for k, v in ws.items()}
+    return ws, grads
+
+
+def test_6_muon_loads_are_checked_and_change_nothing():
+    ws, grads = muon_setup()
+    opt = fo.Muon(ws, lr=0.02)
+    opt.step(grads)
+    good = opt.state_dict()
+    for damage, message in [
+        (lambda s: s["state"][0].update(step="abc"), "'step' must be an integer >= 0, got 'abc'"),
+        (lambda s: s["state"][1].update(momentum_buffer=[[0.0] * 5] * 3), "'momentum_buffer' must be a NumPy array, got list"),
+        (lambda s: s["state"].update({"0": s["state"][0]}), "state for unknown parameter '0'"),
+        (lambda s: s.pop("state"), "a Muon state_dict is a dict with a 'state' dict"),
+        (lambda s: s["param_groups"][0].update(lr="abc"), "param group 0: lr must be a finite number >= 0, got 'abc'"),
+        (lambda s: s["state"][0].update(extra=1), r"unknown entries \['extra'\]"),
+    ]:
+        bad = copy.deepcopy(good)
+        damage(bad)
+        with pytest.raises(ValueError, match=message):
+            opt.load_state_dict(bad)
+    after = opt.state_dict()
+    assert all(np.array_equal(after["state"][i]["momentum_buffer"], good["state"][i]["momentum_buffer"]) for i in (0, 1))
+    torch = pytest.importorskip("torch")
+    bad = copy.deepcopy(good)
+    bad["state"][0]["momentum_buffer"] = torch.zeros(4, 3)  # torch.optim.Muon's
+    with pytest.raises(ValueError, match="a torch.optim.Muon state dict loads into fastoptim.torch.Muon"):
+        opt.load_state_dict(bad)
+
+
+def test_10_muon_takes_gradients_as_every_optimizer_does():
+    ws, grads = muon_setup()
+    opt = fo.Muon(ws)
+    before = {k: v.copy() for k, v in ws.items()}
+    for bad, error, message in [
+        ({"a": grads["a"]}, ValueError, "no gradient for parameter 'b'"),
+        ({**grads, "c": grads["a"]}, ValueError, r"gradients for unknown parameters \['c'\]"),
+        ({}, ValueError, "no gradient for parameter 'a'"),
+        ([grads["a"]], ValueError, "expected 2 gradients, one per parameter, got 1"),
+    ]:
+        with pytest.raises(error, match=message):
+            opt.step(bad)
+    assert all(np.array_equal(ws[k], before[k]) for k in ws)
+    p = np.zeros((3, 3), np.float32)
+    with pytest.raises(ValueError, match="parameter 1 is parameter 0 again"):
+        fo.Muon([p, p])
+    opt = fo.Muon([p])
+    opt.param_groups[0]["params"].append(p)
+    with pytest.raises(ValueError, match="parameter 1 is parameter 0 again"):
+        opt.step([np.ones((3, 3), np.float32)] * 2)
+    assert not p.any()
+
+
+def test_7_torch_muon_follows_param_groups_and_moves_to_torch():
+    torch = pytest.importorskip("torch")
+    import io
+
+    import fastoptim.torch as fot
+
+    w, v = torch.nn.Parameter(torch.ones(4, 3)), torch.nn.Parameter(torch.ones(3, 5))
+    opt = fot.Muon([w], lr=0.02)
+    opt.add_param_group({"params": [v]})
+    w.data = torch.full((4, 3), 2.0)  # new memory: the step must update it, not the old one
+    old = w.data_ptr()
+    w.grad, v.grad = torch.ones(4, 3), torch.ones(3, 5)
+    opt.step()
+    assert not torch.equal(w.detach(), torch.full((4, 3), 2.0)) and w.data_ptr() == old
+    assert not torch.equal(v.detach(), torch.ones(3, 5))  # the added group is stepped
+    buf = io.BytesIO()
+    torch.save(opt.state_dict(), buf)
+    buf.seek(0)
+    theirs = torch.optim.Muon([w], lr=0.02)
+    theirs.add_param_group({"params": [v]})
+    theirs.load_state_dict(torch.load(buf))  # weights_only=True: tensors only
+    for p in (w, v):
+        assert torch.equal(theirs.state[p]["momentum_buffer"], opt.state[p]["momentum_buffer"])
+    ours = fot.Muon([w], lr=0.02)
+    ours.add_param_group({"params": [v]})
+    ours.load_state_dict(theirs.state_dict())
+    with pytest.raises(ValueError, match=r"momentum_buffer of parameter 0 has shape \(3, 4\)"):
+        ours.load_state_dict({"state": {0: {"momentum_buffer": torch.zeros(3, 4)}}, "param_groups": theirs.state_dict()["param_groups"]})

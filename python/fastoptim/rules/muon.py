@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..core.lerp import lerp_
+from ..core.params import as_groups, group_lists, split_grads
 
 __all__ = ["Muon"]
 
@@ -128,72 +129,45 @@ class Muon:
         ns_dtype: str = "float32",
     ) -> None:
         self.defaults = muon_defaults(lr, weight_decay, momentum, nesterov, ns_coefficients, eps, ns_steps, adjust_lr_fn, ns_dtype)
-        if isinstance(params, Mapping):
-            groups: List[Dict[str, Any]] = [{"params": list(params.values()), "param_names": list(params)}]
-        else:
-            items = list(params)
-            groups = [dict(g) for g in items] if items and isinstance(items[0], Mapping) else [{"params": items}]
         self.param_groups: List[Dict[str, Any]] = []
         self.state: Dict[int, Dict[str, Any]] = {}
-        for group in groups:
+        for group in as_groups(params):
             self.add_param_group(group)
 
     def add_param_group(self, group: Dict[str, Any]) -> None:
         """Add a group: its missing settings from the defaults; everything checked first."""
-        group = {**self.defaults, **group}
-        group["params"] = list(group["params"].values()) if isinstance(group["params"], Mapping) else list(group["params"])
-        _check(group, len(self.param_groups), sum(len(g["params"]) for g in self.param_groups))
-        self.param_groups.append(group)
-
-    def _labels(self) -> List[str]:
-        out: List[str] = []
-        for group in self.param_groups:
-            names = group.get("param_names")
-            out += [f"parameter {n!r}" for n in names] if names else [f"parameter {len(out) + i}" for i in range(len(group["params"]))]
-        return out
+        groups = self.param_groups + [{**self.defaults, **group}]
+        _, lists, _ = group_lists(groups, new=len(self.param_groups))  # a dict's names to "param_names"
+        check_params([p for ps in lists for p in ps])
+        check_group(groups[-1], len(self.param_groups))
+        groups[-1]["params"] = lists[-1]
+        if isinstance(group["params"], Mapping):
+            groups[-1]["param_names"] = list(group["params"])
+        self.param_groups.append(groups[-1])
 
     def step(self, grads: Any) -> None:
         """One step: ``grads`` as the other optimizers take them (a list over all groups' parameters,
-        or a dict by name; None skips a parameter). Everything is checked before anything changes."""
-        flat = [p for g in self.param_groups for p in g["params"]]
-        if isinstance(grads, Mapping):
-            names = [n for g in self.param_groups for n in (g.get("param_names") or [])]
-            if len(names) != len(flat):
-                raise ValueError("gradients by name need parameters given by name")
-            grads = [grads.get(n) for n in names]
-        grads = list(grads)
-        labels = self._labels()
-        if len(grads) != len(flat):
-            raise ValueError(f"expected {len(flat)} gradients, got {len(grads)}")
-        for label, p, g in zip(labels, flat, grads):
-            if g is not None and (not isinstance(g, np.ndarray) or g.shape != p.shape or g.dtype != p.dtype):
-                raise ValueError(f"gradient of {label} must be a {p.dtype} array of shape {p.shape}, got "
-                                 f"{getattr(g, 'dtype', type(g).__name__)} {getattr(g, 'shape', '')}")
-            if g is not None and not np.isfinite(g).all():
-                raise FloatingPointError(f"gradient of {label} holds inf or NaN; nothing was updated")
-        for group in self.param_groups:
-            _check(group, 0, 0)
+        or a dict by name; None skips a parameter). Everything (parameters, settings, gradients) is
+        checked before anything changes."""
+        keys, lists, named = group_lists(self.param_groups)
+        flat = [p for ps in lists for p in ps]
+        check_params(flat)
+        for index, group in enumerate(self.param_groups):
+            check_group(group, index)
+        labels = [f"parameter {k!r}" if named else f"parameter {k}" for ks in keys for k in ks]
+        given = [g for gs in split_grads(grads, keys, named) for g in gs]
+        for label, p, grad in zip(labels, flat, given):
+            check_grad(label, p, grad)
         index = 0
-        for group in self.param_groups:
-            mu, lr, wd = float(group["momentum"]), float(group["lr"]), float(group["weight_decay"])
-            for p in group["params"]:
-                g = grads[index]
-                state = self.state.setdefault(index, {})
+        for group, params in zip(self.param_groups, lists):
+            for p in params:
+                grad, state = given[index], self.state.setdefault(index, {})
                 index += 1
-                if g is None:
-                    continue
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = state["momentum_buffer"] = np.zeros_like(p)
-                lerp_(buf, g, 1 - mu)
-                update = buf
-                if group["nesterov"]:  # lerp(g, buf, mu)
-                    update = g.copy()
-                    lerp_(update, buf, mu)
-                o = newton_schulz(update, group["ns_coefficients"], group["ns_steps"], group["eps"], group["ns_dtype"])
-                p *= p.dtype.type(1 - lr * wd)
-                p -= p.dtype.type(_adjusted_lr(lr, group["adjust_lr_fn"], p.shape)) * o.astype(p.dtype)
-                state["step"] = state.get("step", 0) + 1
+                if grad is not None:
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = np.zeros_like(p)
+                    muon_update(p, grad, state["momentum_buffer"], group)  # type: ignore[arg-type]  # checked above
+                    state["step"] = state.get("step", 0) + 1
 
     def state_dict(self) -> Dict[str, Any]:
         """``{"state": {index: {"step", "momentum_buffer"}}, "param_groups": [settings]}`` (copies)."""
@@ -202,34 +176,48 @@ class Muon:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict`; buffers of the wrong shape or dtype are refused first."""
+        """Restore :meth:`state_dict`; everything is checked first (settings, the entries' keys and
+        types, buffers of their parameter's shape and dtype), and a ValueError names what does not
+        fit, with nothing changed."""
+        if not isinstance(state_dict, Mapping) or not isinstance(state_dict.get("state"), Mapping):
+            raise ValueError("a Muon state_dict is a dict with a 'state' dict and a 'param_groups' list")
         flat = [p for g in self.param_groups for p in g["params"]]
-        groups = list(state_dict["param_groups"])
-        if len(groups) != len(self.param_groups):
-            raise ValueError(f"state_dict has {len(groups)} param groups, this optimizer {len(self.param_groups)}")
+        groups = state_dict.get("param_groups")
+        if not isinstance(groups, (list, tuple)) or len(groups) != len(self.param_groups) or not all(isinstance(g, Mapping) for g in groups):
+            raise ValueError(f"a Muon state_dict's param_groups must be a list of {len(self.param_groups)} dicts")
         new_groups = []
         for k, (saved, current) in enumerate(zip(groups, self.param_groups)):
             new = {**current, **{key: v for key, v in saved.items() if key != "params"}}
-            _check(new, k, 0)
+            check_group(new, k)
             new_groups.append(new)
         state: Dict[int, Dict[str, Any]] = {}
-        for i, entry in dict(state_dict["state"]).items():
-            if not isinstance(i, (int, np.integer)) or not 0 <= i < len(flat):
-                raise ValueError(f"state for unknown parameter {i!r}")
-            buf = entry.get("momentum_buffer")
-            if buf is not None and (np.shape(buf) != flat[i].shape or np.asarray(buf).dtype != flat[i].dtype):
-                raise ValueError(f"momentum_buffer of parameter {i} has shape {np.shape(buf)}, the parameter {flat[i].shape}")
-            state[int(i)] = {k: (np.array(v, copy=True) if isinstance(v, np.ndarray) else v) for k, v in entry.items()}
+        for i, entry in state_dict["state"].items():
+            if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < len(flat):
+                raise ValueError(f"state for unknown parameter {i!r} (the keys are parameter positions, as integers)")
+            state[int(i)] = check_entry(entry, flat[int(i)], f"state of parameter {i}")
         self.state = state
         for current, new in zip(self.param_groups, new_groups):
             current.update(new)
 
 
-def _check(group: Dict[str, Any], index: int, first: int) -> None:
-    """A group's parameters (2-D float arrays) and settings, or a ValueError naming what is wrong."""
-    where = f"param group {index}"
-    for i, p in enumerate(group["params"]):
-        label = f"parameter {first + i}"
+def muon_update(p: np.ndarray, g: np.ndarray, buf: np.ndarray, group: Mapping[str, Any]) -> None:
+    """One parameter's step, in place on ``p`` and its momentum buffer ``buf`` (both APIs use it)."""
+    mu, lr, wd = float(group["momentum"]), float(group["lr"]), float(group["weight_decay"])
+    lerp_(buf, g, 1 - mu)
+    update = buf
+    if group["nesterov"]:  # lerp(g, buf, mu)
+        update = g.copy()
+        lerp_(update, buf, mu)
+    o = newton_schulz(update, group["ns_coefficients"], group["ns_steps"], group["eps"], group["ns_dtype"])
+    p *= p.dtype.type(1 - lr * wd)
+    p -= p.dtype.type(_adjusted_lr(lr, group["adjust_lr_fn"], p.shape)) * o.astype(p.dtype)
+
+
+def check_params(params: Sequence[Any]) -> None:
+    """Every parameter a 2-D float32/float64 C-contiguous writeable array, each given once."""
+    seen: Dict[int, int] = {}
+    for i, p in enumerate(params):
+        label = f"parameter {i}"
         if not isinstance(p, np.ndarray) or p.dtype not in (np.float32, np.float64):
             raise TypeError(f"{label} must be a float32 or float64 ndarray, got {type(p).__name__}")
         if p.ndim != 2:
@@ -237,6 +225,53 @@ def _check(group: Dict[str, Any], index: int, first: int) -> None:
                              "(AdamW, as Muon's authors do for biases, norms and embeddings)")
         if not (p.flags.c_contiguous and p.flags.writeable):
             raise ValueError(f"{label} must be C-contiguous and writeable: Muon updates it in place")
+        if id(p) in seen:
+            raise ValueError(f"{label} is parameter {seen[id(p)]} again: each parameter is given once")
+        seen[id(p)] = i
+
+
+def check_grad(label: str, p: np.ndarray, g: Any) -> None:
+    """A gradient of ``p``'s shape and dtype, all finite (or None)."""
+    if g is None:
+        return
+    if not isinstance(g, np.ndarray) or g.shape != p.shape or g.dtype != p.dtype:
+        raise ValueError(f"gradient of {label} must be a {p.dtype} array of shape {p.shape}, got "
+                         f"{getattr(g, 'dtype', type(g).__name__)} {getattr(g, 'shape', '')}")
+    if not np.isfinite(g).all():
+        raise FloatingPointError(f"gradient of {label} holds inf or NaN; nothing was updated")
+
+
+def check_entry(entry: Any, p: Any, where: str) -> Dict[str, Any]:
+    """A saved state entry (``step`` and ``momentum_buffer``, both optional), checked and copied."""
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where} must be a dict, got {type(entry).__name__}")
+    unknown = set(entry) - {"step", "momentum_buffer"}
+    if unknown:
+        raise ValueError(f"{where} has unknown entries {sorted(map(str, unknown))}")
+    out: Dict[str, Any] = {}
+    if "step" in entry:
+        step = entry["step"]
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError(f"{where}: 'step' must be an integer >= 0, got {step!r}")
+        out["step"] = int(step)
+    if entry.get("momentum_buffer") is not None:
+        buf = entry["momentum_buffer"]
+        if not isinstance(buf, np.ndarray):
+            raise ValueError(f"{where}: 'momentum_buffer' must be a NumPy array, got {type(buf).__name__} (a torch.optim.Muon "
+                             "state dict loads into fastoptim.torch.Muon)")
+        if buf.shape != p.shape or buf.dtype != p.dtype:
+            raise ValueError(f"{where}: 'momentum_buffer' is {buf.shape} {buf.dtype}, the parameter {p.shape} {p.dtype}")
+        out["momentum_buffer"] = buf.copy()
+    return out
+
+
+def check_group(group: Mapping[str, Any], index: int) -> None:
+    """A group's settings, or a ValueError naming the group and the setting."""
+    where = f"param group {index}"
+    missing = [k for k in ("lr", "weight_decay", "momentum", "nesterov", "ns_coefficients", "eps", "ns_steps", "adjust_lr_fn", "ns_dtype")
+               if k not in group]
+    if missing:
+        raise ValueError(f"{where}: settings {missing} are missing")
     for name in ("lr", "weight_decay", "momentum", "eps"):
         if not (isinstance(group[name], (int, float, np.floating)) and group[name] >= 0 and math.isfinite(group[name])):
             raise ValueError(f"{where}: {name} must be a finite number >= 0, got {group[name]!r}")
