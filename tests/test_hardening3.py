@@ -407,3 +407,48 @@ def test_7_torch_muon_follows_param_groups_and_moves_to_torch():
     ours.load_state_dict(theirs.state_dict())
     with pytest.raises(ValueError, match=r"momentum_buffer of parameter 0 has shape \(3, 4\)"):
         ours.load_state_dict({"state": {0: {"momentum_buffer": torch.zeros(3, 4)}}, "param_groups": theirs.state_dict()["param_groups"]})
+
+
+# -- 1: fastoptim.torch checks every new gradient storage against its parameter ----------------------
+
+
+@pytest.mark.parametrize(
+    "swap, bad", [("data", "smaller"), ("set_", "smaller"), ("data", "float64"), ("data", "int32"), ("data", "float16")]
+)  # set_ itself refuses another dtype
+def test_1_a_swapped_gradient_storage_is_checked(swap, bad):
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as fot
+
+    n = 1 << 20
+    w = torch.nn.Parameter(torch.ones(n))
+    opt = fot.Adam([w], lr=0.1)
+    w.grad = torch.ones(n)
+    opt.step()  # the gradient's view is cached now
+    before = w.detach().clone()
+    new = {"smaller": torch.ones(16), "float64": torch.ones(n, dtype=torch.float64),
+           "int32": torch.ones(n, dtype=torch.int32), "float16": torch.ones(n, dtype=torch.float16)}[bad]
+    if swap == "data":
+        w.grad.data = new
+    else:
+        w.grad.set_(new)
+    with pytest.raises((ValueError, TypeError), match="gradient of parameter 0"):
+        opt.step()
+    assert torch.equal(w.detach(), before)
+
+
+def test_1_a_float32_gradient_of_a_16bit_parameter_is_viewed_as_float32():
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as fot
+
+    w = torch.nn.Parameter(torch.ones(8, dtype=torch.bfloat16))
+    twin = torch.nn.Parameter(torch.ones(8, dtype=torch.bfloat16))
+    a, b = fot.SGD([w], lr=0.5), fot.SGD([twin], lr=0.5)
+    w.grad = torch.ones(8, dtype=torch.bfloat16)
+    twin.grad = torch.ones(8, dtype=torch.bfloat16)
+    a.step()
+    b.step()
+    w.grad.data = torch.full((8,), 0.25, dtype=torch.float32)  # as p.grad_dtype = float32 gives
+    twin.grad = torch.full((8,), 0.25, dtype=torch.bfloat16)
+    a.step()
+    b.step()
+    assert torch.equal(w.detach(), twin.detach()) and w[0].item() == 1 - 0.5 - 0.125

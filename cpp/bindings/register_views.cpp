@@ -14,6 +14,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -110,6 +111,8 @@ class TensorViews {
     py::object grad_ref;   ///< a weak reference to the gradient the view below shows
     std::uintptr_t grad_data = 0;
     py::object grad_view;  ///< a view of that gradient's memory that does not hold it
+    py::object dtype;      ///< the parameter's dtype and shape (torch objects), which a gradient's must match
+    py::object shape;
   };
 
   static py::list checked_list(py::handle obj) {
@@ -140,6 +143,9 @@ class TensorViews {
     e.tensor = py::reinterpret_borrow<py::object>(p);
     e.data = pointer_of(p);
     e.view = std::move(view);
+    e.dtype = e.tensor.attr(dtype_name_);
+    e.shape = e.tensor.attr(shape_name_);
+    e.grad_ref = py::object();  // its gradient is checked against it anew
     return e;
   }
 
@@ -155,13 +161,17 @@ class TensorViews {
     Py_intptr_t* dims = pa->dimensions;
     Py_intptr_t* strides = pa->strides;
     py::object held;
-    if (!dense(g)) {
+    if (!dense(g) || !same_meta(e, g)) {
+      // Not a contiguous CPU tensor of its parameter's dtype and shape (its storage may have been
+      // replaced: p.grad.data = t, p.grad.set_(t)): make_view checks and views it with its own
+      // dtype and shape, which must then fit the parameter.
       held = make_view_(g, "gradient of parameter", index);
       if (!py::isinstance<py::array>(held)) {  // a row-sparse gradient (RowSparse): not cached
         e.grad_ref = py::object();
         e.grad_view = py::object();
         return held;
       }
+      check_fits(held, e.view, index);
       const auto* ga = py::detail::array_proxy(held.ptr());
       descr = ga->descr, nd = ga->nd, dims = ga->dimensions, strides = ga->strides;
     }
@@ -179,6 +189,40 @@ class TensorViews {
     return e.grad_view;
   }
 
+  /// Whether a gradient tensor has its parameter's dtype and shape and lives on the CPU (a few
+  /// attribute reads; torch's own `p.grad = t` and autograd guarantee it, a storage swap does not).
+  bool same_meta(const Entry& e, const py::object& g) const {
+    py::object dtype = py::reinterpret_steal<py::object>(PyObject_GetAttr(g.ptr(), dtype_name_.ptr()));
+    py::object shape = py::reinterpret_steal<py::object>(PyObject_GetAttr(g.ptr(), shape_name_.ptr()));
+    py::object cpu = py::reinterpret_steal<py::object>(PyObject_GetAttr(g.ptr(), is_cpu_name_.ptr()));
+    if (!dtype || !shape || !cpu) {
+      PyErr_Clear();
+      return false;
+    }
+    const int equal = PyObject_RichCompareBool(shape.ptr(), e.shape.ptr(), Py_EQ);
+    if (equal < 0) PyErr_Clear();
+    return dtype.ptr() == e.dtype.ptr() && equal == 1 && cpu.ptr() == Py_True;
+  }
+
+  /// A gradient's view must have its parameter's shape and dtype, or float32 for a 16-bit
+  /// parameter; a ValueError naming the parameter otherwise.
+  static void check_fits(const py::object& grad, const py::object& param, std::size_t index) {
+    const py::array g = py::reinterpret_borrow<py::array>(grad), p = py::reinterpret_borrow<py::array>(param);
+    const bool same_shape = g.ndim() == p.ndim() && std::equal(g.shape(), g.shape() + g.ndim(), p.shape());
+    const bool same_dtype = g.dtype().is(p.dtype()) || g.dtype().equal(p.dtype()) ||
+                            (p.itemsize() == 2 && g.dtype().equal(py::dtype::of<float>()));
+    if (same_shape && same_dtype) return;
+    auto shape_of = [](const py::array& a) {
+      std::string out = "(";
+      for (py::ssize_t k = 0; k < a.ndim(); ++k) out += std::to_string(a.shape(k)) + (a.ndim() == 1 || k + 1 < a.ndim() ? "," : "");
+      return out + ")";
+    };
+    throw py::value_error("gradient of parameter " + std::to_string(index) + " is " + py::str(g.dtype()).cast<std::string>() +
+                          " " + shape_of(g) + "; the parameter is " + py::str(p.dtype()).cast<std::string>() + " " +
+                          shape_of(p) + ": a gradient has its parameter's shape and dtype (or float32, for a 16-bit "
+                          "parameter). Was its storage replaced (p.grad.data = ..., p.grad.set_(...))? Nothing was updated");
+  }
+
   /// Whether a tensor is contiguous (false too when it cannot say, as a sparse tensor).
   bool dense(const py::object& t) const {
     PyObject* self = t.ptr();
@@ -193,7 +237,7 @@ class TensorViews {
   }
 
   py::object make_view_, data_ptr_, is_contiguous_;
-  py::str grad_name_{"grad"};
+  py::str grad_name_{"grad"}, dtype_name_{"dtype"}, shape_name_{"shape"}, is_cpu_name_{"is_cpu"};
   bool in_use_ = false;
   std::unordered_map<PyObject*, Entry> entries_;  // keyed by the parameter, which `tensor` holds
 };
