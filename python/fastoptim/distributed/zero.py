@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Mapping
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
@@ -13,9 +12,12 @@ import numpy as np
 from .. import _core
 from ..core import checkpoint
 from ..core.optimizer import Optimizer
-from ..core.params import NOT_SETTINGS, Grads, Key, Params, group_settings
+from ..core.params import NOT_SETTINGS, Grads, Key, Params, group_settings, split_grads
 from ..core.settings import StepOptions
+from ..rules.schedulefree import ScheduleFreeMode
+from .collective import on_root, raise_together
 from .launch import mpi
+from .layout import first_mismatch, owned_ranges, signature
 from .shards import check_entries, join_entries, slice_entries
 
 __all__ = ["ZeroOptimizer"]
@@ -73,6 +75,26 @@ class ZeroOptimizer(StepOptions):
 
     def __init__(self, optimizer_class: Type[Optimizer], params: Params, comm: Any = None, **kwargs: Any) -> None:
         MPI = mpi()
+        self.comm = MPI.COMM_WORLD if comm is None else comm
+        if not isinstance(self.comm, MPI.Intracomm):
+            raise TypeError(f"comm must be an mpi4py intracommunicator, got {type(self.comm).__name__}")
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        # Collective from here: an error on any rank is raised on every rank, and the ranks must
+        # agree on the parameters (shapes, dtypes, groups, names) and the optimizer.
+        error: Optional[Exception] = None
+        try:
+            self._setup(optimizer_class, params, kwargs)
+        except Exception as exc:
+            error = exc
+        mine = None if error else signature(optimizer_class.__name__, self._group_keys, self._params)
+        theirs = raise_together(self.comm, error, mine)
+        differs = first_mismatch(theirs)
+        if differs:
+            raise ValueError(f"the ranks disagree on the parameters or the optimizer: {differs}")
+
+    def _setup(self, optimizer_class: Type[Optimizer], params: Params, kwargs: Dict[str, Any]) -> None:
+        """Everything this rank sets up without communicating (checks included)."""
+        MPI = mpi()
         if not (isinstance(optimizer_class, type) and issubclass(optimizer_class, Optimizer)):
             raise TypeError(f"optimizer_class must be a fastoptim optimizer class, got {optimizer_class!r}")
         if _core.rules[optimizer_class._rule]["per_tensor"]:
@@ -82,10 +104,6 @@ class ZeroOptimizer(StepOptions):
                 f"ZeroOptimizer keeps state at the parameters' precision: its shards and checkpoints move state "
                 f"in the parameters' dtype, so state_dtype={kwargs['state_dtype']!r} is not supported"
             )
-        self.comm = MPI.COMM_WORLD if comm is None else comm
-        if not isinstance(self.comm, MPI.Intracomm):
-            raise TypeError(f"comm must be an mpi4py intracommunicator, got {type(self.comm).__name__}")
-        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self._init_step_options(kwargs.pop("nonfinite", "raise"), kwargs.pop("max_grad_norm", None), False, False)
         self.optimizer_class = optimizer_class
         # The whole model as one process would hold it: it checks and normalises the arguments, keeps
@@ -107,6 +125,8 @@ class ZeroOptimizer(StepOptions):
                     f"parameter {key!r} is {p.dtype}, parameter {self._keys[0]!r} is {self.dtype}: "
                     "ZeroOptimizer's parameters share one dtype (they travel in one flat buffer)"
                 )
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"ZeroOptimizer moves float32 or float64 parameters; these are {self.dtype}")
         self._mpi_type = MPI.FLOAT if self.dtype == np.float32 else MPI.DOUBLE
         self._offsets = np.cumsum([0] + [p.size for p in self._params])
         total = int(self._offsets[-1])
@@ -144,14 +164,8 @@ class ZeroOptimizer(StepOptions):
         return self._counts[self.rank]
 
     def _ranges(self, rank: int) -> List[Tuple[int, int]]:
-        """Per parameter, the range ``[a, b)`` of its flattened elements that ``rank`` owns; ``(0, 0)``
-        where it owns none."""
-        lo, hi = self._displs[rank], self._displs[rank] + self._counts[rank]
-        out = []
-        for p, start in zip(self._params, self._offsets[:-1]):
-            a, b = max(lo, int(start)) - int(start), min(hi, int(start) + p.size) - int(start)
-            out.append((a, b) if a < b else (0, 0))
-        return out
+        """Per parameter, the range ``[a, b)`` of its flattened elements that ``rank`` owns."""
+        return owned_ranges(self._params, self._offsets, self._displs[rank], self._displs[rank] + self._counts[rank])
 
     def local_state_nbytes(self) -> int:
         """Bytes of optimizer state arrays this rank holds."""
@@ -208,14 +222,7 @@ class ZeroOptimizer(StepOptions):
         self.last_lr = list(self._inner.last_lr)
         t_update = time.perf_counter()
 
-        lo = self._displs[self.rank]
-        np.concatenate(self._pieces, out=flat[lo : lo + self.local_numel])
-        self.comm.Allgatherv(MPI.IN_PLACE, [flat, self._counts, self._displs, self._mpi_type])
-        t_gather = time.perf_counter()
-        for p, (a, b), start in zip(self._params, self._owned, self._offsets[:-1]):
-            view = p.reshape(-1)  # all but this rank's own piece came from the other ranks
-            view[:a] = flat[start : start + a]
-            view[b:] = flat[start + b : start + p.size]
+        t_gather = self._all_gather()
         done = time.perf_counter()
         self.timings = {
             "flatten": t_flat - tick,
@@ -224,6 +231,37 @@ class ZeroOptimizer(StepOptions):
             "all_gather": t_gather - t_update,
             "unflatten": done - t_gather,
         }
+
+    def _all_gather(self) -> float:
+        """Every rank's updated pieces into every rank's parameters; returns when the exchange ended."""
+        MPI, flat = mpi(), self._flat
+        lo = self._displs[self.rank]
+        np.concatenate(self._pieces, out=flat[lo : lo + self.local_numel])
+        self.comm.Allgatherv(MPI.IN_PLACE, [flat, self._counts, self._displs, self._mpi_type])
+        exchanged = time.perf_counter()
+        for p, (a, b), start in zip(self._params, self._owned, self._offsets[:-1]):
+            view = p.reshape(-1)  # all but this rank's own piece came from the other ranks
+            view[:a] = flat[start : start + a]
+            view[b:] = flat[start + b : start + p.size]
+        return exchanged
+
+    def train(self) -> None:
+        """Schedule-Free's ``train()`` (collective): the parameters to y on every rank."""
+        self._mode(True)
+
+    def eval(self) -> None:
+        """Schedule-Free's ``eval()`` (collective): the parameters to x on every rank."""
+        self._mode(False)
+
+    def _mode(self, train: bool) -> None:
+        if not isinstance(self._inner, ScheduleFreeMode):
+            raise TypeError(f"{self.optimizer_class.__name__} has no train() or eval(); the Schedule-Free optimizers do")
+        self._sync_settings()
+        self._inner.train() if train else self._inner.eval()  # each rank moves its own pieces
+        for group in self.param_groups:
+            group["train_mode"] = train
+        if self.size > 1:
+            self._all_gather()
 
     def _step_alone(self, grads: Sequence[np.ndarray]) -> None:
         """The step on one rank: the wrapped optimizer's own, on the gradients as given."""
@@ -245,20 +283,7 @@ class ZeroOptimizer(StepOptions):
         if len(now) != len(self._params) or any(a is not b for a, b in zip(now, self._params)):
             return [], ValueError("ZeroOptimizer's parameters are fixed at construction; param_groups' 'params' were edited")
         try:
-            if isinstance(grads, Mapping):
-                if not self._named:
-                    raise TypeError("gradients by name need parameters given by name (a dict)")
-                missing = [k for k in self._keys if k not in grads]
-                if missing or len(grads) != len(self._keys):
-                    unknown = sorted(set(grads) - set(self._keys), key=str)
-                    raise ValueError(f"gradients missing for {missing}" if missing else f"gradients for unknown parameters {unknown}")
-                listed: Sequence[Any] = [grads[k] for k in self._keys]  # type: ignore[index]
-            else:
-                if isinstance(grads, np.ndarray):
-                    raise TypeError("grads must be a list of arrays in parameter order (or a dict by name), not one array")
-                listed = list(grads)
-                if len(listed) != len(self._params):
-                    raise ValueError(f"expected {len(self._params)} gradients, one per parameter, got {len(listed)}")
+            listed: Sequence[Any] = [g for gs in split_grads(grads, self._group_keys, self._named) for g in gs]
             for key, p, g in zip(self._keys, self._params, listed):
                 if g is None:
                     raise ValueError(f"gradient of parameter {key!r} is None: every rank needs every gradient, to reduce them")
@@ -321,23 +346,19 @@ class ZeroOptimizer(StepOptions):
         with nothing changed. Rank 0 then sends each rank its shard of the state."""
         slots = tuple(_core.rules[self._full.rule]["state"])
         scalars = tuple(_core.rules[self._full.rule]["scalars"])
-        error, plan = None, None
-        if self.rank == 0:
-            try:
-                plan = checkpoint.plan_load(
-                    state_dict, self._full.__class__.__name__, self._group_keys, self._named, self.param_groups, slots, scalars, strict
-                )
-                check_entries(plan.entries, self._params, self._keys)
-                # Settings in range: a stand-in optimizer with one empty array per group checks them.
-                self.optimizer_class([{**g, "params": [np.empty(0, self.dtype)]} for g in plan.groups])  # type: ignore[call-arg]
-            except ValueError as exc:
-                error = str(exc)
-            else:
-                for message in plan.warnings:
-                    warnings.warn(message, stacklevel=2)
-        error = self.comm.bcast(error, root=0)
-        if error is not None:
-            raise ValueError(error)
+
+        def check() -> Any:
+            plan = checkpoint.plan_load(
+                state_dict, self._full.__class__.__name__, self._group_keys, self._named, self.param_groups, slots, scalars, strict
+            )
+            check_entries(plan.entries, self._params, self._keys)
+            # Settings in range: a stand-in optimizer with one empty array per group checks them.
+            self.optimizer_class([{**g, "params": [np.empty(0, self.dtype)]} for g in plan.groups])  # type: ignore[call-arg]
+            for message in plan.warnings:
+                warnings.warn(message, stacklevel=3)
+            return plan
+
+        plan = on_root(self.comm, check)
         meta, shards = None, None
         if self.rank == 0:
             assert plan is not None and state_dict is not None
@@ -365,28 +386,12 @@ class ZeroOptimizer(StepOptions):
         ``optimizer_class(...).load(path)`` reads it in one process). Every rank returns once the
         file is in place, or raises the error rank 0 met."""
         state = self.state_dict()
-        error = None
-        if self.rank == 0:
-            try:
-                checkpoint.write(path, state, self._full.rule)  # type: ignore[arg-type]
-            except OSError as exc:
-                error = exc
-        error = self.comm.bcast(error, root=0)
-        if error is not None:
-            raise error
+        on_root(self.comm, lambda: checkpoint.write(path, state, self._full.rule))  # type: ignore[arg-type]
 
     def load(self, path: Union[str, os.PathLike], strict: bool = True) -> None:
         """Restore a file written by ``save`` (this wrapper's or the plain optimizer's); only rank 0
         reads it. Checked as ``load_state_dict`` checks; any error is raised on every rank."""
-        state, error = None, None
-        if self.rank == 0:
-            try:
-                state = checkpoint.read(path, self._full.__class__.__name__, self._full.rule)
-            except (OSError, ValueError) as exc:
-                error = exc
-        error = self.comm.bcast(error, root=0)
-        if error is not None:
-            raise error
+        state = on_root(self.comm, lambda: checkpoint.read(path, self._full.__class__.__name__, self._full.rule))
         self.load_state_dict(state, strict=strict)
 
     def __repr__(self) -> str:
