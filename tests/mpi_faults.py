@@ -56,7 +56,7 @@ def schedule_free() -> float:
     grads = [[rng.standard_normal(p.shape) for p in start] for _ in range(4)]
     ours, plain = [p.copy() for p in start], [p.copy() for p in start]
     zero, alone = ZeroOptimizer(fo.ScheduleFreeAdamW, ours, lr=0.1), fo.ScheduleFreeAdamW(plain, lr=0.1)
-    for opt, ps in ((zero, ours), (alone, plain)):
+    for opt in (zero, alone):
         opt.train()
         for gs in grads:
             opt.step(gs)  # the same gradients on every rank: their average

@@ -452,3 +452,37 @@ def test_1_a_float32_gradient_of_a_16bit_parameter_is_viewed_as_float32():
     a.step()
     b.step()
     assert torch.equal(w.detach(), twin.detach()) and w[0].item() == 1 - 0.5 - 0.125
+
+
+# -- leftovers: bytes paths, array settings, torch-format loads of odd tensors, state[p] ------------
+
+
+def test_leftovers_get_clear_answers(tmp_path):
+    p = np.zeros(3, np.float32)
+    opt = fo.Adam([p])
+    opt.step([np.ones(3, np.float32)])
+    path = bytes(tmp_path / "ckpt.npz")
+    opt.save(path)
+    opt.load(path)
+    with pytest.raises(ValueError, match=r"lr must be one number, got an array of shape \(1,\)"):
+        fo.Adam([p], lr=np.array([0.1]))
+    fo.Adam([p], lr=np.array(0.1))  # a 0-d array is a number
+
+
+def test_leftovers_torch_format_loads_of_odd_tensors():
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as fot
+
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = fot.Adam([w])
+    assert opt.state[w] == {}  # as torch's, before the first step
+    w.grad = torch.ones(3)
+    opt.step()
+    sd = opt.state_dict()
+    for name, value, message in [
+        ("step", torch.tensor([1.0, 2.0]), r"'step' must be one number, got a tensor of shape \(2,\)"),
+        ("exp_avg", torch.zeros(3, device="meta"), "'exp_avg' must be a dense tensor with data"),
+        ("exp_avg", torch.zeros(3).to_sparse(), "'exp_avg' must be a dense tensor with data, got a torch.sparse_coo tensor"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            opt.load_state_dict({**sd, "state": {0: {**sd["state"][0], name: value}}})

@@ -91,6 +91,9 @@ double hyper_value(py::handle obj, std::int64_t t, const char* name, bool* sched
     *scheduled = true;
     value = value(t);
   }
+  if (py::isinstance<py::array>(value) && py::reinterpret_borrow<py::array>(value).ndim() > 0)
+    throw py::value_error(std::string(name) + " must be one number, got an array of shape " +
+                          shape_str(py::reinterpret_borrow<py::array>(value)));
   const double v = PyFloat_AsDouble(value.ptr());
   if (v == -1.0 && PyErr_Occurred()) {
     PyErr_Clear();

@@ -204,6 +204,7 @@ def _describe(saved: Any) -> str:
 
 def write(path: Union[str, os.PathLike], state_dict: Dict[str, Any], rule: str) -> None:
     """Write ``state_dict`` to one ``.npz`` file, atomically (a temporary file, then a rename)."""
+    path = os.fsdecode(path)  # a str, bytes or os.PathLike path
     arrays: Dict[str, np.ndarray] = {}
     entries = []
     for i, (key, entry) in enumerate(state_dict["state"].items()):
@@ -243,6 +244,7 @@ def read(path: Union[str, os.PathLike], optimizer: str, rule: str) -> Dict[str, 
     cause chained; one written for another optimizer raises ValueError naming both. A missing or
     unreadable file raises the OSError as it is.
     """
+    path = os.fsdecode(path)
     name = os.fspath(path)
     try:
         with open(name, "rb") as f, np.load(f, allow_pickle=False) as z:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+from collections import defaultdict
 from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Type
 
 import numpy as np
@@ -49,8 +50,9 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
 
     @property  # type: ignore[override]
     def state(self) -> Dict[torch.Tensor, Dict[str, Any]]:
-        """Each parameter's state as torch tensors that share the engine's memory (built on access)."""
-        out: Dict[torch.Tensor, Dict[str, Any]] = {}
+        """Each parameter's state as torch tensors that share the engine's memory (built on access);
+        as torch's, ``state[p]`` of a parameter without state is ``{}``."""
+        out: Dict[torch.Tensor, Dict[str, Any]] = defaultdict(dict)
         with self._engine.hold():
             self._sync()
             for group, entries in zip(self.param_groups, self._engine.snapshot(copy=False)):

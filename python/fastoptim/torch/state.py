@@ -53,6 +53,8 @@ def engine_entry(entry: Any, index: Any, slots: Tuple[str, ...], scalars: Tuple[
         raise ValueError(f"{where} has unknown entries {sorted(unknown)}")
     step = entry.get("step", 0)  # torch's SGD keeps no step
     if isinstance(step, torch.Tensor):
+        if step.numel() != 1 or step.is_meta:
+            raise ValueError(f"{where}: 'step' must be one number, got a tensor of shape {tuple(step.shape)} on {step.device}")
         step = step.item()
     if isinstance(step, float):
         if not (step >= 0 and step == int(step)):
@@ -62,6 +64,8 @@ def engine_entry(entry: Any, index: Any, slots: Tuple[str, ...], scalars: Tuple[
     for name in scalars:
         if name in entry:
             v = entry[name]
+            if isinstance(v, torch.Tensor) and (v.numel() != 1 or v.is_meta):
+                raise ValueError(f"{where}: {name!r} must be one number, got a tensor of shape {tuple(v.shape)} on {v.device}")
             values[name] = float(v.item() if isinstance(v, torch.Tensor) else v)
     arrays = {}
     for name in slots:
@@ -70,5 +74,7 @@ def engine_entry(entry: Any, index: Any, slots: Tuple[str, ...], scalars: Tuple[
             continue
         if not isinstance(v, torch.Tensor):
             raise ValueError(f"{where}: {name!r} must be a tensor, got {type(v).__name__}")
+        if v.layout != torch.strided or v.is_meta:
+            raise ValueError(f"{where}: {name!r} must be a dense tensor with data, got a {v.layout} tensor on {v.device}")
         arrays[name] = numpy_array(v)
     return (step, values, arrays)
