@@ -64,6 +64,41 @@ def schedule_free() -> float:
     return max(float(np.abs(a - b).max()) for a, b in zip(ours, plain))
 
 
+def random_programs(count: int = 12) -> List[str]:
+    """Random programs (the same on every rank: one seed) of steps, steps with a fault on a drawn rank,
+    state-dict round trips and refused loads; after each, the parameters must equal one process's
+    run on the averaged gradients, and a refused call must change nothing. Returns the failures."""
+    failures = []
+    for program in range(count):
+        rng = np.random.default_rng(program)
+        cls, hyper = [(fo.Adam, dict(lr=0.05)), (fo.SGD, dict(lr=0.05, momentum=0.9)), (fo.LAMB, dict(lr=0.05))][program % 3]
+        start = [rng.standard_normal((5, 3)), rng.standard_normal(7)]
+        ours, plain = [p.copy() for p in start], [p.copy() for p in start]
+        zero, alone = ZeroOptimizer(cls, ours, **hyper), cls(plain, **hyper)
+        for t, op in enumerate(rng.choice(["step", "step", "fault", "round_trip", "bad_load"], size=8)):
+            grads = [[rng.standard_normal(p.shape) for p in start] for _ in range(size)]  # every rank's, drawn alike
+            before = [p.copy() for p in ours]
+            if op == "step":
+                zero.step(grads[rank])
+                alone.step([sum(g[i] for g in grads) / size for i in range(len(start))])
+            elif op == "fault":
+                faulty = int(rng.integers(size))
+                mine = [np.ones(3)] + grads[rank][1:] if rank == faulty else grads[rank]
+                if outcome(lambda z=zero, m=mine: z.step(m)) == "no error" or any(not np.array_equal(a, b) for a, b in zip(before, ours)):
+                    failures.append(f"program {program} op {t}: a fault on rank {faulty} was not refused everywhere")
+            elif op == "round_trip":
+                zero.load_state_dict(zero.state_dict())
+            else:
+                sd = zero.state_dict()
+                bad = sd and {**sd, "param_groups": [{**sd["param_groups"][0], "lr": "abc"}]}
+                if outcome(lambda z=zero, b=bad: z.load_state_dict(b)) == "no error":
+                    failures.append(f"program {program} op {t}: a bad load was accepted")
+            if max(float(np.abs(a - b).max()) for a, b in zip(ours, plain)) > 1e-12:
+                failures.append(f"program {program} op {t} ({op}): the parameters left one process's run")
+                break
+    return failures
+
+
 def main() -> None:
     results: Dict[str, List[str]] = {}
     for fault in ("shape", "count", "dtype", "class", "setting"):
@@ -72,6 +107,7 @@ def main() -> None:
     results["16-bit"] = comm.gather(outcome(lambda: ZeroOptimizer(fo.Adam, [np.zeros(4, np.float16)])), root=0)
     for fault in ("load", "save"):
         results[fault] = comm.gather(outcome(checkpoint_fault(fault)), root=0)
+    results["programs"] = comm.gather(random_programs(), root=0)
     results["schedule-free"] = comm.gather(outcome(lambda: results.setdefault("sf-diff", [schedule_free()])), root=0)
     if rank == 0:
         print("RESULTS " + json.dumps(results), flush=True)

@@ -65,3 +65,8 @@ def test_schedule_free_modes_work_under_zero(run):
     n, results = run
     assert results["schedule-free"] == ["no error"] * n
     assert results["sf-diff"][0] < 1e-12
+
+
+def test_random_programs_with_faults_match_one_process(run):
+    n, results = run
+    assert results["programs"] == [[]] * n, results["programs"]
