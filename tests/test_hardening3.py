@@ -486,3 +486,19 @@ def test_leftovers_torch_format_loads_of_odd_tensors():
     ]:
         with pytest.raises(ValueError, match=message):
             opt.load_state_dict({**sd, "state": {0: {**sd["state"][0], name: value}}})
+
+
+def test_every_optimizer_takes_gradients_through_one_contract():
+    """Missing, unknown and misspelt names get the same sentence from the engine's optimizers, L-BFGS
+    and Muon (all through core.params.split_grads)."""
+    w = {"w": np.zeros((2, 2))}
+    closure = lambda g: lambda: (0.0, g)  # noqa: E731
+    for opt, call in [
+        (fo.Adam(w), lambda o, g: o.step(g)),
+        (fo.Muon({"w": np.zeros((2, 2))}), lambda o, g: o.step(g)),
+        (fo.LBFGS({"w": np.zeros((2, 2))}), lambda o, g: o.step(closure(g))),
+    ]:
+        with pytest.raises(ValueError, match="no gradient for parameter 'w'"):
+            call(opt, {"v": np.ones((2, 2))})
+        with pytest.raises(ValueError, match=r"gradients for unknown parameters \['v'\]"):
+            call(opt, {"w": np.ones((2, 2)), "v": np.ones((2, 2))})

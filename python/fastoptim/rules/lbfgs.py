@@ -9,6 +9,7 @@ import math
 import numpy as np
 
 from .. import _core
+from ..core.params import Key, split_grads
 from .line_search import strong_wolfe
 
 __all__ = ["LBFGS"]
@@ -323,11 +324,8 @@ class LBFGS(LBFGSCore):
 
     def _flat(self, grads: Any) -> np.ndarray:
         arrays = self._arrays()
-        if self._names is not None and isinstance(grads, Mapping):
-            grads = [grads[n] for n in self._names]
-        grads = list(grads)
-        if len(grads) != len(arrays):
-            raise ValueError(f"the closure returned {len(grads)} gradients for {len(arrays)} parameters")
+        keys: List[Key] = list(self._names) if self._names is not None else list(range(len(arrays)))
+        grads = split_grads(grads, [keys], self._names is not None)[0]  # the contract every optimizer shares
         out = np.empty(sum(self._sizes), arrays[0].dtype)
         offset = 0
         for i, (g, a) in enumerate(zip(grads, arrays)):
