@@ -502,3 +502,16 @@ def test_every_optimizer_takes_gradients_through_one_contract():
             call(opt, {"v": np.ones((2, 2))})
         with pytest.raises(ValueError, match=r"gradients for unknown parameters \['v'\]"):
             call(opt, {"w": np.ones((2, 2)), "v": np.ones((2, 2))})
+
+
+@pytest.mark.parametrize("cls, hyper", SETTINGS, ids=SETTING_IDS)
+def test_15_numpy_optimizers_pickle_with_their_parameters(cls, hyper):
+    import pickle
+
+    opt, params = stepped(cls, hyper)
+    params2, opt2 = pickle.loads(pickle.dumps((params, opt)))
+    assert opt2.param_groups[0]["params"][0] is params2[0]
+    for o in (opt, opt2):
+        for gs in grad_stream(SHAPES, 2, np.float32, seed=5):
+            o.step(gs)
+    assert all(np.array_equal(a, b) for a, b in zip(params, params2))

@@ -360,6 +360,19 @@ class Optimizer(StepOptions, EngineAccess):
         new.load_state_dict(self.state_dict())
         return new
 
+    def __getstate__(self) -> Dict[str, Any]:
+        """For pickle: everything but the compiled engine, which is rebuilt from the state dict."""
+        saved = {k: v for k, v in self.__dict__.items() if k != "_engine"}
+        saved["_engine_state"] = self.state_dict()
+        return saved
+
+    def __setstate__(self, saved: Dict[str, Any]) -> None:
+        state = saved.pop("_engine_state")
+        self.__dict__.update(saved)
+        self._engine = _core.Engine(self._rule, *self._precision)
+        self._register(self.param_groups)
+        self.load_state_dict(state)
+
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]
         for i, group in enumerate(self.param_groups):
