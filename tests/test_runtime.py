@@ -70,3 +70,23 @@ def test_threads():
 def test_omp_num_threads_is_honoured():
     out = run_python("import fastoptim; print(fastoptim.get_num_threads())", OMP_NUM_THREADS="1")
     assert out.stdout.strip() == "1", out.stderr
+
+
+def test_without_openmp_more_threads_warn_once(monkeypatch):
+    from fastoptim.core import runtime
+
+    monkeypatch.setattr(fo._core, "openmp", False)  # as a build without OpenMP reports
+    monkeypatch.setattr(runtime, "_warned", False)
+    with pytest.warns(RuntimeWarning, match="built without OpenMP: steps run on one thread"):
+        fo.set_num_threads(2)
+    fo.set_num_threads(2)  # once per process: no second warning (warnings are errors here)
+    fo.set_num_threads(fo._core.get_num_threads())
+    assert fo.core.runtime.has_openmp() is False
+
+
+def test_info_names_the_cpu_the_tier_and_openmp(capsys):
+    from fastoptim.cli import main
+
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    assert f"SIMD tier: {fo.simd_tier()}" in out and "features:" in out and ("OpenMP" in out)

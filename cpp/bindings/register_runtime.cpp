@@ -15,6 +15,7 @@ void register_runtime(py::module_& m) {
   m.def("supported_tiers", &supported_tiers, "Compiled tiers this CPU can run, lowest first.");
   m.def("tier_flags", &tier_flags, py::arg("tier"), "Compiler flags a tier was built with.");
   m.def("get_num_threads", &num_threads, "Threads used by a step.");
+  m.attr("openmp") = has_openmp();
   m.def("set_num_threads", &set_num_threads, py::arg("n"), "Set the threads used by a step.");
 }
 

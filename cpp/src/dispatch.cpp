@@ -1,6 +1,8 @@
 #include "fastoptim/dispatch.hpp"
 
+#ifdef _OPENMP
 #include <omp.h>
+#endif
 
 #include <atomic>
 #include <cstdlib>
@@ -146,9 +148,21 @@ const KernelTable& kernels() {
 
 std::string active_tier() { return kernels().tier; }
 
+bool has_openmp() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
 int num_threads() {
+#ifdef _OPENMP
   const int n = threads.load();
   return n > 0 ? n : omp_get_max_threads();
+#else
+  return 1;  // built without OpenMP: every step runs on the calling thread
+#endif
 }
 
 void set_num_threads(int n) {

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import platform
 import sys
 import time
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 __all__ = ["main"]
 
@@ -55,16 +56,31 @@ def _info(args: argparse.Namespace) -> int:
 
     from . import _core
     from ._core import __version__
-    from .core.runtime import available_tiers, get_num_threads, simd_tier
+    from .core.runtime import available_tiers, get_num_threads, has_openmp, simd_tier
 
     print(f"fastoptim {__version__} (numpy {numpy.__version__}, python {sys.version.split()[0]})")
+    print(f"CPU: {platform.machine()}, features: {' '.join(cpu_features()) or 'unknown'}")
     print(f"SIMD tier: {simd_tier()} (this CPU runs: {', '.join(available_tiers())})")
-    print(f"threads: {get_num_threads()}")
+    print(f"threads: {get_num_threads()} ({'OpenMP' if has_openmp() else 'no OpenMP: one thread'})")
     print("tiers compiled, with their flags:")
     for tier in _core.compiled_tiers():
         print(f"  {tier:<9} {_core.tier_flags(tier)}")
     print(f"update rules: {', '.join(_core.rules)}")
     return 0
+
+
+# The CPU features the tiers use, as Linux's /proc/cpuinfo names them (x86 "flags", aarch64 "Features").
+_FEATURES = ("sse4_2", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512vbmi", "avx512_bf16", "asimd", "sve", "sve2", "bf16")
+
+
+def cpu_features() -> List[str]:
+    """Which of the features the SIMD tiers use this CPU reports (Linux; empty elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            words = {w for line in f if line.split(":")[0].strip() in ("flags", "Features") for w in line.split(":", 1)[1].split()}
+    except OSError:
+        return []
+    return [f for f in _FEATURES if f in words]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

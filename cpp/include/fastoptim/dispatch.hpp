@@ -57,7 +57,9 @@ void select_tier_from_env();
 const KernelTable& kernels();
 std::string active_tier();
 
-/// Threads used by the driver. Starts at OpenMP's default (which honours OMP_NUM_THREADS).
+/// Whether this build has OpenMP (without it, steps run on one thread).
+bool has_openmp();
+/// Threads used by the driver. Starts at OpenMP's default (which honours OMP_NUM_THREADS); 1 without OpenMP.
 int num_threads();
 void set_num_threads(int n);
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 from .. import _core
 
-__all__ = ["simd_tier", "available_tiers", "set_num_threads", "get_num_threads"]
+__all__ = ["simd_tier", "available_tiers", "set_num_threads", "get_num_threads", "has_openmp"]
 
 
 def simd_tier() -> str:
@@ -33,11 +35,19 @@ def set_num_threads(n: int) -> None:
     """Set how many threads a step may use (an OpenMP team across all tensors of a group).
 
     Work under about 32K elements always runs on one thread: waking a team costs more than it saves.
-    The default is OpenMP's, which honours ``OMP_NUM_THREADS``.
+    The default is OpenMP's, which honours ``OMP_NUM_THREADS``. A build without OpenMP runs every
+    step on one thread; there, ``n > 1`` warns once (RuntimeWarning) and changes nothing.
     """
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
     _core.set_num_threads(n)
+    global _warned
+    if n > 1 and not _core.openmp and not _warned:
+        _warned = True
+        warnings.warn("fastoptim was built without OpenMP: steps run on one thread", RuntimeWarning, stacklevel=2)
+
+
+_warned = False  # set_num_threads warns once per process without OpenMP
 
 
 def get_num_threads() -> int:
@@ -48,3 +58,8 @@ def get_num_threads() -> int:
     True
     """
     return int(_core.get_num_threads())
+
+
+def has_openmp() -> bool:
+    """Whether this build spreads steps over threads with OpenMP (``fastoptim info`` shows it)."""
+    return bool(_core.openmp)
