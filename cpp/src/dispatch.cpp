@@ -8,6 +8,11 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#if defined(__linux__) && defined(__aarch64__)
+#include <sys/auxv.h>
+inline constexpr unsigned long kHwcapSve = 1ul << 22;  // HWCAP_SVE in the kernel's asm/hwcap.h
+#endif
+
 namespace fastoptim {
 
 // Each compiled tier defines its table in its own namespace (cpp/src/kernels.cpp).
@@ -27,7 +32,34 @@ const KernelTable& kernel_table();
 }
 #endif
 
+#ifdef FASTOPTIM_HAVE_SCALAR
+namespace scalar {
+const KernelTable& kernel_table();
+}
+#endif
+#ifdef FASTOPTIM_HAVE_NEON
+namespace neon {
+const KernelTable& kernel_table();
+}
+#endif
+#ifdef FASTOPTIM_HAVE_SVE
+namespace sve {
+const KernelTable& kernel_table();
+}
+#endif
+
 namespace {
+
+#ifdef FASTOPTIM_HAVE_SVE
+/// SVE, as the kernel tells (Linux); macOS's Apple silicon has NEON only.
+bool cpu_has_sve() {
+#if defined(__linux__) && defined(__aarch64__)
+  return (getauxval(AT_HWCAP) & kHwcapSve) != 0;
+#else
+  return false;
+#endif
+}
+#endif
 
 struct TierEntry {
   const char* name;
@@ -38,6 +70,9 @@ struct TierEntry {
 
 const std::vector<TierEntry>& tiers() {
   static const std::vector<TierEntry> all = {
+#ifdef FASTOPTIM_HAVE_SCALAR
+      {"scalar", &scalar::kernel_table, [] { return true; }, FASTOPTIM_FLAGS_SCALAR},  // tests/cpp only
+#endif
 #ifdef FASTOPTIM_HAVE_BASELINE
       {"baseline", &baseline::kernel_table, [] { return true; }, FASTOPTIM_FLAGS_BASELINE},
 #endif
@@ -45,6 +80,12 @@ const std::vector<TierEntry>& tiers() {
       // x86-64-v3: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE, with OS support for the YMM state.
       {"avx2", &avx2::kernel_table, [] { return __builtin_cpu_supports("x86-64-v3") > 0; },
        FASTOPTIM_FLAGS_AVX2},
+#endif
+#ifdef FASTOPTIM_HAVE_NEON
+      {"neon", &neon::kernel_table, [] { return true; }, FASTOPTIM_FLAGS_NEON},  // part of Armv8-A
+#endif
+#ifdef FASTOPTIM_HAVE_SVE
+      {"sve", &sve::kernel_table, &cpu_has_sve, FASTOPTIM_FLAGS_SVE},
 #endif
 #ifdef FASTOPTIM_HAVE_AVX512
       // x86-64-v4: AVX-512 F, BW, CD, DQ, VL, with OS support for the ZMM state.
