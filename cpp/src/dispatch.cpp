@@ -61,6 +61,29 @@ bool cpu_has_sve() {
 }
 #endif
 
+#ifdef FASTOPTIM_HAVE_AVX2
+// GCC names the x86-64 levels; clang (before 16) knows the features one by one (not F16C, which
+// every CPU with AVX2 and FMA has). Both check that the OS saves the YMM and ZMM registers.
+bool cpu_has_v3() {
+#if defined(__clang__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi") &&
+         __builtin_cpu_supports("bmi2");
+#else
+  return __builtin_cpu_supports("x86-64-v3") > 0;
+#endif
+}
+#endif
+#ifdef FASTOPTIM_HAVE_AVX512
+bool cpu_has_v4() {
+#if defined(__clang__)
+  return cpu_has_v3() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#else
+  return __builtin_cpu_supports("x86-64-v4") > 0;
+#endif
+}
+#endif
+
 struct TierEntry {
   const char* name;
   const KernelTable& (*table)();
@@ -78,7 +101,7 @@ const std::vector<TierEntry>& tiers() {
 #endif
 #ifdef FASTOPTIM_HAVE_AVX2
       // x86-64-v3: AVX2, FMA, BMI1/2, F16C, LZCNT, MOVBE, with OS support for the YMM state.
-      {"avx2", &avx2::kernel_table, [] { return __builtin_cpu_supports("x86-64-v3") > 0; },
+      {"avx2", &avx2::kernel_table, &cpu_has_v3,
        FASTOPTIM_FLAGS_AVX2},
 #endif
 #ifdef FASTOPTIM_HAVE_NEON
@@ -89,7 +112,7 @@ const std::vector<TierEntry>& tiers() {
 #endif
 #ifdef FASTOPTIM_HAVE_AVX512
       // x86-64-v4: AVX-512 F, BW, CD, DQ, VL, with OS support for the ZMM state.
-      {"avx512", &avx512::kernel_table, [] { return __builtin_cpu_supports("x86-64-v4") > 0; },
+      {"avx512", &avx512::kernel_table, &cpu_has_v4,
        FASTOPTIM_FLAGS_AVX512},
 #endif
   };

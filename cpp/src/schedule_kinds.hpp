@@ -48,9 +48,9 @@ inline void check(const char* kind, const char* name, double v, Arg arg) {
 }
 
 // Codes of the string options, as the Python functions pass them (an option's index).
-enum Anneal { kLinearAnneal = 0, kCosAnneal = 1 };
-enum CyclicMode { kTriangular = 0, kTriangular2 = 1, kExpRange = 2 };
-enum DecayShape { kDecayLinear = 0, kDecayCosine = 1, kDecaySqrt = 2 };
+constexpr double kLinearAnneal = 0, kCosAnneal = 1;  // anneal
+constexpr double kTriangular = 0, kTriangular2 = 1, kExpRange = 2;  // cyclic's mode
+constexpr double kDecayLinear = 0, kDecayCosine = 1, kDecaySqrt = 2;  // warmup_stable_decay's decay
 
 /// Half a cosine from a (at frac 0) to b (at frac 1).
 inline double cosine_between(double a, double b, double frac) { return b + (a - b) * (1 + std::cos(kPi * frac)) / 2; }

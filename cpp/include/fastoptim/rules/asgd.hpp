@@ -52,12 +52,12 @@ struct Asgd : RuleBase {
   struct Step {
     double eta, decay, mu, weight_decay, grad_scale;
   };
-  /// Uses this step's eta and mu, then advances scalars[0] (eta) and scalars[1] (mu) to the next step's.
-  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* scalars) {
+  /// Uses this step's eta and mu, then advances carried[0] (eta) and carried[1] (mu) to the next step's.
+  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* carried) {
     const double t = static_cast<double>(step);
-    const double eta = step == 1 ? h.lr : scalars[0], mu = scalars[1];
-    scalars[0] = h.lr / std::pow(1 + h.lambd * h.lr * t, h.alpha);
-    scalars[1] = 1 / std::max(1.0, t - h.t0);
+    const double eta = step == 1 ? h.lr : carried[0], mu = carried[1];
+    carried[0] = h.lr / std::pow(1 + h.lambd * h.lr * t, h.alpha);
+    carried[1] = 1 / std::max(1.0, t - h.t0);
     return {eta, 1 - h.lambd * eta, mu, h.weight_decay, h.maximize ? -1.0 : 1.0};
   }
   static Traffic traffic(const Hyper&) { return {{{3, 2}}, 1}; }

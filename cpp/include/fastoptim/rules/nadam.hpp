@@ -48,13 +48,13 @@ struct Nadam : RuleBase {
   struct Step {
     double grad_coef, avg_coef, inv_bc2, beta1, beta2, eps, coupled_decay, param_scale, grad_scale;
   };
-  /// Advances scalars[0], the running product of mu_t.
-  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* scalars) {
+  /// Advances carried[0] (its scalar state mu_product), the running product of mu_t.
+  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* carried) {
     const double t = static_cast<double>(step);
     const double mu = h.beta1 * (1 - 0.5 * std::pow(0.96, t * h.momentum_decay));
     const double mu_next = h.beta1 * (1 - 0.5 * std::pow(0.96, (t + 1) * h.momentum_decay));
-    const double product = scalars[0] * mu;
-    scalars[0] = product;
+    const double product = carried[0] * mu;
+    carried[0] = product;
     return {h.lr * (1 - mu) / (1 - product),
             h.lr * mu_next / (1 - product * mu_next),
             1 / (1 - std::pow(h.beta2, t)),

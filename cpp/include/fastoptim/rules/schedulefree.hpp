@@ -86,8 +86,8 @@ struct ScheduleFreeSgd : ScheduleFreeBase {
     validate_common(h.lr, h.momentum, h.weight_decay, h.warmup_steps, h.r, h.weight_lr_power);
   }
   static unsigned state_mask(const Hyper&) { return 1u; }
-  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* scalars) {
-    const auto [lr, c] = schedulefree_weight(h.lr, h.warmup_steps, h.r, h.weight_lr_power, step, scalars);
+  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* carried) {
+    const auto [lr, c] = schedulefree_weight(h.lr, h.warmup_steps, h.r, h.weight_lr_power, step, carried);
     return {{c, lr * (h.momentum * (1 - c) - 1), lr, h.weight_decay, 1.0, 0.0, 0.0, 0.0}};
   }
   static Traffic traffic(const Hyper&) { return {{{3, 2}}, 1}; }
@@ -106,8 +106,8 @@ struct ScheduleFreeAdamw : ScheduleFreeBase {
     require_nonnegative("eps", h.eps);
   }
   static unsigned state_mask(const Hyper&) { return 3u; }
-  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* scalars) {
-    const auto [lr, c] = schedulefree_weight(h.lr, h.warmup_steps, h.r, h.weight_lr_power, step, scalars);
+  static Step prepare(const Hyper& h, std::int64_t step, unsigned, double* carried) {
+    const auto [lr, c] = schedulefree_weight(h.lr, h.warmup_steps, h.r, h.weight_lr_power, step, carried);
     const double bc2 = 1 - std::pow(h.beta2, static_cast<double>(step));
     return {{c, lr * (h.beta1 * (1 - c) - 1), lr, h.weight_decay, 1.0, bc2, h.beta2, h.eps}};
   }
