@@ -10,10 +10,11 @@ __all__ = ["simd_tier", "available_tiers", "set_num_threads", "get_num_threads",
 
 
 def simd_tier() -> str:
-    """Name of the SIMD tier the kernels run on: ``"baseline"``, ``"avx2"`` or ``"avx512"``.
+    """Name of the SIMD tier the kernels run on: ``"baseline"``, ``"avx2"`` or ``"avx512"`` on x86-64,
+    ``"neon"`` or ``"sve"`` on aarch64.
 
     The best tier this CPU supports is chosen at import. Set the environment variable
-    ``FASTOPTIM_SIMD=baseline|avx2|avx512`` before importing to force a lower one; asking for a tier
+    ``FASTOPTIM_SIMD`` to a tier's name before importing to force a lower one; asking for a tier
     the CPU lacks makes the import fail with the reason.
 
     Every tier computes bit-identical results: the kernels are elementwise and are compiled without
