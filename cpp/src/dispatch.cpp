@@ -16,36 +16,27 @@ inline constexpr unsigned long kHwcapSve = 1ul << 22;  // HWCAP_SVE in the kerne
 namespace fastoptim {
 
 // Each compiled tier defines its table in its own namespace (cpp/src/kernels.cpp).
+#define FASTOPTIM_TIER_TABLE(tier) \
+  namespace tier {                 \
+  const KernelTable& kernel_table(); \
+  }
+#ifdef FASTOPTIM_HAVE_SCALAR
+FASTOPTIM_TIER_TABLE(scalar)
+#endif
 #ifdef FASTOPTIM_HAVE_BASELINE
-namespace baseline {
-const KernelTable& kernel_table();
-}
+FASTOPTIM_TIER_TABLE(baseline)
 #endif
 #ifdef FASTOPTIM_HAVE_AVX2
-namespace avx2 {
-const KernelTable& kernel_table();
-}
+FASTOPTIM_TIER_TABLE(avx2)
 #endif
 #ifdef FASTOPTIM_HAVE_AVX512
-namespace avx512 {
-const KernelTable& kernel_table();
-}
-#endif
-
-#ifdef FASTOPTIM_HAVE_SCALAR
-namespace scalar {
-const KernelTable& kernel_table();
-}
+FASTOPTIM_TIER_TABLE(avx512)
 #endif
 #ifdef FASTOPTIM_HAVE_NEON
-namespace neon {
-const KernelTable& kernel_table();
-}
+FASTOPTIM_TIER_TABLE(neon)
 #endif
 #ifdef FASTOPTIM_HAVE_SVE
-namespace sve {
-const KernelTable& kernel_table();
-}
+FASTOPTIM_TIER_TABLE(sve)
 #endif
 
 namespace {
