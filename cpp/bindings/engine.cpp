@@ -167,7 +167,7 @@ void EngineBase::set_groups(const py::list& lists, const py::list& labels, const
         rec.descr = py::reinterpret_borrow<py::object>(py::detail::array_proxy(arrays[i].ptr())->descr);
         rec.state.resize(n_state());
         rec.absmax.resize(n_state());
-        rec.scalars = initial_scalars();
+        rec.scalars = global_sums() ? shared_scalars() : initial_scalars();
       }
       rec.label = label;
       c.span.owner = params.size();
@@ -313,6 +313,7 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
       keep.push_back(std::move(gobj));
     }
   }
+  if (global_sums()) check_shared_lr();
   std::vector<Pending> pending;  // new state, kept only if the step completes
   plan(pending);
 
@@ -320,7 +321,7 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
   // groups (torch clips over all parameters at once). The clip factor then scales the gradients
   // inside the rules' loops: the user's gradient arrays are only read.
   std::ptrdiff_t bad_group = -1, bad_tensor = -1;
-  const bool split = two_pass() && !reduce_sums.is_none();
+  const bool split = global_sums() > 0 || (two_pass() && !reduce_sums.is_none());
   {
     const KernelTable& k = kernels();
     const int threads = num_threads();
@@ -382,7 +383,29 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
       for (std::size_t i : rr.members) commit(i);
     }
   }
+  if (global_sums() && !runs_.empty())  // one estimate for all: parameters that sat this step out too
+    for (Param& p : params_)
+      if (p.step > 0) p.scalars = runs_[0].scalars;
   return Outcome::stepped;
+}
+
+void EngineBase::check_shared_lr() const {
+  const double* first = nullptr;
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    const double lr = values_[gi][lr_field()];
+    if (lr == 0) continue;
+    if (!first) first = &values_[gi][lr_field()];
+    if (lr != *first)
+      throw py::value_error("lr=" + shortest(lr) + " (param group " + std::to_string(gi) + ") differs from lr=" +
+                            shortest(*first) + " of an earlier group: this rule's estimate is one number for all "
+                            "groups, so they share one lr (0 freezes a group)");
+  }
+}
+
+std::vector<double> EngineBase::shared_scalars() const {
+  for (const Param& p : params_)
+    if (p.step > 0) return p.scalars;
+  return initial_scalars();
 }
 
 }  // namespace fastoptim::bind

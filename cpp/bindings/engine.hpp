@@ -171,6 +171,8 @@ class EngineBase {
   virtual std::size_t lr_field() const = 0;
   /// Whether the rule makes two passes (LAMB, LARS), so step() offers its sums to `reduce_sums`.
   virtual bool two_pass() const = 0;
+  /// How many sums over all parameters the rule needs before its update (Prodigy, D-Adaptation), or 0.
+  virtual std::size_t global_sums() const = 0;
   /// The (reads, writes) of each pass of a step with the group's latest validated settings.
   virtual std::vector<std::pair<int, int>> traffic(std::size_t group) = 0;
 
@@ -197,6 +199,9 @@ class EngineBase {
   /// Compute runs_[r]'s step scalars (and advance its scalar state) before the GIL is released.
   virtual void prepare(std::size_t r) = 0;
   virtual void run(const KernelTable& k, std::size_t r, const Work& w) = 0;
+  /// A rule with global sums: advance its scalar state from the totals over every run (and process),
+  /// and give every run its pass-2 scalars.
+  virtual void finish(const double* totals) = 0;
   /// Multiply run r's gradients by `factor` as the rule reads them (gradient clipping).
   virtual void scale_gradients(std::size_t r, double factor) = 0;
 
@@ -217,8 +222,14 @@ class EngineBase {
   Work work_of(std::size_t r, int threads) const;
   /// Add member i of group g to `set`: its tensor, or with a row-sparse gradient one tensor per row.
   void add_member(const Group& g, std::size_t i, TensorSet& set) const;
-  /// Run every run's pass 1, call `reduce_sums` with the GIL held, then every run's pass 2.
+  /// Run every run's pass 1, call `reduce_sums` with the GIL held (and, for a rule with global sums,
+  /// finish() with their totals), then every run's pass 2.
   void run_split(const KernelTable& k, int threads, const py::object& reduce_sums);
+  /// A rule with global sums: every group's lr must be the same or 0 (its estimate is one number).
+  void check_shared_lr() const;
+  /// A rule with global sums keeps one scalar state for all parameters: that of any parameter that
+  /// has stepped, else the rule's initial one.
+  std::vector<double> shared_scalars() const;
 
   std::vector<Param> params_;
   std::vector<Group> groups_;

@@ -136,17 +136,18 @@ Work EngineBase::work_of(std::size_t r, int threads) const {
 void EngineBase::run_split(const KernelTable& k, int threads, const py::object& reduce_sums) {
   std::vector<std::size_t> first(runs_.size() + 1, 0);  // each run's first row in `sums`
   for (std::size_t r = 0; r < runs_.size(); ++r) first[r + 1] = first[r] + work_of(r, threads).n_tensors;
-  std::vector<double> sums(2 * first.back());
+  const std::size_t width = global_sums() ? global_sums() : 2;  // sums per tensor
+  std::vector<double> sums(width * first.back());
   for (std::size_t r = 0; r < runs_.size(); ++r) {
     Work w = work_of(r, threads);
     w.phase = Phase::norms;
-    w.sums = sums.data() + 2 * first[r];
+    w.sums = sums.data() + width * first[r];
     run(k, r, w);
   }
-  {
+  if (!reduce_sums.is_none()) {
     py::gil_scoped_acquire acquire;
     const auto rows = static_cast<py::ssize_t>(first.back());
-    py::array_t<double> table({rows, py::ssize_t{2}});
+    py::array_t<double> table({rows, static_cast<py::ssize_t>(width)});
     py::array_t<std::int64_t> index(rows);
     std::copy(sums.begin(), sums.end(), table.mutable_data());
     std::int64_t* at = index.mutable_data();
@@ -160,10 +161,16 @@ void EngineBase::run_split(const KernelTable& k, int threads, const py::object& 
     reduce_sums(table, index);
     std::copy(table.data(), table.data() + sums.size(), sums.begin());
   }
+  if (global_sums()) {  // in row order, so every process that holds the same table gets the same totals
+    double totals[kMaxGlobalSums] = {};
+    for (std::size_t row = 0; row < first.back(); ++row)
+      for (std::size_t j = 0; j < width; ++j) totals[j] += sums[width * row + j];
+    finish(totals);
+  }
   for (std::size_t r = 0; r < runs_.size(); ++r) {
     Work w = work_of(r, threads);
     w.phase = Phase::update;
-    w.sums = sums.data() + 2 * first[r];
+    w.sums = sums.data() + width * first[r];
     run(k, r, w);
   }
 }

@@ -35,6 +35,7 @@ class Engine final : public EngineBase {
   std::string scalar_name(std::size_t k) const override { return Rule::scalars.at(k); }
   std::size_t n_scalars() const override { return Rule::scalars.size(); }
   bool two_pass() const override { return is_two_pass<typename Rule::Step>::value; }
+  std::size_t global_sums() const override { return fastoptim::global_sums<typename Rule::Step>::value; }
   std::size_t lr_field() const override { return kLr; }
   std::vector<std::pair<int, int>> traffic(std::size_t group) override {
     if (group >= hypers_.size()) throw py::index_error("no param group " + std::to_string(group));
@@ -92,6 +93,17 @@ class Engine final : public EngineBase {
     steps_.resize(runs_.size());
     Run& run = runs_[r];
     steps_[r] = Rule::prepare(hypers_[run.group], run.step + 1, run.fresh, run.scalars.data());
+  }
+  void finish(const double* totals) override {
+    if constexpr (fastoptim::global_sums<typename Rule::Step>::value != 0) {
+      const std::vector<double> before = runs_[0].scalars;
+      std::vector<double> after = before;
+      Rule::advance(hypers_[runs_[0].group], steps_[0], totals, after.data());
+      for (std::size_t r = 0; r < runs_.size(); ++r) {
+        Rule::finish(hypers_[runs_[r].group], steps_[r], totals, before.data(), after.data());
+        runs_[r].scalars = after;
+      }
+    }
   }
   void run(const KernelTable& k, std::size_t r, const Work& w) override { step_fn<Rule>(k)(steps_[r], w); }
   void scale_gradients(std::size_t r, double factor) override { steps_[r].grad_scale *= factor; }

@@ -8,6 +8,10 @@
 //   trust(step, sum_a, sum_b) -> double               per tensor, from the tensor's sums,
 //   update(step, trust, p, g, state, n)               pass 2.
 // Work::phase may ask a two-pass rule for pass 1 or pass 2 alone (see Phase).
+// A rule with global sums (its Step has `global_sums = K`, e.g. Prodigy) provides
+//   accumulate(step, p, g, state, n, Lanes* sums)   pass 1: K per-chunk sums
+//   update(step, p, g, state, n)                    pass 2, with the scalars the totals gave
+// and the engine runs its passes apart (Phase::norms, then Phase::update), with the totals between.
 // A per-row rule (its Step has `per_row = <mask of slots with one value per row>`, e.g.
 // RowWiseAdagrad) provides
 //   update_rows(step, p, g, state, rows, width)   `rows` rows of `width` elements; a per-row slot's
@@ -220,6 +224,29 @@ void run(const Step& s, const Work& w) {
         typed(static_cast<float*>(t.param), static_cast<const float*>(t.grad));
       else
         typed(static_cast<double*>(t.param), static_cast<const double*>(t.grad));
+    });
+  } else if constexpr (global_sums<Step>::value != 0) {
+    // Pass 1 as for the two-pass rules, K sums per tensor in chunk order; pass 2 elementwise.
+    constexpr std::size_t K = global_sums<Step>::value;
+    if (w.phase != Phase::update) {
+      std::vector<double> sums(K * w.n_chunks);
+      for_each_chunk(w, [&](std::size_t c) {
+        Lanes out[K];
+        visit_rule_chunk(
+            w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { accumulate(s, p, g, st, n, out); },
+            Step::state_pass == 1);
+        for (std::size_t k = 0; k < K; ++k) sums[K * c + k] = out[k].total();
+      });
+      if (w.sums) {
+        std::fill(w.sums, w.sums + K * w.n_tensors, 0.0);
+        for (std::size_t c = 0; c < w.n_chunks; ++c)
+          for (std::size_t k = 0; k < K; ++k) w.sums[K * w.chunks[c].tensor + k] += sums[K * c + k];
+      }
+      if (w.phase == Phase::norms) return;
+    }
+    for_each_chunk(w, [&](std::size_t c) {
+      visit_rule_chunk(
+          w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); }, Step::state_pass == 2);
     });
   } else if constexpr (!is_two_pass<Step>::value) {
     for_each_chunk(w, [&](std::size_t c) {

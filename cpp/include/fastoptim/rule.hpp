@@ -116,6 +116,19 @@ struct is_per_tensor : std::false_type {};
 template <class Step>
 struct is_per_tensor<Step, std::void_t<decltype(Step::per_tensor)>> : std::bool_constant<Step::per_tensor> {};
 
+/// How many sums over all of a rule's parameters its update needs (`static constexpr std::size_t
+/// global_sums = K` in its Step, e.g. Prodigy's estimate of the distance to the solution): pass 1
+/// sums K quantities per tensor, the engine adds them over every tensor of every group (and process),
+/// Rule::advance turns the totals into the rule's new scalar state and Rule::finish into each run's
+/// pass-2 scalars. 0: the rule has no global sums.
+template <class Step, class = void>
+struct global_sums : std::integral_constant<std::size_t, 0> {};
+template <class Step>
+struct global_sums<Step, std::void_t<decltype(Step::global_sums)>>
+    : std::integral_constant<std::size_t, Step::global_sums> {};
+/// The most global sums a rule may ask for.
+inline constexpr std::size_t kMaxGlobalSums = 4;
+
 struct RuleBase {
   /// Names of the rule's per-group scalar state; prepare() reads and advances them.
   static constexpr std::array<const char*, 0> scalars{};

@@ -98,7 +98,7 @@ struct Work {
   std::size_t total = 0;  ///< elements over all tensors; decides whether to go parallel
   int threads = 1;
   Phase phase = Phase::both;  ///< two-pass rules only
-  double* sums = nullptr;     ///< 2 per tensor, for Phase::norms and Phase::update
+  double* sums = nullptr;     ///< 2 per tensor (a rule's global_sums for those rules), for norms and update
 };
 
 /// Tensors and the chunks they are cut into (at most kChunkElems elements each, or one row when a

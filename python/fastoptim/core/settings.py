@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _core
 
-__all__ = ["NONE_MEANS", "PACKED", "StepOptions", "settings_reader"]
+__all__ = ["INF_MEANS", "NONE_MEANS", "OWN_ENTRY", "PACKED", "StepOptions", "settings_reader"]
 
 _NONFINITE = ("raise", "skip", "ignore")
 
@@ -68,11 +68,17 @@ PACKED = {
     "step_size_min": ("step_sizes", 0), "step_size_max": ("step_sizes", 1),  # Rprop
     "eps1": ("eps", 0), "eps2": ("eps", 1),  # Adafactor
 }
+# (rule, scalar): a rule that takes a PACKED name as a group entry of its own (Prodigy's beta3).
+OWN_ENTRY = {("prodigy", "beta3")}
 # Settings that may be None in Python (alone or in a tuple): the number C++ takes for None.
 NONE_MEANS = {
     "t_alpha_beta3": 0.0,  # AdEMAMix: no warm-up
     "eps1": -1.0,  # Adafactor: the dtype's machine epsilon
+    "beta3": -1.0,  # Prodigy: sqrt(beta2)
 }
+# Settings that may be infinite: the number C++ takes for infinity (the engine refuses non-finite
+# settings). A user's value equal to it is refused.
+INF_MEANS = {"growth_rate": 0.0}  # Prodigy, D-Adaptation: d grows without bound
 
 
 @functools.lru_cache(maxsize=None)
@@ -89,13 +95,14 @@ def settings_reader(rule: str) -> Callable[[Mapping[str, Any]], Tuple[Any, ...]]
     keys: List[str] = []  # the group entries, each once, in order
     members: Dict[str, List[str]] = {}  # a tuple's scalars, in order
     for field in _core.rules[rule]["hyper"]:
-        key = PACKED[field][0] if field in PACKED else field
+        packed = field in PACKED and (rule, field) not in OWN_ENTRY
+        key = PACKED[field][0] if packed else field
         if key not in keys:
             keys.append(key)
-        if field in PACKED:
+        if packed:
             members.setdefault(key, []).append(field)
     get = operator.itemgetter(*keys)
-    if not members and not NONE_MEANS.keys() & set(keys):  # no tuple, no None
+    if not members and not (NONE_MEANS.keys() | INF_MEANS.keys()) & set(keys):  # no tuple, no None, no inf
         return get  # type: ignore[no-any-return]
 
     def read(group: Mapping[str, Any]) -> Tuple[Any, ...]:
@@ -116,8 +123,13 @@ _COUNT = {2: "pair", 3: "triple"}
 
 
 def none_means(name: str, value: Any) -> Any:
-    """The value the engine takes for setting ``name``: :data:`NONE_MEANS`' number for None. That number
-    is the engine's private code, so a user's value equal to it (Adafactor's ``eps1=-1``) is refused."""
+    """The value the engine takes for setting ``name``: :data:`NONE_MEANS`' number for None and
+    :data:`INF_MEANS`' for infinity. Those numbers are the engine's private codes, so a user's value
+    equal to one (Adafactor's ``eps1=-1``, ``growth_rate=0``) is refused."""
+    if name in INF_MEANS:
+        if value == INF_MEANS[name]:
+            raise ValueError(f"invalid {name}={value!r}: must be > 0 (inf: no bound)")
+        return INF_MEANS[name] if value == float("inf") else value
     if name not in NONE_MEANS:
         return value
     if value is None:
