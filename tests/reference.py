@@ -461,6 +461,140 @@ def muon(p, g, state, t, *, lr=1e-3, weight_decay=0.1, momentum=0.95, nesterov=T
     return p * (1 - lr * weight_decay) - lr * scale * newton_schulz(update, **ns)
 
 
+# -- learning-rate-free rules: one estimate d for all parameters, so each formula takes them all ---------
+# ``rule(ps, gs, state, t, **hyper) -> new ps``, ``state`` holding the shared scalars and a list of
+# per-parameter dicts. Registered in GLOBAL_CASES (the per-tensor CASES cannot hold them).
+GLOBAL_CASES: List[Tuple[str, Rule, Dict[str, Any]]] = []
+
+
+def global_cases(name: str, *settings: Dict[str, Any]) -> Callable[[Rule], Rule]:
+    def register(rule: Rule) -> Rule:
+        GLOBAL_CASES.extend((name, rule, s) for s in settings)
+        return rule
+
+    return register
+
+
+def _per_param(state, ps):
+    return state.setdefault("params", [{} for _ in ps])
+
+
+@global_cases(
+    "Prodigy",
+    dict(),
+    dict(weight_decay=0.1, use_bias_correction=True),
+    dict(betas=(0.0, 0.99), weight_decay=0.1, decouple=False, safeguard_warmup=True, d_coef=0.5, growth_rate=1.05),
+    dict(beta3=0.9, maximize=True),
+)
+def prodigy(ps, gs, state, t, *, lr=1.0, betas=(0.9, 0.999), beta3=None, eps=1e-8, weight_decay=0.0, decouple=True,
+            use_bias_correction=False, safeguard_warmup=False, d0=1e-6, d_coef=1.0, growth_rate=math.inf, maximize=False):
+    """Prodigy (Mishchenko & Defazio 2024, Algorithm 3 with Adam's moments scaled by d)."""
+    b1, b2 = betas
+    b3 = math.sqrt(b2) if beta3 is None else beta3
+    d, d_max, num = state.get("d", d0), state.get("d_max", d0), state.get("num", 0.0)
+    bc = math.sqrt(1 - b2**t) / (1 - b1**t) if use_bias_correction else 1.0
+    dlr = d * lr * bc
+    per = _per_param(state, ps)
+    gs = [(-g if maximize else g) + (0.0 if decouple else weight_decay) * p for p, g in zip(ps, gs)]
+    num = b3 * num + sum((d / d0) * dlr * float(np.dot(g.ravel(), (st.setdefault("p0", p.copy()) - p).ravel())) for p, g, st in zip(ps, gs, per))
+    den = 0.0
+    for g, st in zip(gs, per):
+        st["m"] = b1 * st.get("m", 0.0) + d * (1 - b1) * g
+        st["v"] = b2 * st.get("v", 0.0) + d * d * (1 - b2) * g * g
+        st["s"] = b3 * st.get("s", 0.0) + (d / d0) * (d if safeguard_warmup else dlr) * g
+        den += float(np.abs(st["s"]).sum())
+    if den == 0:
+        return ps
+    d_hat = d_coef * num / den
+    if d == d0:
+        d = max(d, d_hat)
+    d_max = max(d_max, d_hat)
+    d = min(d_max, d * growth_rate)
+    state.update(d=d, d_max=d_max, num=num)
+    out = []
+    for p, g, st in zip(ps, gs, per):
+        p = p - weight_decay * dlr * p if decouple else p
+        step = dlr * st["m"] if b1 > 0 else dlr * d * g
+        out.append(p - step / (np.sqrt(st["v"]) + d * eps))
+    return out
+
+
+@global_cases(
+    "DAdaptAdam",
+    dict(),
+    dict(weight_decay=0.1, decouple=True, use_bias_correction=True),
+    dict(betas=(0.8, 0.99), weight_decay=0.1, growth_rate=1.1, maximize=True),
+)
+def dadapt_adam(ps, gs, state, t, *, lr=1.0, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decouple=False,
+                use_bias_correction=False, d0=1e-6, growth_rate=math.inf, maximize=False):
+    """D-Adapt Adam (Defazio & Mishchenko 2023, Algorithm 4, as dadaptation 3.2 weights it)."""
+    b1, b2 = betas
+    sb2 = math.sqrt(b2)
+    d, num = state.get("d", d0), state.get("num", 0.0)
+    dlr = d * lr * (math.sqrt(1 - b2**t) / (1 - b1**t) if use_bias_correction else 1.0)
+    per = _per_param(state, ps)
+    gs = [(-g if maximize else g) + (0.0 if decouple else weight_decay) * p for p, g in zip(ps, gs)]
+    inner, l1 = 0.0, 0.0
+    for g, st in zip(gs, per):
+        s, v = st.get("s", np.zeros_like(g)), st.get("v", np.zeros_like(g))
+        inner += dlr * float(np.sum(g * s / (np.sqrt(v) + eps)))
+        st["m"] = b1 * st.get("m", 0.0) + dlr * (1 - b1) * g
+        st["v"] = b2 * v + (1 - b2) * g * g
+        st["s"] = sb2 * s + dlr * (1 - sb2) * g
+        l1 += float(np.abs(st["s"]).sum())
+    if l1 == 0:
+        return ps
+    num = sb2 * num + (1 - sb2) * inner
+    d = max(d, min(num / ((1 - sb2) * l1), d * growth_rate))
+    state.update(d=d, num=num)
+    return [(p - weight_decay * dlr * p if decouple else p) - st["m"] / (np.sqrt(st["v"]) + eps) for p, st in zip(ps, per)]
+
+
+@global_cases("DAdaptSGD", dict(), dict(momentum=0.9, weight_decay=0.01), dict(growth_rate=1.5, maximize=True))
+def dadapt_sgd(ps, gs, state, t, *, lr=1.0, momentum=0.0, weight_decay=0.0, d0=1e-6, growth_rate=math.inf, maximize=False):
+    """D-Adapt SGD (Defazio & Mishchenko 2023, Algorithm 1 in its dual-averaging form, with momentum)."""
+    d, num = state.get("d", d0), state.get("num", 0.0)
+    per = _per_param(state, ps)
+    raw = [-g if maximize else g for g in gs]
+    if "g0" not in state:
+        state["g0"] = math.sqrt(sum(float(np.sum(g * g)) for g in raw))
+    dlr = d * lr / state["g0"]
+    gs = [g + weight_decay * p for p, g in zip(ps, raw)]
+    sk_sq = 0.0
+    for p, g, st in zip(ps, gs, per):
+        s = st.get("s", np.zeros_like(g))
+        st.setdefault("x0", p.copy())
+        num += dlr * float(np.sum(g * s))
+        st["s"] = s + dlr * g
+        sk_sq += float(np.sum(st["s"] ** 2))
+    d = max(d, min(2 * num / math.sqrt(sk_sq), d * growth_rate))
+    state.update(d=d, num=num)
+    return [momentum * p + (1 - momentum) * (st["x0"] - st["s"]) for p, st in zip(ps, per)]
+
+
+@global_cases("DAdaptAdaGrad", dict(), dict(momentum=0.9, weight_decay=0.01, growth_rate=1.2), dict(eps=1e-3, maximize=True))
+def dadapt_adagrad(ps, gs, state, t, *, lr=1.0, momentum=0.0, weight_decay=0.0, eps=1e-6, d0=1e-6, growth_rate=math.inf, maximize=False):
+    """D-Adapt AdaGrad (Defazio & Mishchenko 2023, Algorithm 3 in its dual-averaging form)."""
+    d = state.get("d", d0)
+    dlr = d * lr
+    per = _per_param(state, ps)
+    gs = [(-g if maximize else g) + weight_decay * p for p, g in zip(ps, gs)]
+    gsq = 0.0
+    for p, g, st in zip(ps, gs, per):
+        st.setdefault("x0", p.copy())
+        st["a"] = st.get("a", np.full_like(g, 1e-6)) + g * g
+        gsq += float(np.sum(g * g / (np.sqrt(st["a"]) + eps)))
+        st["s"] = st.get("s", 0.0) + dlr * g
+    sksq = sum(float(np.sum(st["s"] ** 2 / (np.sqrt(st["a"]) + eps))) for st in per)
+    skl1 = sum(float(np.abs(st["s"]).sum()) for st in per)
+    if skl1 == 0:
+        return ps
+    gsq_weighted = state.get("gsq", 0.0) + dlr * dlr * gsq
+    d = max(d, min((sksq - gsq_weighted) / skl1, d * growth_rate))
+    state.update(d=d, gsq=gsq_weighted)
+    return [momentum * p + (1 - momentum) * (st["x0"] - st["s"] / (np.sqrt(st["a"]) + eps)) for p, st in zip(ps, per)]
+
+
 def trajectory(rule: Rule, params: List[np.ndarray], grads: Iterable[List[np.ndarray]], **hyper: Any):
     """Run ``rule`` over a stream of gradient lists in float64; return the final params and states."""
     ps = [np.asarray(p, np.float64).copy() for p in params]
