@@ -296,7 +296,7 @@ def test_class_defaults_are_the_rules_defaults(cls):
     groups it builds must agree with them."""
     import inspect
 
-    from fastoptim.core.settings import NONE_MEANS, PACKED
+    from fastoptim.core.settings import OWN_ENTRY, PACKED, none_means
 
     info = fo._core.rules[cls._rule]
     own = OWN_DEFAULTS.get(cls.__name__, {})
@@ -305,11 +305,10 @@ def test_class_defaults_are_the_rules_defaults(cls):
     assert len(info["hyper"]) == len(info["defaults"]) and "lr" in info["hyper"]
     for name, value in zip(info["hyper"], info["defaults"]):
         expected = own.get(name, value)
-        key, at = PACKED.get(name, (name, None))
-        got = group[key] if at is None else group[key][at]
-        got = NONE_MEANS[name] if got is None and name in NONE_MEANS else got
+        key, at = (name, None) if (cls._rule, name) in OWN_ENTRY else PACKED.get(name, (name, None))
+        got = none_means(name, group[key] if at is None else group[key][at])
         assert got == expected, (name, got, expected)
         if key in signature and name not in own:  # the signature shows the same default
             default = signature[key].default
             default = default if at is None else default[at]
-            assert (NONE_MEANS[name] if default is None else default) == value, name
+            assert none_means(name, default) == value, name

@@ -389,23 +389,4 @@ EngineBase::Outcome EngineBase::step(const py::list& lists, const py::list& grad
   return Outcome::stepped;
 }
 
-void EngineBase::check_shared_lr() const {
-  const double* first = nullptr;
-  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
-    const double lr = values_[gi][lr_field()];
-    if (lr == 0) continue;
-    if (!first) first = &values_[gi][lr_field()];
-    if (lr != *first)
-      throw py::value_error("lr=" + shortest(lr) + " (param group " + std::to_string(gi) + ") differs from lr=" +
-                            shortest(*first) + " of an earlier group: this rule's estimate is one number for all "
-                            "groups, so they share one lr (0 freezes a group)");
-  }
-}
-
-std::vector<double> EngineBase::shared_scalars() const {
-  for (const Param& p : params_)
-    if (p.step > 0) return p.scalars;
-  return initial_scalars();
-}
-
 }  // namespace fastoptim::bind

@@ -1,5 +1,6 @@
 // Planning a step: each parameter's state (allocated aside), the runs a group is cut into, the
-// tensors of a row-sparse gradient's rows, and the two-pass rules' split around reduce_sums.
+// tensors of a row-sparse gradient's rows, the two-pass rules' split around reduce_sums, and the
+// one estimate of the rules with global sums.
 #include <algorithm>
 #include <cstring>
 
@@ -173,6 +174,25 @@ void EngineBase::run_split(const KernelTable& k, int threads, const py::object& 
     w.sums = sums.data() + width * first[r];
     run(k, r, w);
   }
+}
+
+void EngineBase::check_shared_lr() const {
+  const double* first = nullptr;
+  for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
+    const double lr = values_[gi][lr_field()];
+    if (lr == 0) continue;
+    if (!first) first = &values_[gi][lr_field()];
+    if (lr != *first)
+      throw py::value_error("lr=" + shortest(lr) + " (param group " + std::to_string(gi) + ") differs from lr=" +
+                            shortest(*first) + " of an earlier group: this rule's estimate is one number for all "
+                            "groups, so they share one lr (0 freezes a group)");
+  }
+}
+
+std::vector<double> EngineBase::shared_scalars() const {
+  for (const Param& p : params_)
+    if (p.step > 0) return p.scalars;
+  return initial_scalars();
 }
 
 }  // namespace fastoptim::bind

@@ -18,8 +18,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..rules import (
-    ASGD, LBFGS, Adadelta, Adafactor, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, LAMB, LARS, Lion, Muon, NAdam, RAdam, RMSprop,
-    Rprop, RowWiseAdagrad, SGD, ScheduleFreeAdamW, ScheduleFreeSGD, SparseAdam,
+    ASGD, LBFGS, Adadelta, Adafactor, Adagrad, Adam, Adamax, AdamW, AdEMAMix, Adan, DAdaptAdaGrad, DAdaptAdam, DAdaptSGD, LAMB, LARS,
+    Lion, Muon, NAdam, Prodigy, RAdam, RMSprop, Rprop, RowWiseAdagrad, SGD, ScheduleFreeAdamW, ScheduleFreeSGD, SparseAdam,
 )
 from ..core.progress import Progress
 from ..rules.schedulefree import in_train_mode
@@ -59,6 +59,10 @@ RULES: Dict[str, Tuple[type, dict]] = {
     "LBFGS": (LBFGS, dict(line_search_fn="strong_wolfe")),
     "LAMB": (LAMB, dict(lr=0.05)),
     "LARS": (LARS, dict(lr=0.05, trust_coefficient=0.1)),
+    "Prodigy": (Prodigy, dict()),  # learning-rate-free: their defaults
+    "DAdaptAdam": (DAdaptAdam, dict()),
+    "DAdaptSGD": (DAdaptSGD, dict()),
+    "DAdaptAdaGrad": (DAdaptAdaGrad, dict()),
 }
 
 
@@ -147,6 +151,7 @@ GROUPS: Dict[str, Tuple[str, ...]] = {
     "lazy, more moments, no schedule": ("SparseAdam", "Adan", "AdEMAMix", "ScheduleFreeAdamW"),
     "sign and layer-wise": ("Lion", "Rprop", "LAMB", "LARS"),
     "orthogonal and second-order": ("Muon", "LBFGS"),
+    "learning-rate-free": ("Prodigy", "DAdaptAdam", "DAdaptSGD", "DAdaptAdaGrad"),
 }
 RACERS = ("SGD", "Adagrad", "RMSprop", "Adam", "Lion")  # the animation's runners, one or two per family
 MINIMA = {"rosenbrock": [(1.0, 1.0)], "beale": [(3.0, 0.5)], "saddle": [(0.0, -1.0), (0.0, 1.0)]}
