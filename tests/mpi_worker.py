@@ -37,6 +37,10 @@ RULES: Dict[str, Any] = {
     "asgd": (fo.ASGD, dict(lr=0.05, t0=5)),
     "adan": (fo.Adan, dict(lr=0.01, weight_decay=0.01)),
     "ademamix": (fo.AdEMAMix, dict(lr=0.01, t_alpha_beta3=10)),
+    "prodigy": (fo.Prodigy, dict(weight_decay=0.01)),  # one d over all ranks' shards
+    "dadapt_adam": (fo.DAdaptAdam, dict()),
+    "dadapt_sgd": (fo.DAdaptSGD, dict(momentum=0.9)),
+    "dadapt_adagrad": (fo.DAdaptAdaGrad, dict()),
 }
 TWO_PASS = {"lamb", "lars"}
 

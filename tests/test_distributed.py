@@ -53,7 +53,7 @@ def case(runs, n, name):
 
 
 @pytest.mark.parametrize("n", RANKS)
-@pytest.mark.parametrize("rule", ELEMENTWISE + ["lamb", "lars"])
+@pytest.mark.parametrize("rule", ELEMENTWISE + ["lamb", "lars", "prodigy", "dadapt_adam", "dadapt_sgd", "dadapt_adagrad"])
 def test_every_rule_matches_one_process_on_the_averaged_gradients(runs, n, rule):
     r = case(runs, n, f"rule {rule} float64")
     assert r["agree"], "the ranks' parameters differ"
