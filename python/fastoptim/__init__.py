@@ -22,6 +22,7 @@ from ._core import __version__
 from . import diagnostics, quantize, rules, schedules
 from .core.clip import clip_grad_norm, clip_grad_value
 from .core.optimizer import Optimizer
+from .diagnostics.lr_range import lr_range_test
 from .core.runtime import available_tiers, get_num_threads, set_num_threads, simd_tier
 from .rules import *  # noqa: F403  (every rule class: see rules/__init__.py)
 
@@ -32,6 +33,7 @@ __all__ = [
     "clip_grad_norm",
     "clip_grad_value",
     "diagnostics",
+    "lr_range_test",
     "quantize",
     "schedules",
     "get_num_threads",

@@ -16,7 +16,7 @@ from ..core.progress import Progress
 from ..core.runtime import simd_tier
 
 __all__ = [
-    "RULES", "M", "transformer_shapes", "race", "timed", "result_rows", "optional_torch", "machine", "roofline_step",
+    "RULES", "PACKAGE_PEERS", "M", "transformer_shapes", "race", "timed", "result_rows", "optional_torch", "machine", "roofline_step",
     "format_table",
 ]
 
@@ -47,6 +47,13 @@ def _rules() -> Dict[str, Tuple[str, Dict[str, Any]]]:
 
 
 RULES: Dict[str, Tuple[str, Dict[str, Any]]] = _rules()
+# Peers outside torch.optim, on torch tensors: the bench rule -> (package, class), raced when installed.
+PACKAGE_PEERS: Dict[str, Tuple[str, str]] = {
+    "prodigy": ("prodigyopt", "Prodigy"),
+    "dadaptadam": ("dadaptation", "DAdaptAdam"),
+    "dadaptsgd": ("dadaptation", "DAdaptSGD"),
+    "dadaptadagrad": ("dadaptation", "DAdaptAdaGrad"),
+}
 
 
 def roofline_step(

@@ -4,6 +4,7 @@ CPU paths (``--torch``: :mod:`fastoptim.bench.torch`), per workload and thread c
 from __future__ import annotations
 
 import datetime
+import importlib
 from functools import partial
 import math
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -15,7 +16,7 @@ from ..core.optimizer import Optimizer
 from ..core.progress import Progress
 from ..core.runtime import get_num_threads, set_num_threads
 from ..rules.schedulefree import in_train_mode
-from .core import RULES, M, machine, optional_torch, race, result_rows, roofline_step, timed, transformer_shapes
+from .core import PACKAGE_PEERS, RULES, M, machine, optional_torch, race, result_rows, roofline_step, timed, transformer_shapes
 
 __all__ = ["WORKLOADS", "DEFAULT", "QUICK", "TORCH_DEFAULT", "run"]
 
@@ -66,16 +67,25 @@ def _numpy_step(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) ->
 
 
 def _torch_steps(rule: str, params: List[np.ndarray], grads: List[np.ndarray]) -> Dict[str, Tuple[Callable[[], None], List[np.ndarray]]]:
-    """torch.optim's CPU paths for the rule, each with (zero-copy views of) its parameters."""
+    """torch.optim's CPU paths for the rule (or the package that defines it, see PACKAGE_PEERS), each
+    with (zero-copy views of) its parameters."""
     torch = optional_torch()
     if torch is None:
         return {}
     name, settings = RULES[rule]
     cls = getattr(torch.optim, name, None)
+    paths: List[Tuple[str, Dict[str, Any]]] = [("torch-forloop", dict(foreach=False)), ("torch-foreach", dict(foreach=True)), ("torch-fused", dict(fused=True))]
+    if rule in PACKAGE_PEERS:
+        package, class_name = PACKAGE_PEERS[rule]
+        try:
+            cls = getattr(importlib.import_module(package), class_name)
+        except ImportError:
+            return {}
+        paths = [(package, {})]
     if cls is None:
         return {}
     steps: Dict[str, Tuple[Callable[[], None], List[np.ndarray]]] = {}
-    for label, flags in [("torch-forloop", dict(foreach=False)), ("torch-foreach", dict(foreach=True)), ("torch-fused", dict(fused=True))]:
+    for label, flags in paths:
         tparams = [torch.tensor(p) for p in params]
         for p, g in zip(tparams, grads):
             p.grad = torch.tensor(g)

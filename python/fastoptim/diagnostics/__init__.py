@@ -16,6 +16,9 @@ Training stalls for a few distinct reasons, and each has a measurement:
   first layers of a deep sigmoid net barely learn; through large weights it grows without bound.
   :class:`GradientMonitor` measures per-parameter gradient norms and names the culprits;
   :func:`fastoptim.clip_grad_norm` caps an explosion.
+* **A learning rate that does not suit.** :func:`lr_range_test` sweeps it over decades in one
+  short run and reads a good one off the loss curve (or use a learning-rate-free optimizer,
+  :class:`fastoptim.Prodigy` or :class:`fastoptim.DAdaptAdam`).
 * **Oscillation.** A loss that stays flat while the gradient stays *large* is not at a critical
   point at all: the parameters bounce across a narrow valley because the learning rate is too large
   for its steep direction. :attr:`GradientMonitor.stalled` flags it; a smaller or adaptive learning
@@ -26,6 +29,7 @@ central differences, so any model whose gradient you can compute can be examined
 """
 
 from .hessian import CriticalPoint, critical_point, hessian, hessian_eigs, hvp_from_grad
+from .lr_range import RangeTest, lr_range_test
 from .monitor import Flag, GradientMonitor
 
 __all__ = [
@@ -36,4 +40,6 @@ __all__ = [
     "CriticalPoint",
     "GradientMonitor",
     "Flag",
+    "RangeTest",
+    "lr_range_test",
 ]

@@ -259,15 +259,15 @@ inline void accumulate(const DAdaptAdam::Step& s, T* __restrict p, const T* __re
   T* __restrict acc = st[2];
   const T b1 = T(s.beta1), b2 = T(s.beta2), sb2 = T(s.sqrt_beta2), eps = T(s.eps), mc = T(s.m_coef), sc = T(s.s_coef);
   const T c2 = T(1 - s.beta2), wd = T(s.coupled_decay), sign = T(s.grad_scale);
-  const double num_scale = s.num_scale, l1_scale = s.l1_scale;
-  for_lanes(n, [&](std::size_t i, std::size_t lane) {
+  const double scale[2] = {s.num_scale, s.l1_scale};
+  for_lanes_sums<T, 2>(n, sums, scale, [&](std::size_t i, T& num, T& l1, T&) {
     const T gi = sign * g[i] + wd * p[i];
-    sums[0].v[lane] += num_scale * double(gi * (acc[i] / (std::sqrt(v[i]) + eps)));
+    num = gi * (acc[i] / (std::sqrt(v[i]) + eps));
     m[i] = b1 * m[i] + mc * gi;
     v[i] = b2 * v[i] + c2 * (gi * gi);
     const T si = sb2 * acc[i] + sc * gi;
     acc[i] = si;
-    sums[1].v[lane] += l1_scale * double(std::abs(si));
+    l1 = std::abs(si);
   });
 }
 
@@ -288,11 +288,12 @@ inline void accumulate(const DAdaptSGD::Step& s, T* __restrict p, const T* __res
   const T* __restrict acc = st[0];
   const T wd = T(s.weight_decay), sign = T(s.grad_scale);
   const bool first = s.first;
-  for_lanes(n, [&](std::size_t i, std::size_t lane) {
+  const double scale[3] = {1.0, 1.0, 1.0};
+  for_lanes_sums<T, 3>(n, sums, scale, [&](std::size_t i, T& dot, T& s_sq, T& g_sq) {
     const T raw = sign * g[i], gi = raw + wd * p[i];
-    sums[0].v[lane] += first ? double(raw * raw) : double(gi * acc[i]);
-    sums[1].v[lane] += double(acc[i] * acc[i]);
-    sums[2].v[lane] += double(gi * gi);
+    dot = first ? raw * raw : gi * acc[i];
+    s_sq = acc[i] * acc[i];
+    g_sq = gi * gi;
   });
 }
 
@@ -317,16 +318,17 @@ inline void accumulate(const DAdaptAdaGrad::Step& s, T* __restrict p, const T* _
   T* __restrict a = st[0];
   T* __restrict acc = st[1];
   const T dlr = T(s.dlr), eps = T(s.eps), wd = T(s.weight_decay), sign = T(s.grad_scale);
-  for_lanes(n, [&](std::size_t i, std::size_t lane) {
+  const double scale[3] = {1.0, 1.0, 1.0};
+  for_lanes_sums<T, 3>(n, sums, scale, [&](std::size_t i, T& d_sksq, T& d_skl1, T& gsq) {
     const T gi = sign * g[i] + wd * p[i], s_old = acc[i];
     const T w_old = s_old * s_old / (std::sqrt(a[i]) + eps);
     const T ai = a[i] + gi * gi;
     a[i] = ai;
     const T root = std::sqrt(ai) + eps, si = s_old + dlr * gi;
     acc[i] = si;
-    sums[0].v[lane] += double(si * si / root) - double(w_old);
-    sums[1].v[lane] += double(std::abs(si)) - double(std::abs(s_old));
-    sums[2].v[lane] += double(gi * gi / root);
+    d_sksq = si * si / root - w_old;
+    d_skl1 = std::abs(si) - std::abs(s_old);
+    gsq = gi * gi / root;
   });
 }
 

@@ -138,17 +138,24 @@ inline void accumulate(const Prodigy::Step& s, T* __restrict p, const T* __restr
   const T* __restrict p0 = st[3];
   const T b1 = T(s.beta1), b2 = T(s.beta2), b3 = T(s.beta3), mc = T(s.m_coef), vc = T(s.v_coef), sc = T(s.s_coef);
   const T wd = T(s.coupled_decay), sign = T(s.grad_scale);
-  const double num_scale = s.num_scale;
-  const bool momentum = m != nullptr;
-  for_lanes(n, [&](std::size_t i, std::size_t lane) {
-    const T gi = sign * g[i] + wd * p[i];
-    sums[0].v[lane] += num_scale * double(gi * (p0[i] - p[i]));
-    if (momentum) m[i] = b1 * m[i] + mc * gi;
+  const double scale[2] = {s.num_scale, 1.0};
+  auto moments = [&](std::size_t i, T gi, T& num, T& l1) {
+    num = gi * (p0[i] - p[i]);
     v[i] = b2 * v[i] + vc * (gi * gi);
     const T si = b3 * acc[i] + sc * gi;
     acc[i] = si;
-    sums[1].v[lane] += double(std::abs(si));
-  });
+    l1 = std::abs(si);
+  };
+  if (m)
+    for_lanes_sums<T, 2>(n, sums, scale, [&](std::size_t i, T& num, T& l1, T&) {
+      const T gi = sign * g[i] + wd * p[i];
+      m[i] = b1 * m[i] + mc * gi;
+      moments(i, gi, num, l1);
+    });
+  else
+    for_lanes_sums<T, 2>(n, sums, scale, [&](std::size_t i, T& num, T& l1, T&) {
+      moments(i, sign * g[i] + wd * p[i], num, l1);
+    });
 }
 
 template <class T>
