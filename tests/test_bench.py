@@ -104,6 +104,15 @@ def test_roofline_moves_values_without_arithmetic():
         _core.Roofline([[p, g, s0, s1, s2, s3]]).run(7, 1)
 
 
+@pytest.mark.parametrize("reads, writes", [(r, w) for r in range(1, 7) for w in range(1, r)])
+def test_every_pass_the_roofline_takes_writes(reads, writes):
+    """A pass the roofline accepts moves data (an unlisted one once returned at once: Prodigy's
+    (6, 3) pass measured free)."""
+    arrays = [np.full(40_000, v, np.float32) for v in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0)]
+    _core.Roofline([arrays]).run(reads, writes)
+    assert not (arrays[0] == 1).all()
+
+
 @pytest.mark.parametrize("keep_grads", [False, True])
 def test_torch_mode_reports_every_contender(keep_grads):
     pytest.importorskip("torch")
