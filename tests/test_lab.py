@@ -132,6 +132,27 @@ def test_warmup(results):
     assert warm["lr"][0] == 0.0 and warm["lr"][60] == cold["lr"][60]
 
 
+def test_learning_rate(results):
+    """The figures' claims: the grid's U, the range test's pick and Prodigy near the grid's best, and
+    the estimate climbing to the best fixed rate's scale."""
+    r = run("learning-rate", results)
+    mlp, surface = r["figures"]["mlp"], r["figures"]["surface"]
+    accuracy = {lr: f["val_accuracy"] for lr, f in mlp["grid"].items()}
+    best, best_lr = max(accuracy.values()), max(accuracy, key=accuracy.get)
+    assert min(accuracy.values()) < best - 0.5  # a rate four decades off is far worse
+    assert accuracy[max(accuracy)] < best or accuracy[min(accuracy)] < best - 0.5  # both ends below the best
+    assert mlp["range_test"]["val_accuracy"] >= best - 0.01  # the range test's pick: within 1 point
+    assert mlp["range_test"]["method"] == "steepest"
+    assert mlp["Prodigy"]["val_accuracy"] >= best - 0.02  # from its defaults: within 2 points
+    assert mlp["DAdaptAdam"]["val_accuracy"] >= best - 0.04
+    for name in ("Prodigy", "DAdaptAdam"):
+        d = mlp[name]["d"]
+        assert d[0] < 1e-5 and best_lr / 10 < d[-1] < best_lr * 10, name  # climbs from d0 to the best rate's scale
+    excess = {lr: f["excess"] for lr, f in surface["grid"].items()}
+    assert max(excess.values()) > 1e3 * min(excess.values())
+    assert surface["DAdaptAdam"]["steps_to_target"] is not None and surface["DAdaptAdam"]["excess"] < min(excess.values())
+
+
 def test_precision(results):
     """The README's claim: bfloat16 and 8-bit state train as float32 state does, in less memory."""
     f = run("precision", results)["figures"]

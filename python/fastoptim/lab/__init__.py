@@ -23,18 +23,20 @@ line, and ``fastoptim demo all`` writes a page showing them all (:mod:`fastoptim
 ``warmup``         Adam at a high learning rate with and without a linear warm-up
 ``precision``      Adam with its state in float32, bfloat16 and 8 bits: loss, accuracy, memory
 ``race``           every update rule on Rosenbrock, Beale and a saddle, still and animated
+``learning-rate``  Adam over a grid of learning rates, the range test's pick, and Prodigy, D-Adapt
+                   Adam and Schedule-Free AdamW from their defaults
 =================  ===========================================================================
 """
 
 from types import ModuleType
 from typing import Dict
 
-from . import batch_size, error_surface, momentum, newton, page, precision, race, saddle, sparse, vanishing, warmup
+from . import batch_size, error_surface, learning_rate, momentum, newton, page, precision, race, saddle, sparse, vanishing, warmup
 from ._common import to_json
 from .mlp import MLP
 
 EXPERIMENTS: Dict[str, ModuleType] = {
-    m.NAME: m for m in (error_surface, newton, sparse, saddle, momentum, batch_size, vanishing, warmup, precision, race)
+    m.NAME: m for m in (error_surface, newton, sparse, saddle, momentum, batch_size, vanishing, warmup, learning_rate, precision, race)
 }
 
-__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "momentum", "newton", "page", "precision", "race", "saddle", "sparse", "to_json", "vanishing", "warmup"]
+__all__ = ["EXPERIMENTS", "MLP", "batch_size", "error_surface", "learning_rate", "momentum", "newton", "page", "precision", "race", "saddle", "sparse", "to_json", "vanishing", "warmup"]
