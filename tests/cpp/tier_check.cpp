@@ -155,8 +155,24 @@ std::uint64_t run(const Config& cfg) {
     for (std::size_t i = 0; i < kN; ++i) values[i] = 0.1f * uniform(i, static_cast<std::uint64_t>(s) + 100);
     store(values, grad.data(), cfg.grad_f32 ? fo::DType::f32 : cfg.dtype);
     set.tensors[0].noise = static_cast<std::uint32_t>(s * 2654435761u);
-    const Step step = Rule::prepare(h, s, s == 1 ? mask : 0u, scalars.data());
-    fo::step_fn<Rule>(fo::kernels())(step, w);
+    Step step = Rule::prepare(h, s, s == 1 ? mask : 0u, scalars.data());
+    if constexpr (fo::global_sums<Step>::value != 0) {  // as the engine runs them: sums, totals, d, update
+      constexpr std::size_t K = fo::global_sums<Step>::value;
+      std::vector<double> sums(K * w.n_tensors);
+      fo::Work split = w;
+      split.phase = fo::Phase::norms;
+      split.sums = sums.data();
+      fo::step_fn<Rule>(fo::kernels())(step, split);
+      double totals[fo::kMaxGlobalSums] = {};
+      for (std::size_t i = 0; i < sums.size(); ++i) totals[i % K] += sums[i];
+      const std::vector<double> before = scalars;
+      Rule::advance(h, step, totals, scalars.data());
+      Rule::finish(h, step, totals, before.data(), scalars.data());
+      split.phase = fo::Phase::update;
+      fo::step_fn<Rule>(fo::kernels())(step, split);
+    } else {
+      fo::step_fn<Rule>(fo::kernels())(step, w);
+    }
   }
   Hash hash;
   hash.add(param.data(), param.size());
