@@ -219,6 +219,28 @@ def test_dadapt_adam_takes_low_precision_state(state_dtype):
         assert np.linalg.norm(y - t) < 1.1 * np.linalg.norm(x - t) + 1e-3 * np.linalg.norm(t)
 
 
+@pytest.mark.parametrize("cls", [fo.Prodigy, fo.DAdaptSGD, fo.DAdaptAdaGrad], ids=lambda c: c.__name__)
+def test_rules_that_copy_the_parameters_refuse_16_bit_ones(cls):
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    for dtype in (ml_dtypes.bfloat16, np.float16):
+        with pytest.raises(ValueError, match="parameter 0 is .*16; this rule cannot take 16-bit parameters: its state holds a copy"):
+            cls([np.ones(8, dtype)])
+
+
+def test_dadapt_adam_takes_16_bit_parameters():
+    """bfloat16 parameters with float32 master weights step exactly as float32 ones (rounded)."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    start = np.linspace(-2, 2, 5000).astype(ml_dtypes.bfloat16)
+    half, full = start.copy(), start.astype(np.float32)
+    a, b = fo.DAdaptAdam([half]), fo.DAdaptAdam([full])
+    for (noise,) in grad_stream([(5000,)], 30, np.float32, scale=0.1):
+        g = (1.0 + noise).astype(np.float32)  # a steady pull, so d grows
+        a.step([g])
+        b.step([g])
+    assert a.d == b.d > 1e-6
+    assert np.array_equal(half, full.astype(ml_dtypes.bfloat16))
+
+
 def test_prodigy_refuses_state_dtype_by_name():
     torch = pytest.importorskip("torch")
     import fastoptim.torch as fot

@@ -44,6 +44,10 @@ FREE = {  # the learning-rate-free methods, from their defaults
 }
 
 
+def _adam(lr: float) -> Callable[[Any], Any]:
+    return lambda params: Adam(params, lr=float(lr))
+
+
 def _first_below(curve: np.ndarray, target: float) -> Optional[int]:
     hits = np.nonzero(curve <= target)[0]
     return int(hits[0]) + 1 if hits.size else None
@@ -135,17 +139,17 @@ def run(*, steps: Optional[int] = None, seed: int = 0, fast: bool = False, progr
     bar = Progress(n * (len(MLP_GRID) + 1 + len(FREE)), progress)
     mlp: Dict[str, Any] = {"grid": {}}
     for lr in MLP_GRID:
-        mlp["grid"][float(lr)] = _mlp_run(lambda p, lr=lr: Adam(p, lr=float(lr)), n, seed, data, bar, f"Adam lr {lr:.0e}")
+        mlp["grid"][float(lr)] = _mlp_run(_adam(lr), n, seed, data, bar, f"Adam lr {lr:.0e}")
     test = _mlp_range_test(SWEEP, seed, data)
     mlp["range_test"] = dict(sweep_lrs=test.lrs, sweep_losses=test.losses, raw_losses=test.raw_losses, suggestion=test.suggestion, method=test.method)
-    mlp["range_test"].update(_mlp_run(lambda p: Adam(p, lr=test.suggestion), n, seed, data, bar, "range test's pick"))
+    mlp["range_test"].update(_mlp_run(_adam(test.suggestion), n, seed, data, bar, "range test's pick"))
     for label, make in FREE.items():
         mlp[label] = _mlp_run(make, n, seed, data, bar, label)
 
-    surface: Dict[str, Any] = {"grid": {float(lr): _surface_run(lambda p, lr=lr: Adam(p, lr=float(lr)), n, seed) for lr in SURFACE_GRID}}
+    surface: Dict[str, Any] = {"grid": {float(lr): _surface_run(_adam(lr), n, seed) for lr in SURFACE_GRID}}
     test = _surface_range_test(SWEEP, seed)
     surface["range_test"] = dict(sweep_lrs=test.lrs, sweep_losses=test.losses, raw_losses=test.raw_losses, suggestion=test.suggestion, method=test.method)
-    surface["range_test"].update(_surface_run(lambda p: Adam(p, lr=test.suggestion), n, seed))
+    surface["range_test"].update(_surface_run(_adam(test.suggestion), n, seed))
     for label, make in FREE.items():
         surface[label] = _surface_run(make, n, seed)
     return dict(name=NAME, steps=n, figures=dict(mlp=mlp, surface=surface))

@@ -56,8 +56,8 @@ class Prodigy(LearningRateFree, Optimizer):
         fsdp_in_use: False only (the sums are global here already).
         slice_p: 1 only (s and p0 are kept in full).
         maximize: maximize the objective instead of minimizing it. Default False.
-        nonfinite, max_grad_norm, master_weights, rounding, seed: see :class:`Optimizer` (p0 needs
-            the parameters' precision, so state stays in their dtype).
+        nonfinite, max_grad_norm: see :class:`Optimizer`. p0 needs the parameters' precision, so
+            state stays in their dtype and 16-bit parameters are refused.
 
     State per parameter: ``exp_avg`` (unless :math:`\beta_1 = 0`), ``exp_avg_sq``, ``s``, ``p0``,
     and the scalars ``d``, ``d_max``, ``d_numerator`` (the same in every entry; :attr:`d` reads it).
@@ -100,11 +100,8 @@ class Prodigy(LearningRateFree, Optimizer):
         maximize: bool = False,
         nonfinite: str = "raise",
         max_grad_norm: float | None = None,
-        master_weights: bool = True,
-        rounding: str = "nearest",
-        seed: int = 0,
     ) -> None:
         defaults = dict(lr=lr, betas=betas, beta3=beta3, eps=eps, weight_decay=weight_decay, decouple=decouple,
                         use_bias_correction=use_bias_correction, safeguard_warmup=safeguard_warmup, d0=d0, d_coef=d_coef,
                         growth_rate=growth_rate, fsdp_in_use=fsdp_in_use, slice_p=slice_p, maximize=maximize)
-        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm, master_weights=master_weights, rounding=rounding, seed=seed)
+        super().__init__(params, defaults, nonfinite=nonfinite, max_grad_norm=max_grad_norm)
