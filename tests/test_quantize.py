@@ -146,3 +146,11 @@ def test_exact_ties_in_8bit_optimizer_state(absmax, tier):
     opt = fo.SGD([np.zeros_like(g)], lr=0.1, momentum=0.9, state_dtype="int8")
     opt.step([g])
     np.testing.assert_array_equal(opt.state_dict()["state"][0]["momentum_buffer"], expected)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_quantize_refuses_non_finite_input(bad):
+    """[1, NaN, 2] once came back as [1.0016, 2, 2]: the NaN encoded as the block's maximum."""
+    x = np.array([1.0, bad, 2.0], np.float32)
+    with pytest.raises(ValueError, match="flat index 1"):
+        Q.quantize_blockwise(x)

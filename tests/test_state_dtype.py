@@ -226,7 +226,7 @@ def test_torch_adapter_keeps_converted_state():
         model(torch.randn(4, 100)).sum().backward()
         opt.step()
         sd = opt.state_dict()
-        assert sd["state"][0]["exp_avg"].dtype == dtype
+        assert sd["state"][0]["exp_avg" if state_dtype == "bfloat16" else "exp_avg.codes"].dtype == dtype
         again = fot.AdamW(model.parameters(), lr=1e-3, state_dtype=state_dtype)
         again.load_state_dict(sd)
         for k, v in again.state_dict()["state"][0].items():
@@ -244,3 +244,62 @@ def test_digits_accuracy_holds():
     for name, r in runs.items():
         assert r["val_accuracy"] >= base["val_accuracy"] - 0.015, name
         assert r["train_loss"] <= 1.1 * base["train_loss"], name
+
+
+def test_8bit_torch_state_does_not_pass_for_torchs_moments():
+    """torch.optim.Adam would adopt uint8 codes named exp_avg as its moment (cast to floats: garbage);
+    named exp_avg.codes they are no moment of torch's, whose step then stops at the missing one, while
+    fastoptim reads both names back. bfloat16 state loads into torch.optim as the values it holds."""
+    torch = pytest.importorskip("torch")
+    import fastoptim.torch as fot
+
+    w = torch.nn.Parameter(torch.randn(5000))
+    opt = fot.Adam([w], lr=0.01, state_dtype="int8")
+    w.grad = torch.randn(5000)
+    opt.step()
+    sd = opt.state_dict()
+    assert {"exp_avg.codes", "exp_avg.absmax", "exp_avg_sq.codes"} <= set(sd["state"][0]) and "exp_avg" not in sd["state"][0]
+    theirs = torch.optim.Adam([torch.nn.Parameter(w.detach().clone())], lr=0.01)
+    theirs.load_state_dict(sd)
+    theirs.param_groups[0]["params"][0].grad = torch.ones(5000)
+    with pytest.raises(KeyError, match="exp_avg"):
+        theirs.step()
+    old = {**sd, "state": {0: {k.replace(".codes", ""): v for k, v in sd["state"][0].items()}}}  # earlier files
+    for state_dict in (sd, old):
+        again = fot.Adam([torch.nn.Parameter(w.detach().clone())], lr=0.01, state_dtype="int8")
+        again.load_state_dict(state_dict)
+        assert all(torch.equal(v, sd["state"][0][k]) for k, v in again.state_dict()["state"][0].items())
+    b = fot.Adam([w], lr=0.01, state_dtype="bfloat16")
+    b.step()
+    theirs = torch.optim.Adam([torch.nn.Parameter(w.detach().clone())], lr=0.01)
+    theirs.load_state_dict(b.state_dict())
+    assert torch.equal(theirs.state[theirs.param_groups[0]["params"][0]]["exp_avg"], b.state_dict()["state"][0]["exp_avg"].float())
+
+
+def test_bfloat16_parameters_with_bfloat16_state_save_and_load(tmp_path):
+    """A bfloat16 parameter's master bits are uint16 in the file whatever the state's dtype."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    w = np.linspace(-1, 1, 64).astype(ml_dtypes.bfloat16)
+    opt = fo.Adam([w], lr=0.1, state_dtype="bfloat16")
+    opt.step([np.ones(64, np.float32)])
+    opt.save(tmp_path / "opt.npz")
+    again = fo.Adam([w.copy()], lr=0.1, state_dtype="bfloat16")
+    again.load(tmp_path / "opt.npz")
+    saved, loaded = opt.state_dict()["state"][0], again.state_dict()["state"][0]
+    assert loaded["master_low_bits"].dtype == np.uint16 and loaded["exp_avg"].dtype == saved["exp_avg"].dtype
+    assert all(np.array_equal(loaded[k].view(np.uint16), saved[k].view(np.uint16)) for k in ("exp_avg", "exp_avg_sq", "master_low_bits"))
+
+
+def test_8bit_state_carries_nan_as_float32_state_does():
+    """With nonfinite="ignore" a NaN gradient makes a NaN moment; 8-bit state keeps it NaN (its block
+    decodes as NaN) instead of encoding it as the block's largest value."""
+    w8, w32 = np.ones(8192, np.float32), np.ones(8192, np.float32)
+    a = fo.Adam([w8], lr=0.01, state_dtype="int8", nonfinite="ignore")
+    b = fo.Adam([w32], lr=0.01, nonfinite="ignore")
+    g = np.full(8192, 0.5, np.float32)
+    g[3] = np.nan
+    a.step([g])
+    b.step([g])
+    assert np.isnan(w8[3]) and np.isnan(w32[3])
+    assert np.isnan(a.state_dict()["state"][0]["exp_avg.absmax"][0])
+    assert np.isfinite(w8[256:]).all()  # other blocks untouched by it

@@ -47,7 +47,11 @@ def dynamic_map(signed: bool = True) -> np.ndarray:
 def quantize_blockwise(x: np.ndarray, signed: bool = True, blocksize: int = BLOCKSIZE) -> Tuple[np.ndarray, np.ndarray]:
     """``(codes, absmax)``: uint8 codes shaped like ``x`` (float32, C-contiguous) and one float32
     absolute maximum per block of ``blocksize`` elements in C order (the last block may be shorter).
-    A code is the nearest of :func:`dynamic_map` to ``x / absmax``, a tie going to the lower one."""
+    A code is the nearest of :func:`dynamic_map` to ``x / absmax``, a tie going to the lower one.
+    ``x`` must be finite (ValueError otherwise): a block's codes hold no inf or NaN."""
+    if isinstance(x, np.ndarray) and x.dtype == np.float32 and not np.isfinite(x).all():
+        bad = int(np.flatnonzero(~np.isfinite(x.ravel()))[0])
+        raise ValueError(f"quantize_blockwise: x holds {x.ravel()[bad]} at flat index {bad}; 8-bit codes hold finite values only")
     return _core.quantize_blockwise(x, signed, blocksize)
 
 

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "fastoptim/quantize.hpp"
 #include "fastoptim/tensor.hpp"
@@ -198,13 +199,18 @@ inline void decode_block(const Codebook& c, const std::uint8_t* __restrict codes
 
 /// One block of float32 to 8-bit codes; returns the block's absmax. Each element gets the code
 /// nearest to x / absmax (clamped to [-1, 1], a tie to the lower code; see Codebook).
+/// A block holding NaN gets absmax NaN, so that it decodes as NaN: 8-bit state carries a NaN as
+/// float32 state does (with nonfinite="ignore"), instead of encoding it as the block's maximum.
 inline float encode_block(const Codebook& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
   float m = 0;
-#pragma omp simd reduction(max : m)
+  bool nan = false;
+#pragma omp simd reduction(max : m) reduction(| : nan)
   for (std::size_t i = 0; i < n; ++i) {
     const float a = std::fabs(x[i]);
     m = a > m ? a : m;
+    nan |= a != a;
   }
+  if (nan) m = std::numeric_limits<float>::quiet_NaN();
   const float inv = m > 0 ? 1.0f / m : 0.0f;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {

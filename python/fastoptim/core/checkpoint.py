@@ -29,6 +29,7 @@ from ..schedules import Schedule, from_spec, same_schedule, state_updates, to_sp
 __all__ = ["FORMAT", "LoadPlan", "encode", "plan_load", "read", "state_arrays", "write"]
 
 FORMAT = "fastoptim-state-1"
+MASTER_LOW_BITS = "master_low_bits"  # a bfloat16 parameter's low 16 bits: uint16 whatever the state's dtype
 Key = Union[int, str]
 
 
@@ -115,7 +116,7 @@ def state_arrays(slots: Sequence[str], state_dtype: str | None) -> Tuple[str, ..
     ``.absmax`` under ``state_dtype="int8"``) and a 16-bit parameter's master weights (which of
     them fit a parameter, the engine checks)."""
     absmax = tuple(f"{n}.absmax" for n in slots) if state_dtype == "int8" else ()
-    return (*slots, *absmax, "master_low_bits", "master_delta")
+    return (*slots, *absmax, MASTER_LOW_BITS, "master_delta")
 
 
 def _skipped_steps(value: Any) -> int:
@@ -256,7 +257,7 @@ def read(path: Union[str, os.PathLike], optimizer: str, rule: str) -> Dict[str, 
             state_dtype = meta.get("state_dtype")
             state = {}
             for i, (key, step, slots, scalars) in enumerate(meta["state"]):
-                state[key] = {"step": step, **scalars, **{n: _stored(z[f"state/{i}/{n}"], state_dtype) for n in slots}}
+                state[key] = {"step": step, **scalars, **{n: _stored(z[f"state/{i}/{n}"], state_dtype, n) for n in slots}}
             out = {
                 "state": state,
                 "param_groups": meta["param_groups"],
@@ -279,9 +280,10 @@ def _storable(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint16) if a.dtype.name == "bfloat16" else a
 
 
-def _stored(a: np.ndarray, state_dtype: str | None) -> np.ndarray:
-    """The inverse of :func:`_storable`, for a file written with ``state_dtype``."""
-    if state_dtype == "bfloat16" and a.dtype == np.uint16:
+def _stored(a: np.ndarray, state_dtype: str | None, slot: str) -> np.ndarray:
+    """The inverse of :func:`_storable`, for slot ``slot`` of a file written with ``state_dtype``:
+    a bfloat16 parameter's master bits are uint16 whatever the state's dtype."""
+    if state_dtype == "bfloat16" and a.dtype == np.uint16 and slot != MASTER_LOW_BITS:
         import ml_dtypes
 
         return a.view(ml_dtypes.bfloat16)

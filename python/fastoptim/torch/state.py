@@ -12,13 +12,18 @@ from .views import numpy_array, torch_array
 __all__ = ["torch_entry", "torch_parts", "engine_entry"]
 
 
+CODES = ".codes"  # an 8-bit slot's codes: not the slot's own name, which torch.optim would adopt as moments
+
+
 def torch_entry(entry: Tuple[int, Dict[str, float], Dict[str, np.ndarray]]) -> Dict[str, Any]:
     """One parameter's engine state as torch keeps it: ``step`` and scalars as 0-d tensors (the
-    scalars in float64, as the engine keeps them, so that a state_dict loads back bit for bit)."""
+    scalars in float64, as the engine keeps them, so that a state_dict loads back bit for bit); an
+    8-bit slot's codes as ``<slot>.codes`` beside ``<slot>.absmax``, so that ``torch.optim`` finds
+    no moment of its own name in them (it would cast the codes to floats and step with garbage)."""
     step, scalars, slots = entry
     out: Dict[str, Any] = {"step": torch.tensor(float(step), dtype=torch.float32)}
     out.update({name: torch.tensor(value, dtype=torch.float64) for name, value in scalars.items()})
-    out.update({name: torch_array(array) for name, array in slots.items()})
+    out.update({name + (CODES if f"{name}.absmax" in slots else ""): torch_array(array) for name, array in slots.items()})
     return out
 
 
@@ -48,6 +53,8 @@ def engine_entry(entry: Any, index: Any, slots: Tuple[str, ...], scalars: Tuple[
     where = f"state of parameter {index!r}"
     if not isinstance(entry, Mapping):
         raise ValueError(f"{where} must be a dict, got {type(entry).__name__}")
+    # 8-bit codes come as <slot>.codes (and, from files of earlier versions, as <slot>).
+    entry = {k[: -len(CODES)] if k.endswith(CODES) and k[: -len(CODES)] in slots else k: v for k, v in entry.items()}
     unknown = set(entry) - {"step", *slots, *scalars}
     if unknown:
         raise ValueError(f"{where} has unknown entries {sorted(unknown)}")
