@@ -303,3 +303,20 @@ def test_8bit_state_carries_nan_as_float32_state_does():
     assert np.isnan(w8[3]) and np.isnan(w32[3])
     assert np.isnan(a.state_dict()["state"][0]["exp_avg.absmax"][0])
     assert np.isfinite(w8[256:]).all()  # other blocks untouched by it
+
+
+def test_small_accepts_are_refused():
+    """state_dtype='' is no dtype, master_weights must be a bool, and an 8-bit block maximum for a
+    parameter that keeps unquantized state (under 4096 elements) is an error, not ignored."""
+    with pytest.raises(ValueError, match="state_dtype must be None"):
+        fo.Adam([np.zeros(3, np.float32)], state_dtype="")
+    with pytest.raises(TypeError, match="master_weights must be True or False"):
+        fo.Adam([np.zeros(3, np.float32)], master_weights="no")  # type: ignore[arg-type]
+    small, big = np.zeros(100, np.float32), np.zeros(5000, np.float32)
+    opt = fo.Adam([small, big], lr=0.1, state_dtype="int8")
+    opt.step([np.ones(100, np.float32), np.ones(5000, np.float32)])
+    sd = opt.state_dict()
+    assert "exp_avg.absmax" not in sd["state"][0] and "exp_avg.absmax" in sd["state"][1]
+    sd["state"][0]["exp_avg.absmax"] = np.ones(1, np.float32)
+    with pytest.raises(ValueError, match=r"'exp_avg.absmax' is for 8-bit state, and parameter 0 keeps its state unquantized \(8-bit state is for parameters of 4096"):
+        opt.load_state_dict(sd)

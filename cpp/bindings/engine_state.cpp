@@ -135,6 +135,12 @@ void EngineBase::load(const py::list& entries) {
                         "state '" + slot_name(k) + ".absmax' of " + p.label);
           }
         }
+        if (p.state_type != StateType::int8)  // e.g. a parameter under kMin8bitSize elements
+          for (std::size_t k = 0; k < n_state(); ++k)
+            if (slots.contains(py::str(slot_name(k) + ".absmax")))
+              throw py::value_error(where + ": '" + slot_name(k) + ".absmax' is for 8-bit state, and " + p.label +
+                                    " keeps its state unquantized (8-bit state is for parameters of " +
+                                    std::to_string(kMin8bitSize) + " elements or more)");
         for (const char* name : {kMasterLowBits, kMasterDelta})
           if (slots.contains(name) && !(p.master && name == master_name(p)))
             throw py::value_error(where + ": '" + name + "' is for " + (name == kMasterLowBits ? "bfloat16" : "float16") +

@@ -129,6 +129,10 @@ class Optimizer(StepOptions, EngineAccess):
         self.last_lr: List[float] = []
         if state_dtype is not None and not isinstance(state_dtype, str):
             raise TypeError(f"state_dtype must be None or a string, got {state_dtype!r}")
+        if state_dtype == "":  # the engine's own code for "the parameters' dtype": None says that
+            raise ValueError("state_dtype must be None (the parameters' dtype), 'float32', 'float64', 'bfloat16' or 'int8', got ''")
+        if not isinstance(master_weights, (bool, np.bool_)):
+            raise TypeError(f"master_weights must be True or False, got {master_weights!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         self._precision: Tuple[str | None, bool, str, int] = (state_dtype, bool(master_weights), rounding, int(seed))
