@@ -246,3 +246,24 @@ def test_stochastic_rounding_draws_fresh_noise_every_step(half, tier):
         assert abs(np.corrcoef(ups[t], ups[t + 1])[0, 1]) < 5 / np.sqrt(n)
     # Per element, the count of ups over the steps is Binomial(8, 1/8): none in (7/8)^8 of them.
     assert abs(np.mean(ups.sum(axis=0) == 0) - 0.875**steps) < 0.01
+
+
+@pytest.mark.parametrize("dtype_name", ["bfloat16", "float16"])
+def test_a_parameter_written_between_steps_keeps_what_was_written(dtype_name):
+    """Pruning or masking a 16-bit parameter in place: its master restarts from the written value.
+    bfloat16 once turned about half the zeroed elements into NaN ((high - 1) | low borrowed below
+    zero); float16's stale delta brought a pruned weight back."""
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    dtype = ml_dtypes.bfloat16 if dtype_name == "bfloat16" else np.float16
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(4096).astype(dtype)
+    opt = fo.SGD([w], lr=0.01)  # no momentum: a zero gradient leaves a weight where it is
+    for _ in range(5):
+        opt.step([rng.standard_normal(4096).astype(np.float32)])
+    assert np.count_nonzero(opt.state_dict()["state"][0]["master_" + ("low_bits" if dtype_name == "bfloat16" else "delta")])
+    w[::2] = 0  # prune half the weights behind the optimizer's back
+    kept = w[1::2].copy()
+    opt.step([np.zeros(4096, np.float32)])
+    assert np.isfinite(w.astype(np.float32)).all()
+    assert (w[::2].astype(np.float32) == 0).all()  # still pruned
+    assert np.array_equal(w[1::2].astype(np.float32), kept.astype(np.float32))  # the rest as they were

@@ -57,8 +57,13 @@ inline void encode_bf16(const float* __restrict in, std::uint16_t* __restrict ou
 inline void decode_master(const std::uint16_t* __restrict p, const std::uint16_t* __restrict low, float* __restrict out,
                           std::size_t n) {
 #pragma omp simd
-  for (std::size_t i = 0; i < n; ++i)
-    out[i] = float_of((std::uint32_t{p[i]} << 16) + static_cast<std::uint32_t>(static_cast<std::int32_t>(static_cast<std::int16_t>(low[i]))));
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint32_t hi = std::uint32_t{p[i]} << 16;
+    const std::uint32_t u = hi + static_cast<std::uint32_t>(static_cast<std::int32_t>(static_cast<std::int16_t>(low[i])));
+    // A parameter written behind the optimizer's back (pruned, masked, loaded) no longer rounds
+    // from its master: the written value wins, its low bits restart at 0.
+    out[i] = float_of(bf16_cut(u, 0x8000u) == p[i] ? u : hi);
+  }
 }
 
 /// float32 masters to their bfloat16 rounding (to nearest, ties away from zero) and the low bits
@@ -140,7 +145,8 @@ inline void decode_f16_master(const std::uint16_t* __restrict p, const float* __
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
     const float x = f16_to_f32(p[i]);
-    out[i] = (bits_of(x) & 0x7fffffffu) == 0x7f800000u ? delta[i] : x + delta[i];
+    const float master = (bits_of(x) & 0x7fffffffu) == 0x7f800000u ? delta[i] : x + delta[i];
+    out[i] = f32_to_f16(master) == p[i] ? master : x;  // written behind our back: the written value
   }
 }
 
