@@ -4,6 +4,8 @@
 // is bit-identical on every SIMD tier.
 #include <cstddef>
 
+#include "fastoptim/tier.hpp"
+
 namespace fastoptim {
 
 struct Lanes {
@@ -22,6 +24,10 @@ inline void for_lanes(std::size_t n, F&& body) {
   }
   for (std::size_t j = 0; i + j < n; ++j) body(i + j, j);
 }
+
+// Compiled with each tier's flags and too large to be always inlined: its copies must carry the
+// tier's name (see tier.hpp).
+namespace FASTOPTIM_TIER {
 
 /// Up to three sums at once, for loops that also update arrays: body(i, c0, c1, c2) sets element
 /// i's contributions (T&: the loop's own type, so float32 loops stay in float32 vectors). They are
@@ -65,4 +71,5 @@ inline void for_lanes_sums(std::size_t n, Lanes* sums, const double* scale, F&& 
     for (std::size_t j = 0; j < Lanes::width; ++j) sums[k].v[j] += a[k][j];
 }
 
+}  // namespace FASTOPTIM_TIER
 }  // namespace fastoptim
