@@ -320,3 +320,23 @@ def test_small_accepts_are_refused():
     sd["state"][0]["exp_avg.absmax"] = np.ones(1, np.float32)
     with pytest.raises(ValueError, match=r"'exp_avg.absmax' is for 8-bit state, and parameter 0 keeps its state unquantized \(8-bit state is for parameters of 4096"):
         opt.load_state_dict(sd)
+
+
+def test_8bit_state_takes_an_overflowing_gradient_as_float32_state_does():
+    """A finite gradient of 3e19 overflows g^2: float32 state keeps v = inf and that element stops
+    moving. 8-bit state once stored the block so that all 256 parameters became NaN; now its block
+    marks the infinity (a negated absmax, the end code standing for inf) and keeps the rest."""
+    w8, w32 = np.ones(8192, np.float32), np.ones(8192, np.float32)
+    a, b = fo.Adam([w8], lr=0.01, state_dtype="int8"), fo.Adam([w32], lr=0.01)
+    g = np.full(8192, 0.5, np.float32)
+    g[3] = 3e19
+    for gs in (g, np.full(8192, 0.5, np.float32), np.full(8192, -0.25, np.float32)):
+        a.step([gs])
+        b.step([gs])
+    assert np.isfinite(w8).all() and np.isfinite(w32).all()
+    assert w8[3] == w32[3] == 1.0  # frozen, as float32 state freezes it
+    np.testing.assert_allclose(w8[256:], w32[256:], atol=2e-3)
+    state = a.state_dict()["state"][0]
+    assert state["exp_avg_sq.absmax"][0] < 0 and (state["exp_avg_sq.absmax"][1:] > 0).all()
+    v = fo.quantize.dequantize_blockwise(state["exp_avg_sq"], state["exp_avg_sq.absmax"], signed=False)
+    assert np.isinf(v[3]) and np.isfinite(np.delete(v, 3)).all()

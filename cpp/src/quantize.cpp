@@ -106,8 +106,11 @@ void quantize_blockwise(const float* x, std::size_t n, std::size_t block, bool i
 
 void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
                           bool is_signed, float* x) {
-  const std::array<float, 256>& map = dynamic_map(is_signed);
-  for (std::size_t i = 0; i < n; ++i) x[i] = map[codes[i]] * absmax[i / block];
+  const Codebook& c = codebook(is_signed);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float a = absmax[i / block];
+    x[i] = a < 0 ? infinite_code(c, codes[i], -a) : c.map[codes[i]] * a;
+  }
 }
 
 }  // namespace fastoptim

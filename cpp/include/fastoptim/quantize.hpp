@@ -6,8 +6,10 @@
 // a linear fraction, so that small magnitudes keep relative precision. These are the building
 // blocks of int8 optimizer state.
 #include <array>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 
 namespace fastoptim {
 
@@ -33,6 +35,18 @@ struct Codebook {
 /// The codebook of dynamic_map(is_signed).
 const Codebook& codebook(bool is_signed);
 
+/// The largest magnitude a block with infinities scales its finite values to: inside both end
+/// codes of the map (the signed map's lowest code is -0.993, its highest 1), which stand for +-inf.
+inline float inner_code(const Codebook& c) {
+  return c.map[0] < 0 ? std::fmin(c.map[254], -c.map[1]) : c.map[254];
+}
+/// A code's value in a block whose absmax is stored negated (scale = -absmax): the end codes are +-inf.
+inline float infinite_code(const Codebook& c, std::uint8_t code, float scale) {
+  if (code == 255) return std::numeric_limits<float>::infinity();
+  if (code == 0 && c.map[0] < 0) return -std::numeric_limits<float>::infinity();
+  return c.map[code] * scale;
+}
+
 /// The 256 codes, sorted: the signed map (first moments) or the unsigned map (second moments,
 /// accumulators), built as bitsandbytes' create_dynamic_map(signed) builds them.
 const std::array<float, 256>& dynamic_map(bool is_signed);
@@ -42,7 +56,7 @@ const std::array<float, 256>& dynamic_map(bool is_signed);
 /// a tie goes to the lower code; a block of zeros gives absmax 0 and the code of 0).
 void quantize_blockwise(const float* x, std::size_t n, std::size_t block, bool is_signed, std::uint8_t* codes,
                         float* absmax);
-/// x[i] = map[codes[i]] * absmax[i / block].
+/// x[i] = map[codes[i]] * absmax[i / block] (for a negative absmax, see infinite_code).
 void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
                           bool is_signed, float* x);
 

@@ -196,27 +196,38 @@ inline std::int32_t bucket_of(std::uint32_t bits) {
   return static_cast<std::int32_t>((bits >> 31) * Codebook::kPerSign + ((mag - Codebook::kTiny) >> (23 - Codebook::kBucketBits)));
 }
 
-/// One block of 8-bit codes to float32: code value times the block's absmax.
+/// One block of 8-bit codes to float32: code value times the block's absmax. A negative absmax
+/// marks a block that holds infinities (see encode_block): its end codes stand for them.
 inline void decode_block(const Codebook& c, const std::uint8_t* __restrict codes, float absmax, float* __restrict out,
                          std::size_t n) {
+  if (!(absmax < 0)) {
 #pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) out[i] = c.map[codes[i]] * absmax;
+    for (std::size_t i = 0; i < n; ++i) out[i] = c.map[codes[i]] * absmax;
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) out[i] = infinite_code(c, codes[i], -absmax);
 }
 
 /// One block of float32 to 8-bit codes; returns the block's absmax. Each element gets the code
 /// nearest to x / absmax (clamped to [-1, 1], a tie to the lower code; see Codebook).
 /// A block holding NaN gets absmax NaN, so that it decodes as NaN: 8-bit state carries a NaN as
-/// float32 state does (with nonfinite="ignore"), instead of encoding it as the block's maximum.
+/// float32 state does (with nonfinite="ignore"). A block holding an infinity (a second moment whose
+/// g^2 overflowed: float32 state keeps v = inf, and that element stops moving) keeps it too: its
+/// finite values are scaled to stay inside the map's end codes, which then stand for +-inf, and the
+/// scale is stored negated to say so. Blocks of finite values are encoded as bitsandbytes does.
 inline float encode_block(const Codebook& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
+  constexpr float kMax = std::numeric_limits<float>::max();
   float m = 0;
-  bool nan = false;
-#pragma omp simd reduction(max : m) reduction(| : nan)
+  unsigned odd = 0;  // bit 0: a NaN, bit 1: an infinity
+#pragma omp simd reduction(max : m) reduction(| : odd)
   for (std::size_t i = 0; i < n; ++i) {
     const float a = std::fabs(x[i]);
-    m = a > m ? a : m;
-    nan |= a != a;
+    const bool finite = a <= kMax;
+    m = finite && a > m ? a : m;
+    odd |= finite ? 0u : (a != a ? 1u : 2u);
   }
-  if (nan) m = std::numeric_limits<float>::quiet_NaN();
+  if (odd & 1u) m = std::numeric_limits<float>::quiet_NaN();
+  else if (odd & 2u) m = m > 0 ? m / inner_code(c) : std::numeric_limits<float>::min();
   const float inv = m > 0 ? 1.0f / m : 0.0f;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
@@ -225,7 +236,7 @@ inline float encode_block(const Codebook& c, const float* __restrict x, std::siz
     const std::uint32_t key = (bits & 0xffffu) ^ (bits >> 31 ? 0xffffu : 0u);
     codes[i] = static_cast<std::uint8_t>((e & 0xffu) + (key > e >> 8 ? 1u : 0u));
   }
-  return m;
+  return (odd & 2u) && !(odd & 1u) ? -m : m;
 }
 
 }  // namespace fastoptim::FASTOPTIM_TIER
