@@ -124,6 +124,7 @@ void register_rule(py::dict& rules) {
   info["scalars"] = std::vector<std::string>(Rule::scalars.begin(), Rule::scalars.end());
   info["scalar_init"] = initial_scalars<Rule>();
   info["per_tensor"] = is_per_tensor<typename Rule::Step>::value;
+  info["global_sums"] = fastoptim::global_sums<typename Rule::Step>::value;
   rules[Rule::name] = info;
 }
 

@@ -35,6 +35,7 @@ gradient tensors then live across steps and their views are reused.
 from __future__ import annotations
 
 from ..rules.lookahead import Lookahead
+from .backward import BackwardStep, step_in_backward
 from .lbfgs import LBFGS
 from .muon import Muon
 from .optimizer import Optimizer, twins
@@ -42,4 +43,4 @@ from .optimizer import Optimizer, twins
 _TWINS = twins()
 globals().update(_TWINS)
 
-__all__ = ["Optimizer", *_TWINS, "Lookahead", "LBFGS", "Muon"]
+__all__ = ["Optimizer", *_TWINS, "Lookahead", "LBFGS", "Muon", "BackwardStep", "step_in_backward"]

@@ -105,6 +105,26 @@ class Optimizer(StepOptions, EngineAccess, torch.optim.Optimizer):
             self.skipped_steps += 1
         return loss
 
+    @torch.no_grad()
+    def _step_only(self, params: List[torch.Tensor]) -> None:
+        """Step ``params`` alone, in the engine call :meth:`step` makes, the other parameters'
+        gradients left out (see :func:`fastoptim.torch.step_in_backward`)."""
+        chosen = {id(p) for p in params}
+        lists, grads, _ = self._views.gather([g["params"] for g in self.param_groups])
+        for group, gs in zip(self.param_groups, grads):
+            for i, p in enumerate(group["params"]):
+                if id(p) not in chosen:
+                    gs[i] = None
+        hypers = [self._settings(g) for g in self.param_groups]
+        outcome = self._engine.step(lists, grads, hypers, self._nonfinite, self._max_grad_norm)
+        if outcome == _CHANGED:
+            self._register(lists)
+            outcome = self._engine.step(lists, grads, hypers, self._nonfinite, self._max_grad_norm)
+        if outcome == _STEPPED:
+            torch.autograd.graph.increment_version(params)
+        else:
+            self.skipped_steps += 1
+
     def state_dict(self) -> Dict[str, Any]:
         """torch's format: ``{"state": {index: {"step": tensor, <slot>: tensor}}, "param_groups": [...]}``,
         the state tensors sharing the engine's memory (as torch's share the optimizer's). The
