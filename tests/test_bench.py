@@ -231,3 +231,14 @@ def test_cli_lists_the_modes_and_names_a_missing_peer(monkeypatch, capsys):
     assert cli.main(["--torch"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "needs torch" in err and "--index-url https://download.pytorch.org/whl/cpu" in err
+
+
+def test_train_mode_reports_every_contender_and_the_gradients_peak():
+    pytest.importorskip("torch")
+    from fastoptim.bench import train
+
+    report = train.run(threads=[1], repeats=1, small=True)
+    assert {r["contender"] for r in report["results"]} == {"torch-fused", "fastoptim", "in-backward"}
+    rows = {r["contender"]: r for r in report["results"]}
+    assert 0 < rows["fastoptim"]["step_share"] < 1 and np.isnan(rows["in-backward"]["step_share"])
+    assert report["gradient_bytes"] > 0 and "peak extra MiB" in train.format_extra(report)
