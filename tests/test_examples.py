@@ -67,9 +67,19 @@ def _mpi_data_parallel(out):
     assert _floats(r"largest difference from one process on the whole batches: ([-+.\de]+)", out)[0] < 1e-4
 
 
+def _deepspeed_offload(out):
+    ds = _floats(r"DeepSpeedCPUAdam +loss ([.\d]+) -> ([.\d]+) +state ([.\d]+) bytes", out)
+    ours = _floats(r"fastoptim.torch.AdamW +loss ([.\d]+) -> ([.\d]+) +state ([.\d]+) bytes", out)
+    low = _floats(r"fastoptim.torch.AdamW, int8 state +loss ([.\d]+) -> ([.\d]+) +state ([.\d]+) bytes", out)
+    assert ours[1] < 0.1 * ours[0] and low[1] < 0.1 * low[0]  # it trains, with 8-bit state too
+    assert ours[2] == ds[2] == 8 and low[2] <= 0.3 * ds[2]
+    assert _floats(r"largest parameter difference, fastoptim vs DeepSpeedCPUAdam: ([-+.\de]+)", out)[0] < 1e-5
+
+
 # What each example claims, checked from the figures it prints.
 CLAIMS = {
     "checkpoint.py": _checkpoint,
+    "deepspeed_offload.py": _deepspeed_offload,
     "linear_regression.py": _linear_regression,
     "low_precision.py": _low_precision,
     "mlp_with_schedule.py": _mlp,
@@ -82,6 +92,9 @@ CLAIMS = {
 def test_example_runs(name):
     if name.startswith("torch"):
         pytest.importorskip("torch")
+    if name.startswith("deepspeed"):
+        pytest.importorskip("torch")
+        pytest.importorskip("deepspeed")
     command = [sys.executable, str(EXAMPLES / name)]
     if name.startswith("mpi"):
         pytest.importorskip("mpi4py")
