@@ -55,3 +55,14 @@ def test_matches_deepspeed_cpu_adam(runs, stage, bf16):
 @pytest.mark.parametrize("stage", [2, 3])
 def test_checkpoint_resumes_bit_for_bit(runs, stage):
     assert torch.equal(runs[0][stage, False, "resumed"], runs[0][stage, False, "fastoptim"])
+
+
+def test_bench_mode_races_the_step_inside_deepspeed():
+    env = dict(os.environ, MASTER_PORT=str(_free_port()))
+    out = subprocess.run(
+        [sys.executable, "-m", "fastoptim.bench", "--deepspeed", "--width", "64", "--layers", "2", "--threads", "1", "--repeats", "1", "--no-progress"],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "| DeepSpeedCPUAdam | fastoptim | fastoptim, bf16 state | fastoptim, int8 state |" in out.stdout
+    assert "DeepSpeedCPUAdam 8.00, fastoptim 8.00, fastoptim, bf16 state 4.00" in out.stdout

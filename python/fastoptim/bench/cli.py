@@ -5,6 +5,7 @@
     python -m fastoptim.bench --sparse [--rule sparseadam] [--rows N] [--dim D] [--given K]
     python -m fastoptim.bench --whole [--kinds muon,lbfgs,lookahead]
     python -m fastoptim.bench --train [--threads 1,2]
+    python -m fastoptim.bench --deepspeed [--threads 1,2] [--width 3200 --layers 10]
     python -m fastoptim.bench --precision [--elements N] [--bnb-elements M]
 
 For each workload (a set of float32 tensors) it times one optimizer step of every contender:
@@ -29,7 +30,9 @@ steps are more than one kernel call, against their peers (:mod:`fastoptim.bench.
 ``--precision`` times Adam with float32, bfloat16 and 8-bit state against float32 Adam, their
 rooflines and bitsandbytes (:mod:`fastoptim.bench.precision`); ``--train`` times whole training
 iterations of a CPU transformer with torch's fused AdamW and fastoptim's, stepped after or inside
-backward, with the step's share and the allocator's peak (:mod:`fastoptim.bench.train`).
+backward, with the step's share and the allocator's peak (:mod:`fastoptim.bench.train`);
+``--deepspeed`` times the step inside DeepSpeed ZeRO-Offload against DeepSpeedCPUAdam
+(:mod:`fastoptim.bench.deepspeed`).
 
 Runs are interleaved (one step of each contender in turn, the order rotating) and the report gives
 medians, and each contender's time over fastoptim's. Absolute times drift on a shared machine;
@@ -86,6 +89,10 @@ def _main(argv: List[str]) -> int:
         from .sparse import main as sparse_main
 
         return sparse_main([a for a in argv if a != "--sparse"])
+    if "--deepspeed" in argv:  # the step inside DeepSpeed ZeRO-Offload, against DeepSpeedCPUAdam
+        from .deepspeed import main as deepspeed_main
+
+        return deepspeed_main([a for a in argv if a != "--deepspeed"])
     if "--train" in argv:  # whole training iterations of a CPU transformer, stepping after or inside backward
         from .train import main as train_main
 
@@ -99,6 +106,7 @@ def _main(argv: List[str]) -> int:
     modes.add_argument("--mpi", action="store_true", help="ZeroOptimizer over MPI on 1, 2, ... ranks")
     modes.add_argument("--sparse", action="store_true", help="row-sparse steps on an embedding table, against the dense step and torch's sparse path")
     modes.add_argument("--whole", action="store_true", help="Muon, L-BFGS and Lookahead, against their peers")
+    modes.add_argument("--deepspeed", action="store_true", help="AdamW's step inside DeepSpeed ZeRO-Offload: DeepSpeedCPUAdam against fastoptim")
     modes.add_argument("--train", action="store_true", help="training iterations of a CPU transformer: torch fused AdamW, fastoptim after and inside backward")
     modes.add_argument("--precision", action="store_true", help="Adam with float32, bfloat16 and 8-bit state, against float32 Adam and bitsandbytes")
     parser.add_argument("--rule", default="adam", choices=sorted(RULES))
