@@ -20,11 +20,11 @@ def model_and_data(seed=0):
     return model, batches
 
 
-def train(cls, kwargs, inside, accumulate=1, bucket_bytes=0, scheduler=False):
+def train(cls, kwargs, inside, accumulate=1, bucket_bytes=0, scheduler=False, overlap=False):
     model, batches = model_and_data()
     opt = cls(model.parameters(), **kwargs)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5) if scheduler else None
-    handle = fot.step_in_backward(opt, accumulate=accumulate, bucket_bytes=bucket_bytes) if inside else None
+    handle = fot.step_in_backward(opt, accumulate=accumulate, bucket_bytes=bucket_bytes, overlap=overlap) if inside else None
     loss_fn = torch.nn.CrossEntropyLoss()
     for i, (x, y) in enumerate(batches):
         loss_fn(model(x), y).backward()
@@ -39,15 +39,16 @@ def train(cls, kwargs, inside, accumulate=1, bucket_bytes=0, scheduler=False):
     return model, opt
 
 
+@pytest.mark.parametrize("overlap", [False, True], ids=["inline", "overlap"])
 @pytest.mark.parametrize("bucket_bytes", [0, 1000, None])
 @pytest.mark.parametrize(
     "cls, kwargs",
     [(fot.AdamW, dict(lr=1e-2)), (fot.SGD, dict(lr=0.1, momentum=0.9, nesterov=True)), (fot.LAMB, dict(lr=1e-2)), (fot.Adafactor, dict(lr=1e-2))],
     ids=lambda v: getattr(v, "__name__", ""),
 )
-def test_same_parameters_and_state_as_stepping_after_backward(cls, kwargs, bucket_bytes):
+def test_same_parameters_and_state_as_stepping_after_backward(cls, kwargs, bucket_bytes, overlap):
     a, opt_a = train(cls, kwargs, inside=False)
-    b, opt_b = train(cls, kwargs, inside=True, bucket_bytes=bucket_bytes)
+    b, opt_b = train(cls, kwargs, inside=True, bucket_bytes=bucket_bytes, overlap=overlap)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
         assert q.grad is None  # freed after its update
@@ -89,10 +90,11 @@ def test_frozen_unused_and_shared_parameters():
     assert shared.weight.grad is not None and torch.equal(shared.weight, before)
 
 
-def test_nan_raises_out_of_backward_naming_the_parameter():
+@pytest.mark.parametrize("overlap", [False, True], ids=["inline", "overlap"])
+def test_nan_raises_out_of_backward_naming_the_parameter(overlap):
     model = torch.nn.Linear(4, 2)
     opt = fot.Adam(model.parameters(), lr=0.1)
-    handle = fot.step_in_backward(opt, bucket_bytes=None)  # one bucket: nothing updated at all
+    handle = fot.step_in_backward(opt, bucket_bytes=None, overlap=overlap)  # one bucket: nothing updated at all
     before = [p.detach().clone() for p in model.parameters()]
     with pytest.raises(FloatingPointError, match="parameter .* holds inf or NaN"):
         (model(torch.ones(1, 4)) * float("nan")).sum().backward()

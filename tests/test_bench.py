@@ -238,7 +238,7 @@ def test_train_mode_reports_every_contender_and_the_gradients_peak():
     from fastoptim.bench import train
 
     report = train.run(threads=[1], repeats=1, small=True)
-    assert {r["contender"] for r in report["results"]} == {"torch-fused", "fastoptim", "in-backward"}
+    assert {r["contender"] for r in report["results"]} == {"torch-fused", "fastoptim", "in-backward", "in-backward, overlap"}
     rows = {r["contender"]: r for r in report["results"]}
     assert 0 < rows["fastoptim"]["step_share"] < 1 and np.isnan(rows["in-backward"]["step_share"])
     assert report["gradient_bytes"] > 0 and "peak extra MiB" in train.format_extra(report)

@@ -4,7 +4,8 @@ transformer, float32, interleaved in one process, per thread count. Contenders:
 * ``torch-fused``: ``torch.optim.AdamW(fused=True)``, stepped after backward;
 * ``fastoptim``: ``fastoptim.torch.AdamW``, stepped after backward;
 * ``in-backward``: ``fastoptim.torch.AdamW`` stepping inside backward
-  (:func:`fastoptim.torch.step_in_backward`, buckets of 4 MiB), each gradient freed after its update.
+  (:func:`fastoptim.torch.step_in_backward`, buckets of 4 MiB), each gradient freed after its update;
+* ``in-backward, overlap``: the same, the buckets updated on a worker thread while autograd goes on.
 
 Each contender trains its own copy of the model from the same weights on the same batches. Besides
 the iteration's median time, the table gives the step's share of the iteration (after-backward
@@ -74,12 +75,12 @@ def contenders(small: bool = False, seed: int = 0) -> Dict[str, Any]:
     base = _model(torch, small)
     out: Dict[str, Any] = {}
 
-    def make(label: str, opt_of: Callable[[Any], Any], inside: bool) -> None:
+    def make(label: str, opt_of: Callable[[Any], Any], inside: bool, overlap: bool = False) -> None:
         model = _model(torch, small)
         model.load_state_dict(base.state_dict())
         opt = opt_of(model)
         if inside:
-            fot.step_in_backward(opt)
+            fot.step_in_backward(opt, overlap=overlap)
         peak = [0]
         for p in model.parameters():  # sample the allocator as gradients arrive
             p.register_post_accumulate_grad_hook(lambda _p: peak.__setitem__(0, max(peak[0], allocated())))
@@ -110,6 +111,7 @@ def contenders(small: bool = False, seed: int = 0) -> Dict[str, Any]:
     adamw = vars(fot)["AdamW"]  # made at import (fastoptim.torch.twins), unseen by type checkers
     make("fastoptim", lambda m: adamw(m.parameters(), lr=1e-4), False)
     make("in-backward", lambda m: adamw(m.parameters(), lr=1e-4), True)
+    make("in-backward, overlap", lambda m: adamw(m.parameters(), lr=1e-4), True, overlap=True)
     return out
 
 
