@@ -216,18 +216,29 @@ inline void decode_block(const Codebook& c, const std::uint8_t* __restrict codes
 /// finite values are scaled to stay inside the map's end codes, which then stand for +-inf, and the
 /// scale is stored negated to say so. Blocks of finite values are encoded as bitsandbytes does.
 inline float encode_block(const Codebook& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
-  constexpr float kMax = std::numeric_limits<float>::max();
-  float m = 0;
-  unsigned odd = 0;  // bit 0: a NaN, bit 1: an infinity
-#pragma omp simd reduction(max : m) reduction(| : odd)
+  float m = 0, z = 0;  // z = sum of x * 0: 0 for finite blocks, NaN when one holds NaN or inf, in any order
+#pragma omp simd reduction(max : m) reduction(+ : z)
   for (std::size_t i = 0; i < n; ++i) {
     const float a = std::fabs(x[i]);
-    const bool finite = a <= kMax;
-    m = finite && a > m ? a : m;
-    odd |= finite ? 0u : (a != a ? 1u : 2u);
+    m = a > m ? a : m;
+    z += x[i] * 0.0f;
   }
-  if (odd & 1u) m = std::numeric_limits<float>::quiet_NaN();
-  else if (odd & 2u) m = m > 0 ? m / inner_code(c) : std::numeric_limits<float>::min();
+  bool infinite = false;
+  if (z != z) {  // the rare block with NaN or inf, element by element
+    bool nan = false;
+    float finite = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float a = std::fabs(x[i]);
+      if (a != a)
+        nan = true;
+      else if (a > std::numeric_limits<float>::max())
+        infinite = true;
+      else if (a > finite)
+        finite = a;
+    }
+    infinite = infinite && !nan;
+    m = nan ? std::numeric_limits<float>::quiet_NaN() : finite > 0 ? finite / inner_code(c) : std::numeric_limits<float>::min();
+  }
   const float inv = m > 0 ? 1.0f / m : 0.0f;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
@@ -236,7 +247,7 @@ inline float encode_block(const Codebook& c, const float* __restrict x, std::siz
     const std::uint32_t key = (bits & 0xffffu) ^ (bits >> 31 ? 0xffffu : 0u);
     codes[i] = static_cast<std::uint8_t>((e & 0xffu) + (key > e >> 8 ? 1u : 0u));
   }
-  return (odd & 2u) && !(odd & 1u) ? -m : m;
+  return infinite ? -m : m;
 }
 
 }  // namespace fastoptim::FASTOPTIM_TIER
