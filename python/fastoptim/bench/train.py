@@ -62,7 +62,8 @@ def _model(torch: Any, small: bool) -> Any:
 
 
 def contenders(small: bool = False, seed: int = 0) -> Dict[str, Any]:
-    """Each contender: (iteration returning (seconds, step seconds or NaN, peak extra bytes), its model)."""
+    """Each contender: (iteration returning (seconds, step seconds or NaN, peak extra bytes, bytes held
+    after backward), its model)."""
     torch = optional_torch()
     import fastoptim.torch as fot
 
@@ -95,6 +96,7 @@ def contenders(small: bool = False, seed: int = 0) -> Dict[str, Any]:
             logits = model(tokens[:, :-1])
             loss = loss_fn(logits.reshape(-1, vocab), tokens[:, 1:].reshape(-1))
             loss.backward()
+            held = allocated() - before  # what outlives backward: the gradients, unless they stepped and went
             peak[0] = max(peak[0], allocated())
             step = float("nan")
             if not inside:
@@ -103,7 +105,7 @@ def contenders(small: bool = False, seed: int = 0) -> Dict[str, Any]:
                 step = time.perf_counter() - t1
                 peak[0] = max(peak[0], allocated())
                 opt.zero_grad(set_to_none=True)
-            return time.perf_counter() - t0, step, peak[0] - before
+            return time.perf_counter() - t0, step, peak[0] - before, held
 
         out[label] = (iteration, model)
 
@@ -131,13 +133,14 @@ def run(threads: Sequence[int] = (1, 2), repeats: int = 10, progress: bool = Fal
         torch.set_num_threads(n or all_threads)
         entries = contenders(small)
         grad_bytes = sum(p.numel() * p.element_size() for p in next(iter(entries.values()))[1].parameters())
-        extra: Dict[str, Dict[str, List[float]]] = {c: {"step": [], "peak": []} for c in entries}
+        extra: Dict[str, Dict[str, List[float]]] = {c: {"step": [], "peak": [], "held": []} for c in entries}
 
         def timed_iteration(iteration: Callable[[], Any], record: Dict[str, List[float]]) -> Callable[[], float]:
             def go() -> float:
-                seconds, step, peak = iteration()
+                seconds, step, peak, held = iteration()
                 record["step"].append(step / seconds)
                 record["peak"].append(peak)
+                record["held"].append(held)
                 return float(seconds)
 
             return go
@@ -148,6 +151,7 @@ def run(threads: Sequence[int] = (1, 2), repeats: int = 10, progress: bool = Fal
         for row in rows:
             row["step_share"] = float(np.median(extra[row["contender"]]["step"][2:]))
             row["peak_extra_bytes"] = float(np.median(extra[row["contender"]]["peak"][2:]))
+            row["held_after_backward_bytes"] = float(np.median(extra[row["contender"]]["held"][2:]))
         results += rows
     set_num_threads(all_threads)
     torch.set_num_threads(torch_threads)
@@ -159,10 +163,17 @@ def run(threads: Sequence[int] = (1, 2), repeats: int = 10, progress: bool = Fal
 
 def format_extra(report: Dict[str, Any]) -> str:
     """The step's share and the peak allocator bytes per contender, against the gradients' bytes."""
-    lines = [f"gradients: {report['gradient_bytes'] / 2**20:.1f} MiB", "", "| threads | contender | step share | peak extra MiB |", "|---|---|---|---|"]
+    lines = [
+        f"gradients: {report['gradient_bytes'] / 2**20:.1f} MiB",
+        "",
+        "| threads | contender | step share | peak extra MiB | MiB held after backward |",
+        "|---|---|---|---|---|",
+    ]
     for r in report["results"]:
         share = "-" if np.isnan(r["step_share"]) else f"{100 * r['step_share']:.0f}%"
-        lines.append(f"| {r['threads']} | {r['contender']} | {share} | {r['peak_extra_bytes'] / 2**20:.1f} |")
+        lines.append(
+            f"| {r['threads']} | {r['contender']} | {share} | {r['peak_extra_bytes'] / 2**20:.1f} | {r['held_after_backward_bytes'] / 2**20:.1f} |"
+        )
     return "\n".join(lines)
 
 
