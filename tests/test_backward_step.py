@@ -104,6 +104,21 @@ def test_nan_raises_out_of_backward_naming_the_parameter(overlap):
     handle.remove()
 
 
+def test_a_raise_inside_backward_leaves_the_next_backward_whole():
+    """A bucket that raises during backward ends that backward: the next one still updates its last
+    bucket at its end (the end-of-backward callback of the failed one never ran)."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 2))
+    scale = torch.nn.Parameter(torch.ones(1))  # used first, so its gradient comes last: the tail bucket
+    opt = fot.SGD([scale, *model.parameters()], lr=0.1)
+    handle = fot.step_in_backward(opt, bucket_bytes=40)  # the last layer fills a bucket of its own
+    with pytest.raises(FloatingPointError):
+        (model(torch.ones(1, 4) * scale) * float("nan")).sum().backward()
+    before = [p.detach().clone() for p in (scale, *model.parameters())]
+    model(torch.ones(1, 4) * scale).sum().backward()
+    assert all(not torch.equal(a, p) and p.grad is None for a, p in zip(before, (scale, *model.parameters())))
+    handle.remove()
+
+
 def test_refusals_are_named():
     p = [torch.nn.Parameter(torch.ones(3))]
     with pytest.raises(ValueError, match="max_grad_norm"):

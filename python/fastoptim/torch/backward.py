@@ -44,7 +44,11 @@ class BackwardStep:
         self._ready.append(p)
         self._ready_bytes += p.numel() * p.element_size()
         if self._ready_bytes >= self.bucket_bytes:
-            self._flush()
+            try:
+                self._flush()
+            except BaseException:
+                self._queued = False  # this backward ends here, and its end-of-backward callback never runs
+                raise
 
     def _end_of_backward(self) -> None:
         self._queued = False
