@@ -31,7 +31,7 @@ def _free_port() -> int:
 def runs(request, tmp_path_factory):
     world = request.param
     out = tmp_path_factory.mktemp(f"deepspeed{world}")
-    for attempt in range(2):  # a second try on a new port: two processes once failed to meet (cause not found)
+    for _ in range(2):  # a second try on a new port: two processes once failed to meet (cause not found)
         port = str(_free_port())
         procs = []
         for rank in range(world):
