@@ -22,8 +22,10 @@
 // the driver hands whole tensors to the threads, so a tensor's result never depends on their number.
 //
 // State stored as bfloat16 or 8-bit codes (Tensor::state_type, float32 parameters, elementwise
-// and two-pass rules) reaches the loops as float32, a block at a time (visit_converted): the same
-// loop serves every state type. A two-pass rule's Step says in which pass it writes its state
+// and two-pass rules) and 16-bit parameters reach a one-pass rule whose update takes the formats of
+// slot.hpp (takes_formats) in those formats, converted in registers (visit_direct); other rules,
+// and 8-bit state, see them as float32, a block at a time (visit_converted): the same loop serves
+// every state type. A two-pass rule's Step says in which pass it writes its state
 // (`static constexpr int state_pass = 1` or 2); the other pass only reads it.
 #include <algorithm>
 #include <cmath>
@@ -33,6 +35,7 @@
 
 #include "fastoptim/lanes.hpp"
 #include "fastoptim/rule.hpp"
+#include "fastoptim/slot.hpp"
 #include "fastoptim/state_block.hpp"
 #include "fastoptim/tensor.hpp"
 #include "fastoptim/tier.hpp"
@@ -126,6 +129,53 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
         encode_bf16(buf[k], static_cast<std::uint16_t*>(t.state[k]) + b, n);
     }
   }
+}
+
+/// Whether a rule's update takes the 16-bit formats of slot.hpp as well as plain pointers.
+template <class Step, class = void>
+struct takes_formats : std::false_type {};
+template <class Step>
+struct takes_formats<Step, std::void_t<decltype(update(std::declval<const Step&>(), Bf16Master{}, Bf16<const std::uint16_t>{},
+                                                       static_cast<const Bf16<std::uint16_t>*>(nullptr), std::size_t{}))>>
+    : std::true_type {};
+
+/// Call f(p, g, state, n) on chunk ch of a float32 or bfloat16 tensor with float32 or bfloat16
+/// state, each array in its own format (slot.hpp); false (f not called) for 8-bit state and float16
+/// parameters, which go through visit_converted.
+template <class F>
+inline bool visit_direct(const Tensor& t, const Chunk& ch, F& f) {
+  const bool bf16_state = t.state_type == StateType::bf16;
+  if (!(bf16_state || t.state_type == StateType::native) || !(t.dtype == DType::f32 || t.dtype == DType::bf16)) return false;
+  const std::size_t b = ch.begin, n = ch.end - ch.begin;
+  auto with_state = [&](auto p, auto g) {
+    if (bf16_state) {
+      Bf16<std::uint16_t> st[kMaxState];
+      for (std::size_t k = 0; k < kMaxState; ++k) st[k] = {t.state[k] ? static_cast<std::uint16_t*>(t.state[k]) + b : nullptr};
+      f(p, g, st, n);
+    } else {
+      float* st[kMaxState];
+      for (std::size_t k = 0; k < kMaxState; ++k) st[k] = t.state[k] ? static_cast<float*>(t.state[k]) + b : nullptr;
+      f(p, g, st, n);
+    }
+  };
+  if (t.dtype == DType::f32) {
+    with_state(static_cast<float*>(t.param) + b, static_cast<const float*>(t.grad) + b);
+    return true;
+  }
+  auto with_grad = [&](auto p) {
+    if (t.grad_f32)
+      with_state(p, static_cast<const float*>(t.grad) + b);
+    else
+      with_state(p, Bf16<const std::uint16_t>{static_cast<const std::uint16_t*>(t.grad) + b});
+  };
+  std::uint16_t* p16 = static_cast<std::uint16_t*>(t.param) + b;
+  if (t.master_low)
+    with_grad(Bf16Master{p16, t.master_low + b});
+  else if (t.stochastic)
+    with_grad(Bf16Stochastic{p16, t.noise, b});
+  else
+    with_grad(Bf16<std::uint16_t>{p16});
+  return true;
 }
 
 /// Call f(p, g, state, n) with chunk c's typed pointers (float or double). For the gradient
@@ -249,8 +299,14 @@ void run(const Step& s, const Work& w) {
           w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); }, Step::state_pass == 2);
     });
   } else if constexpr (!is_two_pass<Step>::value) {
+    auto loop = [&](auto p, auto g, auto st, std::size_t n) { update(s, p, g, st, n); };
     for_each_chunk(w, [&](std::size_t c) {
-      visit_rule_chunk(w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); });
+      if constexpr (takes_formats<Step>::value) {
+        const Chunk& ch = w.chunks[c];
+        const Tensor& t = w.tensors[ch.tensor];
+        if (t.converted() && visit_direct(t, ch, loop)) return;
+      }
+      visit_rule_chunk(w, c, loop);
     });
   } else {
     // Pass 1: sums of squares per chunk, added per tensor in chunk order, so the result does not

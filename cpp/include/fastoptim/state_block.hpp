@@ -27,9 +27,10 @@ inline float float_of(std::uint32_t u) {
 }
 
 /// bfloat16 (the top half of a float32) to float32: exact.
+inline float from_bf16(std::uint16_t h) { return float_of(std::uint32_t{h} << 16); }
 inline void decode_bf16(const std::uint16_t* __restrict in, float* __restrict out, std::size_t n) {
 #pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) out[i] = float_of(std::uint32_t{in[i]} << 16);
+  for (std::size_t i = 0; i < n; ++i) out[i] = from_bf16(in[i]);
 }
 
 inline bool is_nan_bits(std::uint32_t u) { return (u & 0x7fffffffu) > 0x7f800000u; }
@@ -54,29 +55,31 @@ inline void encode_bf16(const float* __restrict in, std::uint16_t* __restrict ou
 /// A bfloat16 parameter and the low 16 bits of its float32 master to the master: exact. The
 /// parameter is the master rounded to nearest, ties away from zero, so the master's bits are the
 /// parameter's shifted up plus the low bits as a signed 16-bit number.
+inline float master_of(std::uint16_t p, std::uint16_t low) {
+  const std::uint32_t hi = std::uint32_t{p} << 16;
+  const std::uint32_t u = hi + static_cast<std::uint32_t>(static_cast<std::int32_t>(static_cast<std::int16_t>(low)));
+  // A parameter written behind the optimizer's back (pruned, masked, loaded) no longer rounds
+  // from its master: the written value wins, its low bits restart at 0.
+  return float_of(bf16_cut(u, 0x8000u) == p ? u : hi);
+}
 inline void decode_master(const std::uint16_t* __restrict p, const std::uint16_t* __restrict low, float* __restrict out,
                           std::size_t n) {
 #pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t hi = std::uint32_t{p[i]} << 16;
-    const std::uint32_t u = hi + static_cast<std::uint32_t>(static_cast<std::int32_t>(static_cast<std::int16_t>(low[i])));
-    // A parameter written behind the optimizer's back (pruned, masked, loaded) no longer rounds
-    // from its master: the written value wins, its low bits restart at 0.
-    out[i] = float_of(bf16_cut(u, 0x8000u) == p[i] ? u : hi);
-  }
+  for (std::size_t i = 0; i < n; ++i) out[i] = master_of(p[i], low[i]);
 }
 
-/// float32 masters to their bfloat16 rounding (to nearest, ties away from zero) and the low bits
-/// that restore them; a NaN becomes a quiet NaN with no low bits.
+/// A float32 master to its bfloat16 rounding (to nearest, ties away from zero) and the low bits
+/// that restore it; a NaN becomes a quiet NaN with no low bits.
+inline void split_master(float x, std::uint16_t& p, std::uint16_t& low) {
+  const std::uint32_t u = bits_of(x);
+  const std::uint16_t hi = bf16_cut(u, 0x8000u);
+  p = hi;
+  low = static_cast<std::uint16_t>(is_nan_bits(u) ? 0u : u - (std::uint32_t{hi} << 16));
+}
 inline void encode_master(const float* __restrict in, std::uint16_t* __restrict p, std::uint16_t* __restrict low,
                           std::size_t n) {
 #pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t u = bits_of(in[i]);
-    const std::uint16_t hi = bf16_cut(u, 0x8000u);
-    p[i] = hi;
-    low[i] = static_cast<std::uint16_t>(is_nan_bits(u) ? 0u : u - (std::uint32_t{hi} << 16));
-  }
+  for (std::size_t i = 0; i < n; ++i) split_master(in[i], p[i], low[i]);
 }
 
 /// 16 random bits for element `index` of a parameter under `key` (one key per parameter and step):
@@ -92,13 +95,15 @@ inline std::uint32_t noise_bits(std::uint32_t key, std::uint32_t index) {
 }
 
 /// float32 to bfloat16 rounded stochastically: up with probability (the dropped bits) / 2^16, so the
-/// rounding is unbiased. Elements [first, first + n) of the parameter; a NaN stays a quiet NaN.
+/// rounding is unbiased. Element `index` of the parameter (elements [first, first + n) for the
+/// block); a NaN stays a quiet NaN.
+inline std::uint16_t to_bf16_stochastic(float x, std::uint32_t key, std::size_t index) {
+  return bf16_cut(bits_of(x), noise_bits(key, static_cast<std::uint32_t>(index)));
+}
 inline void encode_stochastic(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n, std::uint32_t key,
                               std::size_t first) {
 #pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) {
-    out[i] = bf16_cut(bits_of(in[i]), noise_bits(key, static_cast<std::uint32_t>(first + i)));
-  }
+  for (std::size_t i = 0; i < n; ++i) out[i] = to_bf16_stochastic(in[i], key, first + i);
 }
 
 /// float16 to float32: exact (subnormals through one float subtraction, inf and NaN kept).

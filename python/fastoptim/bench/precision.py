@@ -46,6 +46,8 @@ CONFIGS: Dict[str, Config] = {
     "float32 params, float32 state": Config("float32", None, {}, 16, 12),
     "float32 params, bfloat16 state": Config("float32", "bfloat16", {}, 12, 8),
     "float32 params, int8 state": Config("float32", "int8", {}, 10, 6),
+    "bfloat16 params + master bits, bfloat16 state": Config("bfloat16", "bfloat16", {}, 10, 8),
+    "bfloat16 params, stochastic rounding, bfloat16 state": Config("bfloat16", "bfloat16", dict(master_weights=False, rounding="stochastic"), 8, 6),
     "bfloat16 params + master bits, int8 state": Config("bfloat16", "int8", {}, 8, 6),
     "bfloat16 params, stochastic rounding, int8 state": Config("bfloat16", "int8", dict(master_weights=False, rounding="stochastic"), 6, 4),
 }

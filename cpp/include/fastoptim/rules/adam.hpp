@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "fastoptim/rule.hpp"
+#include "fastoptim/slot.hpp"
 #include "fastoptim/tier.hpp"
 
 // adam's settings: (type, name, torch's default), in the order Python passes them.
@@ -77,38 +78,40 @@ FASTOPTIM_RULE(Adam)
 namespace FASTOPTIM_TIER {
 
 // AMSGrad is a template flag, not a branch in the loop: its state pointer is null without it, and
-// the vectoriser must never be tempted to load through it.
-template <bool Amsgrad, class T>
-inline void adam_loop(const Adam::Step& s, T* __restrict p, const T* __restrict g, T* __restrict m,
-                      T* __restrict v, T* __restrict vmax, std::size_t n) {
+// the vectoriser must never be tempted to load through it. P, G and S: the parameter's, gradient's
+// and state's formats (slot.hpp), converted in registers.
+template <bool Amsgrad, class P, class G, class S>
+inline void adam_loop(const Adam::Step& s, P p, G g, S m, S v, S vmax, std::size_t n) {
+  using T = value_of<P>;
   const T step_size = T(s.step_size), inv_sqrt_bc2 = T(s.inv_sqrt_bc2), eps = T(s.eps);
   const T b1 = T(s.beta1), b2 = T(s.beta2), c1 = T(1 - s.beta1), c2 = T(1 - s.beta2);
   const T sign = T(s.grad_scale), wd = T(s.coupled_decay), scale = T(s.param_scale);
   const bool coupled = s.coupled_decay != 0, decoupled = s.param_scale != 1;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
-    T pi = p[i];
-    T gi = sign * g[i];
+    T pi = load(p, i);
+    T gi = sign * load(g, i);
     if (coupled) gi += wd * pi;
-    const T mi = b1 * m[i] + c1 * gi;
-    T vi = b2 * v[i] + c2 * (gi * gi);
-    m[i] = mi;
-    v[i] = vi;
+    const T mi = b1 * load(m, i) + c1 * gi;
+    T vi = b2 * load(v, i) + c2 * (gi * gi);
+    store(m, i, mi);
+    store(v, i, vi);
     if constexpr (Amsgrad) {
-      vi = vmax[i] > vi ? vmax[i] : vi;
-      vmax[i] = vi;
+      const T most = load(vmax, i);
+      vi = most > vi ? most : vi;
+      store(vmax, i, vi);
     }
     if (decoupled) pi *= scale;
-    p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+    store(p, i, pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps));
   }
 }
 
-template <class T>
-inline void update(const Adam::Step& s, T* p, const T* g, T* const* st, std::size_t n) {
+template <class P, class G, class S>
+inline void update(const Adam::Step& s, P p, G g, const S* st, std::size_t n) {
   if (s.amsgrad)
     adam_loop<true>(s, p, g, st[0], st[1], st[2], n);
   else
-    adam_loop<false>(s, p, g, st[0], st[1], static_cast<T*>(nullptr), n);
+    adam_loop<false>(s, p, g, st[0], st[1], st[1], n);
 }
 
 }  // namespace FASTOPTIM_TIER
