@@ -306,8 +306,9 @@ def test_progress_bar_prints_above_itself(capsys):
     out, err = capsys.readouterr()
     assert out == "a table\n"
     # the bar's line cleared for the text, the bar redrawn after it, at last drawn full with a newline
-    _, after = err.split("\r" + " " * 78 + "\r")
+    _, after = err.split("\r" + " " * 90 + "\r")
     assert " 25.0%" in after and "first" in after and "100.0%" in after and after.endswith("last" + " " * 24 + "\n")
+    assert "s left" in after.split("100.0%")[0]  # an estimate of the time left while under way
     quiet = Progress(4, enabled=False)
     quiet.advance("x")
     quiet.write("only this")

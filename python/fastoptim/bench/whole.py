@@ -119,7 +119,7 @@ def contenders(kind: str, seed: int = 0, small: bool = False) -> Contenders:
     return KINDS[kind](optional_torch(), seed, small)
 
 
-def run(kinds: Sequence[str] = tuple(KINDS), repeats: int = 10, progress: bool = False) -> Dict[str, Any]:
+def run(kinds: Sequence[str] = tuple(KINDS), repeats: int = 7, progress: bool = False) -> Dict[str, Any]:
     """Race each kind's contenders; the results as fastoptim.bench's run gives them."""
 
     results: List[Dict[str, Any]] = []
@@ -137,7 +137,7 @@ def run(kinds: Sequence[str] = tuple(KINDS), repeats: int = 10, progress: bool =
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastoptim.bench --whole", description=__doc__.split("\n\n")[0])
     parser.add_argument("--kinds", default=",".join(KINDS), help=f"comma-separated, from {','.join(KINDS)}")
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     print(format_table(run(args.kinds.split(","), args.repeats, progress=not args.no_progress)))

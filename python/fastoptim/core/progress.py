@@ -32,7 +32,7 @@ class Progress:
     def write(self, text: str) -> None:
         """Print ``text`` on stdout above the bar: the bar's line is cleared first and redrawn after."""
         if self.enabled:
-            sys.stderr.write("\r" + " " * (_WIDTH + 48) + "\r")
+            sys.stderr.write("\r" + " " * (_WIDTH + 60) + "\r")
             sys.stderr.flush()
         print(text, flush=True)
         if self.enabled and self.done < self.total:
@@ -40,5 +40,7 @@ class Progress:
             sys.stderr.flush()
 
     def _draw(self, now: float) -> None:
-        frac = self.done / self.total
-        sys.stderr.write(f"\r[{'#' * int(_WIDTH * frac):<{_WIDTH}}] {100 * frac:5.1f}% {now - self.start:6.1f}s  {self.label:<28}")
+        frac, spent = self.done / self.total, now - self.start
+        # The time left at the pace so far (units may differ in cost: an estimate, said as one).
+        left = f"~{spent / frac * (1 - frac):4.0f}s left" if 0 < frac < 1 else " " * 11
+        sys.stderr.write(f"\r[{'#' * int(_WIDTH * frac):<{_WIDTH}}] {100 * frac:5.1f}% {spent:6.1f}s {left}  {self.label:<28}")

@@ -159,6 +159,8 @@ def plot(r: Result, path: str) -> None:
     fig = plt.figure(figsize=(14, 10))
     grid = fig.add_gridspec(2, 3, height_ratios=[1.15, 1])
     whole, zoom, curves = fig.add_subplot(grid[0, :2]), fig.add_subplot(grid[0, 2]), fig.add_subplot(grid[1, :2])
+    corner = grid[1, 2].subgridspec(2, 1, height_ratios=[1, 1.5], hspace=0.45)
+    across, key = fig.add_subplot(corner[0]), fig.add_subplot(corner[1])
     colors = {label: plt.cm.tab10(i) for i, label in enumerate(r["figures"])}
     w0, b0 = r["minimum"]
     _surface(whole, r, (-0.5, 7.5), (-20.0, 60.0), WHOLE, colors, "the whole surface, from the start (0, 0)")
@@ -168,8 +170,16 @@ def plot(r: Result, path: str) -> None:
         steps = np.linspace(0, f["steps"], len(losses))
         curves.loglog(steps + 1, losses - r["min_loss"] + 1e-9, color=colors[label], lw=1.2, label=label)
     curves.set(xlabel="step", ylabel="loss - minimum", title="loss curves, every run")
+    # On the whole surface both gradient-descent runs travel along b = 0 and hide each other: their
+    # w against the step shows the large rate's oscillation across the valley and the small one's crawl.
+    for label in WHOLE[:2]:
+        w_path = r["paths"][label][:60, 0]
+        across.plot(np.arange(len(w_path)), w_path - w0, ".-", color=colors[label], lw=0.8, ms=3)
+    across.axhline(0, color="k", lw=0.6)
+    across.set(xlabel="step", ylabel="w - w*", title="gradient descent across the valley (first 60 steps)")
+    key.axis("off")
     handles = curves.get_lines() + whole.plot([], [], "r*", ms=12, ls="", label="minimum") + whole.get_lines()[:1]
-    fig.legend(handles=handles, loc="center", bbox_to_anchor=(0.83, 0.28), fontsize=10, title="run (rmsprop: loss only)")
+    key.legend(handles=handles, loc="center", fontsize=9, title="run (rmsprop: loss only)")
     fig.suptitle(
         f"One learning rate cannot suit a valley of condition number {r['condition_number']:.1e}: "
         "per-coordinate steps or a standardised feature can",

@@ -169,6 +169,18 @@ def _contours(ax: Any, surface: str) -> None:
     ax.set(xlim=xr, ylim=yr, xticks=[], yticks=[])
 
 
+def _marker_key(fig: Any) -> None:
+    """What the markers mean, once for the figure, along its bottom edge."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D([], [], color="k", marker="x", ls="", ms=9, label="start"),
+        Line2D([], [], color="r", marker="*", ls="", ms=11, label="minimum"),
+        Line2D([], [], color="grey", marker="o", ls="", ms=5, label="where each run is (its colour)"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=10, frameon=False)
+
+
 def _panel(ax: Any, r: Result, surface: str, rules: Tuple[str, ...], upto: int) -> List[Any]:
     """One surface and a few rules: each rule's path up to step ``upto`` and a dot where it is."""
     artists = []
@@ -201,7 +213,8 @@ def plot(r: Result, path: str) -> None:
             _panel(ax, r, surface, GROUPS[group], r["steps"])
         row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=10, frameon=False)
     fig.suptitle(f"{TITLE} ({r['steps']} steps)", fontsize=12)
-    fig.tight_layout(rect=(0, 0, 0.86, 0.98))
+    _marker_key(fig)
+    fig.tight_layout(rect=(0, 0.03, 0.86, 0.98))
     fig.savefig(path, dpi=80)
     plt.close(fig)
 
@@ -216,7 +229,8 @@ def animate(r: Result, path: str, frames: int = 40) -> None:
     drawn = [_panel(ax, r, surface, RACERS, 0) for ax, surface in zip(axes[0], SURFACES)]
     axes[0][-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=10, frameon=False)
     title = fig.suptitle("", fontsize=12)
-    fig.tight_layout(rect=(0, 0, 0.9, 0.95))
+    _marker_key(fig)
+    fig.tight_layout(rect=(0, 0.07, 0.9, 0.95))
 
     def frame(k: int) -> List[Any]:
         for surface, artists in zip(SURFACES, drawn):

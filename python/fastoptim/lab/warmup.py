@@ -70,11 +70,15 @@ def table_of(r: Result) -> str:
 def plot(r: Result, path: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
-    for label, f in r["figures"].items():
-        axes[0].semilogy(f["losses"], lw=1, label=label)
+    for i, (label, f) in enumerate(r["figures"].items()):
+        # One mini-batch's loss jumps from batch to batch (a hard batch costs 10x an easy one late
+        # in training too): the raw loss faint, its running mean over 25 steps bold.
+        raw = np.asarray(f["losses"])
+        axes[0].semilogy(raw, lw=0.5, alpha=0.3, color=f"C{i}")
+        axes[0].semilogy(np.convolve(raw, np.ones(25) / 25, mode="valid"), lw=1.8, color=f"C{i}", label=f"{label} (mean of 25)")
         axes[1].plot(f["lr"], label=label)
         axes[2].semilogy(f["sigma"], label=label)
-    axes[0].set(xlabel="step", ylabel="training loss", title="loss")
+    axes[0].set(xlabel="step", ylabel="training loss", title="loss per mini-batch (faint) and its running mean")
     axes[1].set(xlabel="step", ylabel="learning rate", title="schedule")
     axes[2].set(xlabel="step", ylabel="median sqrt(v_hat), layer W1", title="Adam's gradient-scale estimate")
     fig.suptitle("Adam at lr 0.1: without warm-up the first steps throw the network off; a 50-step warm-up trains well", fontsize=12)
