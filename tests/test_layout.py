@@ -134,7 +134,8 @@ def test_source_files_stay_short(path):
     assert lines <= MAX_LINES, f"{path.relative_to(ROOT)} has {lines} lines; split it along a seam it has"
 
 
-README = (ROOT / "README.md").read_text()
+# The README and the docs pages it links.
+README = "\n".join(p.read_text() for p in [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md")))
 
 
 def readme_names() -> List[str]:
@@ -146,8 +147,8 @@ def readme_names() -> List[str]:
     names |= {m.group(0) for m in re.finditer(r"\bfastoptim(?:\.[A-Za-z]\w*)+", README)}
     names |= {"fastoptim." + m.group(1) for m in re.finditer(r"\bfo\.([A-Za-z]\w*(?:\.[A-Za-z]\w*)*)", README)}
     names |= {"fastoptim.torch." + m.group(1) for m in re.finditer(r"\bfot\.([A-Za-z]\w*)", README)}
-    names |= {"fastoptim.schedules." + m.group(1) for m in re.finditer(r"\b(?:S|schedules)\.([a-z]\w*)\b", README) if m.group(1) not in ("cpp", "hpp")}
-    names |= {"fastoptim.diagnostics." + m.group(1) for m in re.finditer(r"\bdiagnostics\.([a-z]\w*)", README)}
+    names |= {"fastoptim.schedules." + m.group(1) for m in re.finditer(r"\b(?:S|schedules)\.([a-z]\w*)\b", README) if m.group(1) not in ("cpp", "hpp", "md")}
+    names |= {"fastoptim.diagnostics." + m.group(1) for m in re.finditer(r"\bdiagnostics\.([a-z]\w*)", README) if m.group(1) != "md"}
     return sorted(n.rstrip(".") for n in names)
 
 
