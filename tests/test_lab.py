@@ -154,14 +154,24 @@ def test_learning_rate(results):
 
 
 def test_precision(results):
-    """The README's claim: bfloat16 and 8-bit state train as float32 state does, in less memory."""
-    f = run("precision", results)["figures"]
+    """The README's claim: bfloat16, 8-bit and 4-bit state train as float32 state does, in less
+    memory; on the long-tailed digits 4-bit state still does (within 1.5 points or 10% of the loss);
+    a zero code in 4-bit v's map diverges where fastoptim's map trains."""
+    r = run("precision", results)
+    f = r["figures"]
     base = f["float32 state"]
-    for label, r in f.items():
-        assert r["val_accuracy"] >= base["val_accuracy"] - 0.015, label
-        assert r["train_loss"] <= 1.1 * base["train_loss"], label
+    for label, x in f.items():
+        assert x["val_accuracy"] >= base["val_accuracy"] - 0.015, label
+        assert x["train_loss"] <= 1.1 * base["train_loss"], label
     assert base["state_bytes_per_param"] == 8 and f["bfloat16 state"]["state_bytes_per_param"] == 4
-    assert f["int8 state"]["state_bytes_per_param"] < 2.5
+    assert f["int8 state"]["state_bytes_per_param"] < 2.5 and f["int4 state"]["state_bytes_per_param"] < 1.5
+    tail = r["long_tail"]
+    for label in ("int4 state", "bfloat16 params, stochastic rounding, int4 state", "bfloat16 state"):
+        x, ref = tail[label], tail["float32 state"]
+        assert x["val_accuracy"] >= ref["val_accuracy"] - 0.015 or x["train_loss"] <= 1.1 * ref["train_loss"], label
+    fine, broken = r["zero_code"]["v map without zero (fastoptim's)"], r["zero_code"]["v map with a zero code"]
+    assert fine["val_accuracy"] >= base["val_accuracy"] - 0.015
+    assert broken["losses"][-50:].mean() > 100 * fine["losses"][-50:].mean() and broken["val_accuracy"] < 0.5
 
 
 def test_race(results):

@@ -1,4 +1,4 @@
-"""Blockwise dynamic 8-bit quantization: the code maps against bitsandbytes', the codes against a
+"""Blockwise dynamic 8- and 4-bit quantization: the code maps against bitsandbytes' and torchao's, the codes against a
 nearest-code reference, errors and refusals."""
 
 from __future__ import annotations
@@ -154,3 +154,104 @@ def test_quantize_refuses_non_finite_input(bad):
     x = np.array([1.0, bad, 2.0], np.float32)
     with pytest.raises(ValueError, match="flat index 1"):
         Q.quantize_blockwise(x)
+
+
+# 4 bits (state_dtype="int4"): Li et al. 2023's maps, torchao's.
+
+
+def _torchao_maps():
+    try:
+        from torchao.optim import subclass_4bit as ao
+    except Exception:  # not installed, or its build does not load here
+        pytest.skip("torchao is not importable")
+    if hasattr(ao, "get_qmap_signed"):
+        return np.array(ao.get_qmap_signed(), np.float32), np.array(ao.get_qmap_unsigned(), np.float32)
+    return np.array(ao.QMAP_SIGNED, np.float32), np.array(ao.QMAP_UNSIGNED, np.float32)
+
+
+def test_4bit_maps_are_torchaos():
+    signed, unsigned = Q.dynamic_map(True, bits=4), Q.dynamic_map(False, bits=4)
+    assert signed.shape == unsigned.shape == (16,) and (np.diff(signed) > 0).all() and (np.diff(unsigned) > 0).all()
+    assert 0 in signed and signed[-1] == 1 and 0 not in unsigned  # no zero code for second moments
+    np.testing.assert_array_equal(unsigned, np.arange(1, 17, dtype=np.float32) / 16)
+    theirs_signed, theirs_unsigned = _torchao_maps()
+    np.testing.assert_array_equal(signed, theirs_signed)
+    np.testing.assert_array_equal(unsigned, theirs_unsigned)
+
+
+def nearest_codes4(x, signed, block):
+    """The reference for 4 bits: as nearest_codes, with the 16-code map; codes unpacked."""
+    m = Q.dynamic_map(signed, bits=4)
+    mid = (m[:-1] + m[1:]) / np.float32(2)
+    out = np.empty(x.size, np.uint8)
+    for b in range(0, x.size, block):
+        part = x[b : b + block]
+        top = np.abs(part).max()
+        inv = np.float32(1) / top if top > 0 else np.float32(0)
+        out[b : b + block] = np.searchsorted(mid, part * inv, side="left")
+    return out
+
+
+def unpack4(codes, n):
+    return np.stack([codes & 15, codes >> 4], axis=1).ravel()[:n]
+
+
+@pytest.mark.parametrize("signed", [True, False])
+@pytest.mark.parametrize("n, block", [(10_001, 128), (1000, 64), (7, 128), (128, 128)])
+def test_4bit_codes_are_the_nearest_two_per_byte(signed, n, block):
+    x = spread(n, signed=signed)
+    x[:block] = 0  # a block of zeros: absmax 0 (the unsigned map's lowest code then decodes to 0 too)
+    codes, absmax = Q.quantize_blockwise(x, signed, block, bits=4)
+    assert codes.dtype == np.uint8 and codes.shape == ((n + 1) // 2,) and absmax.shape == (-(-n // block),)
+    np.testing.assert_array_equal(unpack4(codes, n), nearest_codes4(x, signed, block))
+    if n % 2:
+        assert codes[-1] >> 4 == 0  # an odd last element leaves its byte's high nibble 0
+    back = Q.dequantize_blockwise(codes, absmax, signed, block, bits=4, size=n)
+    assert back.shape == (n,) and (back[:block] == 0).all()
+    np.testing.assert_array_equal(back, Q.dynamic_map(signed, bits=4)[unpack4(codes, n)] * np.repeat(absmax, block)[:n])
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_4bit_codes_on_a_million_patterns_and_every_midpoint(signed):
+    """Every float32 whose low 11 bits are zero in [-1, 1] (a million patterns, every binade), and
+    every midpoint with its float32 neighbours: the code is the number of midpoints below (a tie goes
+    to the lower code). A block of 128 led by 1.0 keeps the values as they are."""
+    pattern = np.arange(0, 1 << 21, dtype=np.uint32) << np.uint32(11)
+    x = pattern.view(np.float32)
+    x = x[np.isfinite(x) & (np.abs(x) <= 1)]
+    m = Q.dynamic_map(signed, bits=4)
+    mid = (m[:-1] + m[1:]) / np.float32(2)
+    x = np.concatenate([x, mid, np.nextafter(mid, np.float32(-2)), np.nextafter(mid, np.float32(2))]).astype(np.float32)
+    if not signed:
+        x = x[x >= 0]
+    blocks = np.resize(x, -(-x.size // 127) * 127).reshape(-1, 127)
+    x = np.concatenate([np.ones((blocks.shape[0], 1), np.float32), blocks], axis=1).ravel()  # absmax 1 everywhere
+    codes, absmax = Q.quantize_blockwise(x, signed, 128, bits=4)
+    assert (absmax == 1).all()
+    np.testing.assert_array_equal(unpack4(codes, x.size), np.searchsorted(mid, x, side="left"))
+
+
+def test_4bit_state_in_every_tier_packs_as_the_reference(tier):
+    """SGD's momentum buffer after one step is the gradient: each tier's 4-bit encoder must store
+    the reference codes for it."""
+    import fastoptim as fo
+
+    g = spread(8191)
+    opt = fo.SGD([np.zeros_like(g)], lr=0.1, momentum=0.9, state_dtype="int4")
+    opt.step([g])
+    state = opt.state_dict()["state"][0]
+    codes, absmax = Q.quantize_blockwise(g, True, 128, bits=4)
+    np.testing.assert_array_equal(state["momentum_buffer"], codes)
+    np.testing.assert_array_equal(state["momentum_buffer.absmax"], absmax)
+    np.testing.assert_array_equal(unpack4(codes, g.size), nearest_codes4(g, True, 128))
+
+
+def test_4bit_refusals():
+    x = np.ones(10, np.float32)
+    with pytest.raises(ValueError, match="bits must be 8 or 4, got 3"):
+        Q.quantize_blockwise(x, bits=3)
+    with pytest.raises(ValueError, match="blocksize must be even"):
+        Q.quantize_blockwise(x, blocksize=5, bits=4)
+    codes, absmax = Q.quantize_blockwise(x, bits=4)
+    with pytest.raises(ValueError, match="11 elements need 6 bytes of 4-bit codes, got 5"):
+        Q.dequantize_blockwise(codes, absmax, bits=4, size=11)

@@ -1,4 +1,4 @@
-"""state_dtype="bfloat16" and "int8": every rule that takes it, step by step against its own float32
+"""state_dtype="bfloat16", "int8" and "int4": every rule that takes it, step by step against its own float32
 step on the decoded state (bit for bit), on every tier; checkpoints; refusals; training accuracy."""
 
 from __future__ import annotations
@@ -27,12 +27,16 @@ def slots_of(opt):
     return tuple(_core.rules[opt.rule]["state"])
 
 
-def decoded(entry, slots, unsigned):
-    """A converted state entry as float32 arrays (8-bit slots through fastoptim.quantize)."""
+def decoded(entry, slots, unsigned, shapes=None):
+    """A converted state entry as float32 arrays (8- and 4-bit slots through fastoptim.quantize;
+    4-bit codes, a flat vector, take their parameter's shape from `shapes`)."""
     out = {}
     for k, v in entry.items():
         if k in slots:
-            if v.dtype == np.uint8:
+            if v.dtype == np.uint8 and shapes is not None:
+                size = int(np.prod(shapes))
+                out[k] = Q.dequantize_blockwise(v, entry[k + ".absmax"], signed=k not in unsigned, bits=4, size=size).reshape(shapes)
+            elif v.dtype == np.uint8:
                 out[k] = Q.dequantize_blockwise(v, entry[k + ".absmax"], signed=k not in unsigned).reshape(v.shape)
             else:
                 out[k] = v.astype(np.float32)
@@ -41,12 +45,13 @@ def decoded(entry, slots, unsigned):
     return out
 
 
-@pytest.mark.parametrize("state_dtype", ["bfloat16", "int8"])
+@pytest.mark.parametrize("state_dtype", ["bfloat16", "int8", "int4"])
 @pytest.mark.parametrize("name, hyper", CONVERTED, ids=CONVERTED_IDS)
 def test_step_is_the_float32_step_on_decoded_state(name, hyper, state_dtype, tier):
     """Each step decodes the state, runs the rule's float32 loop and encodes the result: the same,
-    bit for bit, as a float32 optimizer loaded with the decoded state, then quantized (int8: by
-    fastoptim.quantize, tested against NumPy's nearest code; bfloat16: by ml_dtypes' rounding)."""
+    bit for bit, as a float32 optimizer loaded with the decoded state, then quantized (int8, int4:
+    by fastoptim.quantize, tested against NumPy's nearest code; bfloat16: by ml_dtypes' rounding)."""
+    bits4 = state_dtype == "int4"
     cls = getattr(fo, name)
     params = init_params(SHAPES, np.float32)
     grads = grad_stream(SHAPES, 4, np.float32, scale=0.3)
@@ -59,12 +64,12 @@ def test_step_is_the_float32_step_on_decoded_state(name, hyper, state_dtype, tie
     twins = [p.copy() for p in params]
     plain = cls(twins, **hyper)
     plain.load_state_dict({**{k: v for k, v in saved.items() if k != "state_dtype"},
-                           "state": {i: decoded(e, slots, unsigned) for i, e in saved["state"].items()}})
+                           "state": {i: decoded(e, slots, unsigned, SHAPES[i] if bits4 else None) for i, e in saved["state"].items()}})
     opt.step(grads[3])
     plain.step(grads[3])
     for p, q in zip(params, twins):
         if name == "LAMB":  # its update pass reads the moments its first pass stored, rounded
-            np.testing.assert_allclose(p, q, rtol=0, atol=(0.2 if state_dtype == "int8" else 0.05) * hyper["lr"])
+            np.testing.assert_allclose(p, q, rtol=0, atol={"int8": 0.2, "int4": 1.5, "bfloat16": 0.05}[state_dtype] * hyper["lr"])
         else:
             assert np.array_equal(p, q)
     after, expected = opt.state_dict()["state"], plain.state_dict()["state"]
@@ -74,11 +79,11 @@ def test_step_is_the_float32_step_on_decoded_state(name, hyper, state_dtype, tie
                 continue
             got, want = entry[k], expected[i][k]
             if got.dtype == np.uint8:
-                codes, absmax = Q.quantize_blockwise(want.ravel(), signed=k not in unsigned)
+                codes, absmax = Q.quantize_blockwise(want.ravel(), signed=k not in unsigned, bits=4 if bits4 else 8)
                 assert np.array_equal(got.ravel(), codes), k
                 assert np.array_equal(entry[k + ".absmax"], absmax), k
-            elif got.dtype == np.float32:  # small tensors under int8
-                assert state_dtype == "int8" and got.size < 4096
+            elif got.dtype == np.float32:  # small tensors under int8 and int4
+                assert state_dtype in ("int8", "int4") and got.size < 4096
                 assert np.array_equal(got, want), k
             else:
                 assert np.array_equal(got.view(np.uint16), want.astype(ml_dtypes.bfloat16).view(np.uint16)), k
@@ -93,7 +98,7 @@ UNSIGNED = {
 }
 
 
-@pytest.mark.parametrize("state_dtype", ["bfloat16", "int8"])
+@pytest.mark.parametrize("state_dtype", ["bfloat16", "int8", "int4"])
 def test_layout_and_bytes(state_dtype):
     big, small = np.zeros((80, 64), np.float32), np.zeros(100, np.float32)
     opt = fo.Adam([big, small], state_dtype=state_dtype)
@@ -105,12 +110,17 @@ def test_layout_and_bytes(state_dtype):
         assert state["state"][0]["exp_avg.absmax"].shape == (20,)  # 5120 / 256
         assert state["state"][1]["exp_avg"].dtype == np.float32 and "exp_avg.absmax" not in state["state"][1]
         assert opt.state_nbytes() == 2 * (5120 + 20 * 4) + 2 * 400
+    elif state_dtype == "int4":  # two codes a byte, an absmax per 128
+        assert state["state"][0]["exp_avg"].dtype == np.uint8 and state["state"][0]["exp_avg"].shape == (2560,)
+        assert state["state"][0]["exp_avg.absmax"].shape == (40,)
+        assert state["state"][1]["exp_avg"].dtype == np.float32 and "exp_avg.absmax" not in state["state"][1]
+        assert opt.state_nbytes() == 2 * (2560 + 40 * 4) + 2 * 400
     else:
         assert state["state"][0]["exp_avg"].dtype == ml_dtypes.bfloat16
         assert opt.state_nbytes() == 2 * 2 * (5120 + 100)
 
 
-@pytest.mark.parametrize("state_dtype", ["bfloat16", "int8"])
+@pytest.mark.parametrize("state_dtype", ["bfloat16", "int8", "int4"])
 def test_round_trips_are_bit_exact(tmp_path, state_dtype):
     params = init_params(SHAPES, np.float32)
     grads = grad_stream(SHAPES, 6, np.float32)
@@ -177,17 +187,20 @@ def test_refusals_name_the_problem():
         fo.Adam([np.zeros(3)], state_dtype="int8")
     with pytest.raises(ValueError, match="parameter 0 is float32; state_dtype='float64' is for float64 parameters"):
         fo.Adam([np.zeros(3, np.float32)], state_dtype="float64")
-    with pytest.raises(ValueError, match="state_dtype must be None, 'float32', 'float64', 'bfloat16' or 'int8', got 'int4'"):
-        fo.Adam([np.zeros(3, np.float32)], state_dtype="int4")
+    with pytest.raises(ValueError, match="state_dtype must be None, 'float32', 'float64', 'bfloat16', 'int8' or 'int4', got 'int2'"):
+        fo.Adam([np.zeros(3, np.float32)], state_dtype="int2")
+    with pytest.raises(ValueError, match="parameter 0 is float64; state_dtype='int4' is for float32 and 16-bit parameters"):
+        fo.Adam([np.zeros(3)], state_dtype="int4")
     with pytest.raises(TypeError, match="state_dtype must be None or a string"):
         fo.Adam([np.zeros(3, np.float32)], state_dtype=np.float32)
     for rule, why in [("adafactor", "whole tensors"), ("rowwise_adagrad", "one value per row"),
                       ("schedulefree_adamw", "a copy of the parameters")]:
-        with pytest.raises(ValueError, match=why):
-            _core.Engine(rule, "int8")
+        for quantized in ("int8", "int4"):
+            with pytest.raises(ValueError, match=why):
+                _core.Engine(rule, quantized)
     # A row-sparse gradient needs the parameter's own state type (its rows cut 8-bit blocks).
     table = np.zeros((64, 80), np.float32)
-    for state_dtype in ("bfloat16", "int8"):
+    for state_dtype in ("bfloat16", "int8", "int4"):
         opt = fo.SGD([table], lr=0.1, momentum=0.9, state_dtype=state_dtype)
         with pytest.raises(ValueError, match="row-sparse gradients need float32 or float64 parameters with state of their dtype"):
             opt.step([fo.RowSparse(np.array([1, 3]), np.ones((2, 80), np.float32))])
@@ -290,11 +303,12 @@ def test_bfloat16_parameters_with_bfloat16_state_save_and_load(tmp_path):
     assert all(np.array_equal(loaded[k].view(np.uint16), saved[k].view(np.uint16)) for k in ("exp_avg", "exp_avg_sq", "master_low_bits"))
 
 
-def test_8bit_state_carries_nan_as_float32_state_does():
-    """With nonfinite="ignore" a NaN gradient makes a NaN moment; 8-bit state keeps it NaN (its block
-    decodes as NaN) instead of encoding it as the block's largest value."""
+@pytest.mark.parametrize("quantized", ["int8", "int4"])
+def test_quantized_state_carries_nan_as_float32_state_does(quantized):
+    """With nonfinite="ignore" a NaN gradient makes a NaN moment; 8- and 4-bit state keep it NaN
+    (its block decodes as NaN) instead of encoding it as the block's largest value."""
     w8, w32 = np.ones(8192, np.float32), np.ones(8192, np.float32)
-    a = fo.Adam([w8], lr=0.01, state_dtype="int8", nonfinite="ignore")
+    a = fo.Adam([w8], lr=0.01, state_dtype=quantized, nonfinite="ignore")
     b = fo.Adam([w32], lr=0.01, nonfinite="ignore")
     g = np.full(8192, 0.5, np.float32)
     g[3] = np.nan
@@ -303,6 +317,7 @@ def test_8bit_state_carries_nan_as_float32_state_does():
     assert np.isnan(w8[3]) and np.isnan(w32[3])
     assert np.isnan(a.state_dict()["state"][0]["exp_avg.absmax"][0])
     assert np.isfinite(w8[256:]).all()  # other blocks untouched by it
+    assert np.isnan(w8[:128]).sum() == 1
 
 
 def test_small_accepts_are_refused():
@@ -318,16 +333,18 @@ def test_small_accepts_are_refused():
     sd = opt.state_dict()
     assert "exp_avg.absmax" not in sd["state"][0] and "exp_avg.absmax" in sd["state"][1]
     sd["state"][0]["exp_avg.absmax"] = np.ones(1, np.float32)
-    with pytest.raises(ValueError, match=r"'exp_avg.absmax' is for 8-bit state, and parameter 0 keeps its state unquantized \(8-bit state is for parameters of 4096"):
+    with pytest.raises(ValueError, match=r"'exp_avg.absmax' is for quantized state, and parameter 0 keeps its state unquantized \(8- and 4-bit state is for parameters of 4096"):
         opt.load_state_dict(sd)
 
 
-def test_8bit_state_takes_an_overflowing_gradient_as_float32_state_does():
+@pytest.mark.parametrize("quantized", ["int8", "int4"])
+def test_quantized_state_takes_an_overflowing_gradient_as_float32_state_does(quantized):
     """A finite gradient of 3e19 overflows g^2: float32 state keeps v = inf and that element stops
     moving. 8-bit state once stored the block so that all 256 parameters became NaN; now its block
-    marks the infinity (a negated absmax, the end code standing for inf) and keeps the rest."""
+    (8 or 4 bits) marks the infinity (a negated absmax, the end code standing for inf) and keeps the rest."""
+    bits = 4 if quantized == "int4" else 8
     w8, w32 = np.ones(8192, np.float32), np.ones(8192, np.float32)
-    a, b = fo.Adam([w8], lr=0.01, state_dtype="int8"), fo.Adam([w32], lr=0.01)
+    a, b = fo.Adam([w8], lr=0.01, state_dtype=quantized), fo.Adam([w32], lr=0.01)
     g = np.full(8192, 0.5, np.float32)
     g[3] = 3e19
     for gs in (g, np.full(8192, 0.5, np.float32), np.full(8192, -0.25, np.float32)):
@@ -338,5 +355,5 @@ def test_8bit_state_takes_an_overflowing_gradient_as_float32_state_does():
     np.testing.assert_allclose(w8[256:], w32[256:], atol=2e-3)
     state = a.state_dict()["state"][0]
     assert state["exp_avg_sq.absmax"][0] < 0 and (state["exp_avg_sq.absmax"][1:] > 0).all()
-    v = fo.quantize.dequantize_blockwise(state["exp_avg_sq"], state["exp_avg_sq.absmax"], signed=False)
+    v = fo.quantize.dequantize_blockwise(state["exp_avg_sq"], state["exp_avg_sq.absmax"], signed=False, bits=bits, size=8192)
     assert np.isinf(v[3]) and np.isfinite(np.delete(v, 3)).all()

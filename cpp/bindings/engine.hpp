@@ -98,14 +98,19 @@ void check_finite(double v, const char* name, bool scheduled, std::int64_t t, st
 void fail_allocation(long n);
 
 /// The state_dtype= values: "same" is the parameter's own dtype.
-enum class StateDtype { same, f32, f64, bf16, int8 };
-/// Tensors below this many elements keep float32 state under state_dtype="int8" (bitsandbytes'
-/// min_8bit_size): their blocks would cost more than they save.
+enum class StateDtype { same, f32, f64, bf16, int8, int4 };
+/// Tensors below this many elements keep float32 state under state_dtype="int8" or "int4"
+/// (bitsandbytes' min_8bit_size, the 4-bit paper's threshold): their blocks would cost more than
+/// they save.
 inline constexpr std::size_t kMin8bitSize = 4096;
+/// Whether state of this type is codes with block maxima.
+inline bool quantized(StateType t) { return t == StateType::int8 || t == StateType::int4; }
+/// A quantized slot's codes: the parameter's shape for 8 bits, (ceil(size / 2),) for 4 bits.
+std::vector<py::ssize_t> code_dims(const std::vector<py::ssize_t>& shape, StateType type);
 
 /// Every state array is allocated here: shaped as `kind` says from `param`'s shape, typed like
-/// `param` (native), or as bfloat16, or as 8-bit codes (uint8, with its block maxima in `*absmax`,
-/// `is_signed` choosing the map); every element holds `init` (rounded to the type).
+/// `param` (native), or as bfloat16, or as 8- or 4-bit codes (uint8, with its block maxima in
+/// `*absmax`, `is_signed` choosing the map); every element holds `init` (rounded to the type).
 py::object alloc_state(const py::array& param, SlotShape kind, double init, StateType type = StateType::native,
                        bool is_signed = true, py::object* absmax = nullptr);
 /// NumPy's dtype for a slot of this type (the parameter's, bfloat16 or uint8).

@@ -13,12 +13,12 @@ namespace {
 
 std::atomic<long> fail_countdown{0};  // see fail_allocation()
 
-constexpr const char* kStateDtypes[] = {"", "float32", "float64", "bfloat16", "int8"};  // by StateDtype
+constexpr const char* kStateDtypes[] = {"", "float32", "float64", "bfloat16", "int8", "int4"};  // by StateDtype
 
 }  // namespace
 
 py::dtype state_dtype_of(const py::array& param, StateType type) {
-  if (type == StateType::int8) return py::dtype::of<std::uint8_t>();
+  if (quantized(type)) return py::dtype::of<std::uint8_t>();
   if (type == StateType::bf16) return bfloat16();
   return is_half(param.dtype()) ? py::dtype::of<float>() : param.dtype();
 }
@@ -37,14 +37,27 @@ py::object alloc_state(const py::array& param, SlotShape kind, double init, Stat
     shape[d] = dims[d];
     size *= static_cast<std::size_t>(dims[d]);
   }
-  if (type != StateType::int8) return full(shape, type == StateType::bf16 ? py::float_(static_cast<float>(init)) : py::float_(init), state_dtype_of(param, type));
+  if (!quantized(type)) return full(shape, type == StateType::bf16 ? py::float_(static_cast<float>(init)) : py::float_(init), state_dtype_of(param, type));
   // Every block holds init alone: each gets the code and absmax of a one-element block.
   const float x = static_cast<float>(init);
   std::uint8_t code = 0;
   float m = 0;
-  quantize_blockwise(&x, 1, kQuantBlock, is_signed, &code, &m);
-  *absmax = full(py::make_tuple((size + kQuantBlock - 1) / kQuantBlock), m, py::dtype::of<float>());
-  return full(shape, code, py::dtype::of<std::uint8_t>());
+  const std::size_t block = quant_block(type);
+  if (type == StateType::int8) {
+    quantize_blockwise(&x, 1, block, is_signed, &code, &m);
+  } else {
+    quantize_blockwise4(&x, 1, block, is_signed, &code, &m);
+    code = static_cast<std::uint8_t>(code | code << 4);  // two per byte
+  }
+  *absmax = full(py::make_tuple((size + block - 1) / block), m, py::dtype::of<float>());
+  return full(type == StateType::int8 ? shape : py::make_tuple((size + 1) / 2), code, py::dtype::of<std::uint8_t>());
+}
+
+std::vector<py::ssize_t> code_dims(const std::vector<py::ssize_t>& shape, StateType type) {
+  if (type != StateType::int4) return shape;
+  py::ssize_t n = 1;
+  for (py::ssize_t d : shape) n *= d;
+  return {(n + 1) / 2};
 }
 
 void fail_allocation(long n) { fail_countdown.store(n < 0 ? 0 : n); }
@@ -54,9 +67,9 @@ void EngineBase::set_state_dtype(const std::string& name) {
   const auto* end = std::end(kStateDtypes);
   const auto* found = std::find(std::begin(kStateDtypes), end, name);
   if (found == end)
-    throw py::value_error("state_dtype must be None, 'float32', 'float64', 'bfloat16' or 'int8', got '" + name + "'");
+    throw py::value_error("state_dtype must be None, 'float32', 'float64', 'bfloat16', 'int8' or 'int4', got '" + name + "'");
   const auto dtype = static_cast<StateDtype>(found - std::begin(kStateDtypes));
-  if (dtype == StateDtype::bf16 || dtype == StateDtype::int8)
+  if (dtype == StateDtype::bf16 || dtype == StateDtype::int8 || dtype == StateDtype::int4)
     if (const char* why = converted_state_refusal())
       throw py::value_error("state_dtype='" + name + "' is not available for this rule: " + why);
   state_dtype_ = dtype;
@@ -89,7 +102,8 @@ StateType EngineBase::state_type_for(const Checked& c, const std::string& label)
     throw py::value_error(label + " is " + (f64 ? "float64" : "float32") + "; state_dtype='" + state_dtype() +
                           "' is for " + (f64 ? "float32 and 16-bit parameters (float64 ones keep float64 state)" : "float64 parameters"));
   if (state_dtype_ == StateDtype::bf16) return StateType::bf16;
-  return c.size >= kMin8bitSize ? StateType::int8 : StateType::native;
+  if (c.size < kMin8bitSize) return StateType::native;
+  return state_dtype_ == StateDtype::int4 ? StateType::int4 : StateType::int8;
 }
 
 }  // namespace fastoptim::bind

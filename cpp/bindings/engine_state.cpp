@@ -45,11 +45,11 @@ std::int64_t parse_step(py::handle obj, const std::string& where) {
   return v;
 }
 
-/// The number of 8-bit blocks of a parameter.
-std::size_t blocks(const Expect& e) {
+/// The number of blocks of a parameter's quantized state.
+std::size_t blocks(const Expect& e, StateType type) {
   std::size_t n = 1;
   for (py::ssize_t d : e.shape) n *= static_cast<std::size_t>(d);
-  return (n + kQuantBlock - 1) / kQuantBlock;
+  return (n + quant_block(type) - 1) / quant_block(type);
 }
 
 /// Why a state array must have the dtype it must: said when the state is not the parameter's.
@@ -57,6 +57,7 @@ std::string state_note(const Param& p) {
   switch (p.state_type) {
     case StateType::bf16: return " (state_dtype='bfloat16')";
     case StateType::int8: return " (state_dtype='int8': uint8 codes)";
+    case StateType::int4: return " (state_dtype='int4': uint8 bytes of two 4-bit codes)";
     default: return "";
   }
 }
@@ -123,23 +124,23 @@ void EngineBase::load(const py::list& entries) {
                                   slot_name(k) + "'");
           l.slots[k] = slots[name];
           const std::string what = "state '" + slot_name(k) + "' of " + p.label;
-          const std::vector<py::ssize_t> dims = slot_dims(p.expect.shape, slot_shape(k));
+          const std::vector<py::ssize_t> dims = code_dims(slot_dims(p.expect.shape, slot_shape(k)), p.state_type);
           check_state(l.slots[k], p.array, dims, state_dtype_of(p.array, p.state_type), what + state_note(p));
-          if (p.state_type == StateType::int8) {
+          if (quantized(p.state_type)) {
             py::str absmax_name(slot_name(k) + ".absmax");
             if (!slots.contains(absmax_name))
-              throw py::value_error(where + ": '" + slot_name(k) + ".absmax' is missing (8-bit '" + slot_name(k) +
+              throw py::value_error(where + ": '" + slot_name(k) + ".absmax' is missing (quantized '" + slot_name(k) +
                                     "' needs its block maxima)");
             l.absmax[k] = slots[absmax_name];
-            check_state(l.absmax[k], p.array, {static_cast<py::ssize_t>(blocks(p.expect))}, py::dtype::of<float>(),
+            check_state(l.absmax[k], p.array, {static_cast<py::ssize_t>(blocks(p.expect, p.state_type))}, py::dtype::of<float>(),
                         "state '" + slot_name(k) + ".absmax' of " + p.label);
           }
         }
-        if (p.state_type != StateType::int8)  // e.g. a parameter under kMin8bitSize elements
+        if (!quantized(p.state_type))  // e.g. a parameter under kMin8bitSize elements
           for (std::size_t k = 0; k < n_state(); ++k)
             if (slots.contains(py::str(slot_name(k) + ".absmax")))
-              throw py::value_error(where + ": '" + slot_name(k) + ".absmax' is for 8-bit state, and " + p.label +
-                                    " keeps its state unquantized (8-bit state is for parameters of " +
+              throw py::value_error(where + ": '" + slot_name(k) + ".absmax' is for quantized state, and " + p.label +
+                                    " keeps its state unquantized (8- and 4-bit state is for parameters of " +
                                     std::to_string(kMin8bitSize) + " elements or more)");
         for (const char* name : {kMasterLowBits, kMasterDelta})
           if (slots.contains(name) && !(p.master && name == master_name(p)))

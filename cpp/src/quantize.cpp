@@ -24,14 +24,16 @@ std::vector<float> linspace(std::size_t n) {
   return out;
 }
 
-std::array<float, 256> build_map(bool is_signed) {
-  constexpr int kExponentBits = 7, kValueBits = 7;  // 8 bits, one of them the sign
+/// bitsandbytes' create_dynamic_map(is_signed, exponent_bits, bits), sorted (bits - 1 value bits:
+/// one of them is the sign or, unsigned, one more fraction bit).
+std::vector<float> build_dynamic_map(bool is_signed, int exponent_bits, int bits) {
+  const int value_bits = bits - 1;
   std::vector<float> codes;
-  for (int i = 0; i < kExponentBits; ++i) {
+  for (int i = 0; i < exponent_bits; ++i) {
     // With i leading zeros fewer, one more bit is left for the fraction: twice the points.
-    const std::size_t points = (std::size_t{1} << (i + kValueBits - kExponentBits + (is_signed ? 0 : 1))) + 1;
+    const std::size_t points = (std::size_t{1} << (i + value_bits - exponent_bits + (is_signed ? 0 : 1))) + 1;
     const std::vector<float> bounds = linspace(points);
-    const auto scale = static_cast<float>(std::pow(10.0, i - (kExponentBits - 1)));
+    const auto scale = static_cast<float>(std::pow(10.0, i - (exponent_bits - 1)));
     for (std::size_t j = 0; j + 1 < points; ++j) {
       const float mean = (bounds[j] + bounds[j + 1]) / 2.0f;
       codes.push_back(scale * mean);
@@ -41,9 +43,26 @@ std::array<float, 256> build_map(bool is_signed) {
   codes.push_back(0.0f);
   codes.push_back(1.0f);
   std::sort(codes.begin(), codes.end());
+  return codes;
+}
+
+std::array<float, 256> build_map(bool is_signed) {
+  const std::vector<float> codes = build_dynamic_map(is_signed, 7, 8);
   std::array<float, 256> out{};
   std::copy(codes.begin(), codes.end(), out.begin());
   return out;
+}
+
+Codebook4 build_codebook4(bool is_signed) {
+  Codebook4 c{};
+  if (is_signed) {
+    const std::vector<float> codes = build_dynamic_map(true, 3, 4);
+    std::copy(codes.begin(), codes.end(), c.map);
+  } else {
+    for (int i = 0; i < 16; ++i) c.map[i] = static_cast<float>(i + 1) / 16.0f;  // exact
+  }
+  for (int i = 0; i < 15; ++i) c.mid[i] = (c.map[i] + c.map[i + 1]) / 2.0f;
+  return c;
 }
 
 float from_bits(std::uint32_t u) {
@@ -90,6 +109,11 @@ const Codebook& codebook(bool is_signed) {
   return is_signed ? signed_book : unsigned_book;
 }
 
+const Codebook4& codebook4(bool is_signed) {
+  static const Codebook4 signed_book = build_codebook4(true), unsigned_book = build_codebook4(false);
+  return is_signed ? signed_book : unsigned_book;
+}
+
 const std::array<float, 256>& dynamic_map(bool is_signed) {
   static const std::array<float, 256> signed_map = build_map(true), unsigned_map = build_map(false);
   return is_signed ? signed_map : unsigned_map;
@@ -110,6 +134,25 @@ void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::s
   for (std::size_t i = 0; i < n; ++i) {
     const float a = absmax[i / block];
     x[i] = a < 0 ? infinite_code(c, codes[i], -a) : c.map[codes[i]] * a;
+  }
+}
+
+void quantize_blockwise4(const float* x, std::size_t n, std::size_t block, bool is_signed, std::uint8_t* codes,
+                         float* absmax) {
+  const Codebook4& c = codebook4(is_signed);
+  for (std::size_t b = 0, k = 0; b < n; b += block, ++k) {
+    const std::size_t end = std::min(n, b + block);
+    absmax[k] = generic::encode_block4(c, x + b, end - b, codes + b / 2);  // block is even
+  }
+}
+
+void dequantize_blockwise4(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
+                           bool is_signed, float* x) {
+  const Codebook4& c = codebook4(is_signed);
+  for (std::size_t i = 0; i < n; ++i) {
+    const float a = absmax[i / block];
+    const auto code = static_cast<std::uint8_t>((codes[i / 2] >> (4 * (i & 1))) & 15u);
+    x[i] = a < 0 ? infinite_code(c, code, -a) : c.map[code] * a;
   }
 }
 

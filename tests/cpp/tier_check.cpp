@@ -62,6 +62,9 @@ const Config kConfigs[] = {
     {"f64", fo::DType::f64, fo::StateType::native, false, false, false, false},
     {"f32-bf16state", fo::DType::f32, fo::StateType::bf16, true, false, false, false},
     {"f32-int8state", fo::DType::f32, fo::StateType::int8, true, false, false, false},
+    {"f32-int4state", fo::DType::f32, fo::StateType::int4, true, false, false, false},
+    {"bf16-master-bf16state", fo::DType::bf16, fo::StateType::bf16, true, true, false, false},
+    {"bf16-stochastic-bf16state", fo::DType::bf16, fo::StateType::bf16, true, false, false, true},
     {"bf16-master", fo::DType::bf16, fo::StateType::native, true, true, false, false},
     {"f16-master-f32grad", fo::DType::f16, fo::StateType::native, true, true, true, false},
     {"bf16-stochastic", fo::DType::bf16, fo::StateType::native, true, false, false, true},
@@ -137,6 +140,11 @@ std::uint64_t run(const Config& cfg) {
       state[k].resize(kN);
       absmax[k].resize((kN + fo::kQuantBlock - 1) / fo::kQuantBlock);
       fo::quantize_blockwise(init.data(), kN, fo::kQuantBlock, !((Rule::unsigned_slots >> k) & 1u), state[k].data(), absmax[k].data());
+      t.absmax[k] = absmax[k].data();
+    } else if (cfg.state == fo::StateType::int4) {
+      state[k].resize((kN + 1) / 2);
+      absmax[k].resize((kN + fo::kQuant4Block - 1) / fo::kQuant4Block);
+      fo::quantize_blockwise4(init.data(), kN, fo::kQuant4Block, !((Rule::unsigned_slots >> k) & 1u), state[k].data(), absmax[k].data());
       t.absmax[k] = absmax[k].data();
     } else if (cfg.state == fo::StateType::bf16) {
       state[k].resize(kN * 2);
@@ -246,7 +254,7 @@ void print_schedules() {
   }
 }
 
-/// The 8-bit codec on values spread over many decades: a hash of codes and block maxima per map.
+/// The 8- and 4-bit codecs on values spread over many decades: a hash of codes and block maxima per map.
 void print_codec() {
   for (bool is_signed : {true, false}) {
     std::vector<float> x(1 << 16);
@@ -261,6 +269,13 @@ void print_codec() {
     hash.add(codes.data(), codes.size());
     hash.add(absmax.data(), absmax.size() * 4);
     std::printf("codec %s %016" PRIx64 "\n", is_signed ? "signed" : "unsigned", hash.h);
+    std::vector<std::uint8_t> codes4((x.size() + 1) / 2);
+    std::vector<float> absmax4(x.size() / fo::kQuant4Block);
+    fo::quantize_blockwise4(x.data(), x.size(), fo::kQuant4Block, is_signed, codes4.data(), absmax4.data());
+    Hash hash4;
+    hash4.add(codes4.data(), codes4.size());
+    hash4.add(absmax4.data(), absmax4.size() * 4);
+    std::printf("codec4 %s %016" PRIx64 "\n", is_signed ? "signed" : "unsigned", hash4.h);
   }
 }
 

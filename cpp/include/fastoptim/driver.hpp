@@ -21,10 +21,10 @@
 //   update_tensor(step, p, g, state, t)   one whole tensor t (its shape in t), typed pointers;
 // the driver hands whole tensors to the threads, so a tensor's result never depends on their number.
 //
-// State stored as bfloat16 or 8-bit codes (Tensor::state_type, float32 parameters, elementwise
+// State stored as bfloat16 or 8- or 4-bit codes (Tensor::state_type, float32 parameters, elementwise
 // and two-pass rules) and 16-bit parameters reach a one-pass rule whose update takes the formats of
 // slot.hpp (takes_formats) in those formats, converted in registers (visit_direct); other rules,
-// and 8-bit state, see them as float32, a block at a time (visit_converted): the same loop serves
+// and 8- and 4-bit state, see them as float32, a block at a time (visit_converted): the same loop serves
 // every state type. A two-pass rule's Step says in which pass it writes its state
 // (`static constexpr int state_pass = 1` or 2); the other pass only reads it.
 #include <algorithm>
@@ -67,14 +67,20 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
   alignas(64) float buf[kMaxState][kQuantBlock];
   alignas(64) float pbuf[kQuantBlock], gbuf[kQuantBlock];
   const bool native = t.state_type == StateType::native, half = t.half(), bf16 = t.dtype == DType::bf16;
+  const bool int8 = t.state_type == StateType::int8, int4 = t.state_type == StateType::int4;
   float* st[kMaxState] = {};
   const Codebook* book[kMaxState] = {};
+  const Codebook4* book4[kMaxState] = {};
   for (std::size_t k = 0; k < kMaxState; ++k)
     if (t.state[k]) {
       st[k] = buf[k];
-      if (t.state_type == StateType::int8) book[k] = &codebook(!((t.unsigned_slots >> k) & 1u));
+      const bool is_signed = !((t.unsigned_slots >> k) & 1u);
+      if (int8) book[k] = &codebook(is_signed);
+      if (int4) book4[k] = &codebook4(is_signed);
     }
-  const std::size_t elem = t.state_type == StateType::int8 ? 1 : t.state_type == StateType::bf16 ? 2 : 4;
+  // Bytes of state per 2 elements.
+  const std::size_t two = int4 ? 1 : int8 ? 2 : t.state_type == StateType::bf16 ? 4 : 8;
+  auto bytes = [two](std::size_t elements) { return elements / 2 * two; };  // (elements even here)
   for (std::size_t b = ch.begin; b < ch.end; b += kQuantBlock) {
     const std::size_t n = ch.end - b < kQuantBlock ? ch.end - b : kQuantBlock;
     // The hardware prefetchers lose the small state streams among the block's phases: ask for
@@ -82,15 +88,20 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
     // (Prefetching the parameter and gradient too measured no faster.)
     if (!native && ch.end - b > kAhead * kQuantBlock)
       for (std::size_t k = 0; k < kMaxState; ++k)
-        if (st[k]) prefetch_block(t.state[k], (b + kAhead * kQuantBlock) * elem, kQuantBlock * elem);
+        if (st[k]) prefetch_block(t.state[k], bytes(b + kAhead * kQuantBlock), bytes(kQuantBlock));
     for (std::size_t k = 0; k < kMaxState; ++k) {
       if (!st[k]) continue;
-      if (native)
+      if (native) {
         st[k] = static_cast<float*>(t.state[k]) + b;
-      else if (book[k])
+      } else if (book[k]) {
         decode_block(*book[k], static_cast<const std::uint8_t*>(t.state[k]) + b, t.absmax[k][b / kQuantBlock], buf[k], n);
-      else
+      } else if (book4[k]) {
+        for (std::size_t s = 0; s < n; s += kQuant4Block)
+          decode_block4(*book4[k], static_cast<const std::uint8_t*>(t.state[k]) + bytes(b + s), t.absmax[k][(b + s) / kQuant4Block],
+                        buf[k] + s, n - s < kQuant4Block ? n - s : kQuant4Block);
+      } else {
         decode_bf16(static_cast<const std::uint16_t*>(t.state[k]) + b, buf[k], n);
+      }
     }
     float* p = static_cast<float*>(t.param) + b;
     const float* g = static_cast<const float*>(t.grad) + b;
@@ -123,10 +134,15 @@ inline void visit_converted(const Tensor& t, const Chunk& ch, bool store, F& f) 
     if (!store || native) continue;
     for (std::size_t k = 0; k < kMaxState; ++k) {
       if (!st[k]) continue;
-      if (book[k])
+      if (book[k]) {
         t.absmax[k][b / kQuantBlock] = encode_block(*book[k], buf[k], n, static_cast<std::uint8_t*>(t.state[k]) + b);
-      else
+      } else if (book4[k]) {
+        for (std::size_t s = 0; s < n; s += kQuant4Block)
+          t.absmax[k][(b + s) / kQuant4Block] = encode_block4(*book4[k], buf[k] + s, n - s < kQuant4Block ? n - s : kQuant4Block,
+                                                              static_cast<std::uint8_t*>(t.state[k]) + bytes(b + s));
+      } else {
         encode_bf16(buf[k], static_cast<std::uint16_t*>(t.state[k]) + b, n);
+      }
     }
   }
 }
@@ -140,7 +156,7 @@ struct takes_formats<Step, std::void_t<decltype(update(std::declval<const Step&>
     : std::true_type {};
 
 /// Call f(p, g, state, n) on chunk ch of a float32 or bfloat16 tensor with float32 or bfloat16
-/// state, each array in its own format (slot.hpp); false (f not called) for 8-bit state and float16
+/// state, each array in its own format (slot.hpp); false (f not called) for 8- and 4-bit state and float16
 /// parameters, which go through visit_converted.
 template <class F>
 inline bool visit_direct(const Tensor& t, const Chunk& ch, F& f) {

@@ -35,14 +35,30 @@ struct Codebook {
 /// The codebook of dynamic_map(is_signed).
 const Codebook& codebook(bool is_signed);
 
+/// A 4-bit map (Li et al. 2023, "Memory Efficient Optimizers with 4-bit States"): for signed
+/// slots (first moments) the 4-bit dynamic map, bitsandbytes' create_dynamic_map(True, 3, 4); for
+/// unsigned ones (second moments, accumulators) the linear map 1/16, 2/16, ..., 1 with no zero
+/// code: a zero code would turn a small second moment into 0 and its update into lr * m / eps.
+/// The code of v is the number of midpoints below v, as for 8 bits: 15 compares, no table.
+struct Codebook4 {
+  float map[16];
+  float mid[15];  ///< mid[i] = fl32((map[i] + map[i + 1]) / 2)
+};
+const Codebook4& codebook4(bool is_signed);
+
 /// The largest magnitude a block with infinities scales its finite values to: inside both end
-/// codes of the map (the signed map's lowest code is -0.993, its highest 1), which stand for +-inf.
-inline float inner_code(const Codebook& c) {
-  return c.map[0] < 0 ? std::fmin(c.map[254], -c.map[1]) : c.map[254];
+/// codes of the map (the signed 8-bit map's lowest code is -0.993, its highest 1), which stand for
+/// +-inf. `Book`: Codebook or Codebook4.
+template <class Book>
+inline float inner_code(const Book& c) {
+  constexpr std::size_t last = sizeof(c.map) / sizeof(c.map[0]) - 1;
+  return c.map[0] < 0 ? std::fmin(c.map[last - 1], -c.map[1]) : c.map[last - 1];
 }
 /// A code's value in a block whose absmax is stored negated (scale = -absmax): the end codes are +-inf.
-inline float infinite_code(const Codebook& c, std::uint8_t code, float scale) {
-  if (code == 255) return std::numeric_limits<float>::infinity();
+template <class Book>
+inline float infinite_code(const Book& c, std::uint8_t code, float scale) {
+  constexpr std::size_t last = sizeof(c.map) / sizeof(c.map[0]) - 1;
+  if (code == last) return std::numeric_limits<float>::infinity();
   if (code == 0 && c.map[0] < 0) return -std::numeric_limits<float>::infinity();
   return c.map[code] * scale;
 }
@@ -59,5 +75,10 @@ void quantize_blockwise(const float* x, std::size_t n, std::size_t block, bool i
 /// x[i] = map[codes[i]] * absmax[i / block] (for a negative absmax, see infinite_code).
 void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
                           bool is_signed, float* x);
+/// The same with 4-bit codes (codebook4), two per byte: codes holds (n + 1) / 2 bytes.
+void quantize_blockwise4(const float* x, std::size_t n, std::size_t block, bool is_signed, std::uint8_t* codes,
+                         float* absmax);
+void dequantize_blockwise4(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
+                           bool is_signed, float* x);
 
 }  // namespace fastoptim

@@ -213,14 +213,13 @@ inline void decode_block(const Codebook& c, const std::uint8_t* __restrict codes
   for (std::size_t i = 0; i < n; ++i) out[i] = infinite_code(c, codes[i], -absmax);
 }
 
-/// One block of float32 to 8-bit codes; returns the block's absmax. Each element gets the code
-/// nearest to x / absmax (clamped to [-1, 1], a tie to the lower code; see Codebook).
-/// A block holding NaN gets absmax NaN, so that it decodes as NaN: 8-bit state carries a NaN as
-/// float32 state does (with nonfinite="ignore"). A block holding an infinity (a second moment whose
-/// g^2 overflowed: float32 state keeps v = inf, and that element stops moving) keeps it too: its
-/// finite values are scaled to stay inside the map's end codes, which then stand for +-inf, and the
-/// scale is stored negated to say so. Blocks of finite values are encoded as bitsandbytes does.
-inline float encode_block(const Codebook& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
+/// The scale a block of x is encoded against: its largest magnitude. A block holding NaN gets NaN,
+/// so that it decodes as NaN: quantized state carries a NaN as float32 state does (with
+/// nonfinite="ignore"). A block holding an infinity (a second moment whose g^2 overflowed: float32
+/// state keeps v = inf, and that element stops moving) keeps it too: its finite values are scaled
+/// to stay inside the map's end codes (at most `inner`), which then stand for +-inf, and
+/// `infinite` says so (the scale is stored negated).
+inline float block_scale(const float* __restrict x, std::size_t n, float inner, bool& infinite) {
   float m = 0, z = 0;  // z = sum of x * 0: 0 for finite blocks, NaN when one holds NaN or inf, in any order
 #pragma omp simd reduction(max : m) reduction(+ : z)
   for (std::size_t i = 0; i < n; ++i) {
@@ -228,22 +227,30 @@ inline float encode_block(const Codebook& c, const float* __restrict x, std::siz
     m = a > m ? a : m;
     z += x[i] * 0.0f;
   }
-  bool infinite = false;
-  if (z != z) {  // the rare block with NaN or inf, element by element
-    bool nan = false;
-    float finite = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      const float a = std::fabs(x[i]);
-      if (a != a)
-        nan = true;
-      else if (a > std::numeric_limits<float>::max())
-        infinite = true;
-      else if (a > finite)
-        finite = a;
-    }
-    infinite = infinite && !nan;
-    m = nan ? std::numeric_limits<float>::quiet_NaN() : finite > 0 ? finite / inner_code(c) : std::numeric_limits<float>::min();
+  infinite = false;
+  if (z == z) return m;
+  bool nan = false;  // the rare block with NaN or inf, element by element
+  float finite = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const float a = std::fabs(x[i]);
+    if (a != a)
+      nan = true;
+    else if (a > std::numeric_limits<float>::max())
+      infinite = true;
+    else if (a > finite)
+      finite = a;
   }
+  infinite = infinite && !nan;
+  return nan ? std::numeric_limits<float>::quiet_NaN() : finite > 0 ? finite / inner : std::numeric_limits<float>::min();
+}
+
+/// One block of float32 to 8-bit codes; returns the block's absmax (negated for a block with
+/// infinities; see block_scale). Each element gets the code nearest to x / absmax (clamped to
+/// [-1, 1], a tie to the lower code; see Codebook). Blocks of finite values are encoded as
+/// bitsandbytes does.
+inline float encode_block(const Codebook& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
+  bool infinite;
+  const float m = block_scale(x, n, inner_code(c), infinite);
   const float inv = m > 0 ? 1.0f / m : 0.0f;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
@@ -252,6 +259,40 @@ inline float encode_block(const Codebook& c, const float* __restrict x, std::siz
     const std::uint32_t key = (bits & 0xffffu) ^ (bits >> 31 ? 0xffffu : 0u);
     codes[i] = static_cast<std::uint8_t>((e & 0xffu) + (key > e >> 8 ? 1u : 0u));
   }
+  return infinite ? -m : m;
+}
+
+/// The 4-bit code of v (already divided by its block's absmax): the number of midpoints below it.
+inline std::uint32_t code4(const Codebook4& c, float v) {
+  std::uint32_t k = 0;
+  for (int j = 0; j < 15; ++j) k += c.mid[j] < v ? 1u : 0u;
+  return k;
+}
+
+/// One block (at most kQuant4Block elements, starting at an even element) of 4-bit codes to float32;
+/// `codes` points at the block's first byte.
+inline void decode_block4(const Codebook4& c, const std::uint8_t* __restrict codes, float absmax, float* __restrict out,
+                          std::size_t n) {
+  if (!(absmax < 0)) {
+#pragma omp simd
+    for (std::size_t i = 0; i < n; ++i) out[i] = c.map[(codes[i >> 1] >> ((i & 1u) * 4u)) & 15u] * absmax;
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    out[i] = infinite_code(c, static_cast<std::uint8_t>((codes[i >> 1] >> ((i & 1u) * 4u)) & 15u), -absmax);
+}
+
+/// One block of float32 (starting at an even element) to 4-bit codes from `codes`' first byte, two
+/// per byte (an odd last element leaves its byte's high nibble 0); returns the block's absmax, as
+/// encode_block does.
+inline float encode_block4(const Codebook4& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
+  bool infinite;
+  const float m = block_scale(x, n, inner_code(c), infinite);
+  const float inv = m > 0 ? 1.0f / m : 0.0f;
+#pragma omp simd
+  for (std::size_t j = 0; j < n / 2; ++j)
+    codes[j] = static_cast<std::uint8_t>(code4(c, x[2 * j] * inv) | code4(c, x[2 * j + 1] * inv) << 4);
+  if (n & 1u) codes[n / 2] = static_cast<std::uint8_t>(code4(c, x[n - 1] * inv));
   return infinite ? -m : m;
 }
 

@@ -13,13 +13,19 @@ enum class DType : std::uint8_t { f32, f64, bf16, f16 };
 inline constexpr std::size_t kMaxState = 4;
 
 /// How a float32 parameter's state is stored (state_dtype=): as the parameter (native), as
-/// bfloat16, or as blockwise 8-bit codes (uint8 codes, one float32 absmax per kQuantBlock
-/// elements; see quantize.hpp). The rule's loop always sees float32: the driver converts each
-/// block of kQuantBlock elements in L1 around it.
-enum class StateType : std::uint8_t { native, bf16, int8 };
+/// bfloat16, as blockwise 8-bit codes (uint8 codes, one float32 absmax per kQuantBlock elements;
+/// see quantize.hpp), or as blockwise 4-bit codes (two per byte, element 2j in byte j's low
+/// nibble, one float32 absmax per kQuant4Block elements). The rule's loop always sees float32:
+/// the driver converts the state in registers or a block of kQuantBlock elements in L1 around it.
+enum class StateType : std::uint8_t { native, bf16, int8, int4 };
 
-/// Elements per block of 8-bit state: one absmax each.
+/// Elements per block of 8-bit state: one absmax each (and the driver's conversion block).
 inline constexpr std::size_t kQuantBlock = 256;
+/// Elements per block of 4-bit state (Li et al. 2023's 128): one absmax each.
+inline constexpr std::size_t kQuant4Block = 128;
+
+/// Elements per absmax of a quantized state type.
+inline constexpr std::size_t quant_block(StateType t) { return t == StateType::int4 ? kQuant4Block : kQuantBlock; }
 
 /// One parameter as the kernels see it: raw pointers, already checked by the caller for dtype,
 /// size, contiguity and aliasing. A state pointer is null when the rule does not use that slot.
@@ -35,8 +41,8 @@ struct Tensor {
   int ndim = 1;
   const std::ptrdiff_t* shape = nullptr;  ///< ndim extents, C order; owned by the caller
   StateType state_type = StateType::native;  ///< native: float32 for a bfloat16 parameter
-  unsigned unsigned_slots = 0;         ///< int8: bit k, slot k is never negative (the unsigned map)
-  float* absmax[kMaxState] = {};       ///< int8: each slot's block maxima
+  unsigned unsigned_slots = 0;         ///< int8, int4: bit k, slot k is never negative (the unsigned map)
+  float* absmax[kMaxState] = {};       ///< int8, int4: each slot's block maxima
   // A 16-bit parameter: its gradient is 16-bit or float32, and it is the rounding of a float32
   // value: of its master, or, without one, of the update, rounded to nearest or stochastically with
   // noise drawn from `noise` and the index. A bfloat16 master is kept as its exact low 16 bits
@@ -111,8 +117,10 @@ struct TensorSet {
 
   void add(const Tensor& t) {
     const auto index = static_cast<std::uint32_t>(tensors.size());
-    // 8-bit state is only for elementwise rules, whose chunks may split rows: cut at whole blocks.
-    const std::size_t width = t.state_type == StateType::int8 ? 1 : t.row_width();
+    // Quantized state is only for elementwise rules, whose chunks may split rows: cut at whole
+    // blocks (kChunkElems is a multiple of both block sizes, and even, for 4-bit codes' bytes).
+    const bool quantized = t.state_type == StateType::int8 || t.state_type == StateType::int4;
+    const std::size_t width = quantized ? 1 : t.row_width();
     const std::size_t step = width >= kChunkElems ? width : kChunkElems / width * width;
     for (std::size_t b = 0; b < t.size; b += step) chunks.push_back({index, b, b + step < t.size ? b + step : t.size});
     tensors.push_back(t);

@@ -1,11 +1,11 @@
-"""``fastoptim bench --precision``: Adam steps with 32- and 16-bit parameters and float32, bfloat16
-and 8-bit state, each against float32 Adam, its own roofline, and bitsandbytes' 8-bit Adam.
+"""``fastoptim bench --precision``: Adam steps with 32- and 16-bit parameters and float32, bfloat16,
+8-bit and 4-bit state, each against float32 Adam, its own roofline, and bitsandbytes' 8-bit Adam.
 
 One tensor of ``--elements`` (default 64M), Adam, ``nonfinite="ignore"``, interleaved:
 
-* each row of :data:`CONFIGS`: float32 parameters with float32, bfloat16 or int8 state; bfloat16
-  parameters (and gradients) with master weights in their low bits, or stochastic rounding, and
-  int8 state;
+* each row of :data:`CONFIGS`: float32 parameters with float32, bfloat16, int8 or int4 state;
+  bfloat16 parameters (and gradients) with master weights in their low bits, or stochastic
+  rounding, and bfloat16, int8 or int4 state;
 * ``roofline, <row>``: a loop moving the bytes that row's step moves, with no arithmetic: how fast
   that step could be if it were bound by memory alone;
 * ``bitsandbytes Adam8bit``: ``bnb.optim.Adam8bit`` on a CPU torch tensor, when bitsandbytes runs
@@ -46,17 +46,19 @@ CONFIGS: Dict[str, Config] = {
     "float32 params, float32 state": Config("float32", None, {}, 16, 12),
     "float32 params, bfloat16 state": Config("float32", "bfloat16", {}, 12, 8),
     "float32 params, int8 state": Config("float32", "int8", {}, 10, 6),
+    "float32 params, int4 state": Config("float32", "int4", {}, 9, 5),
     "bfloat16 params + master bits, bfloat16 state": Config("bfloat16", "bfloat16", {}, 10, 8),
     "bfloat16 params, stochastic rounding, bfloat16 state": Config("bfloat16", "bfloat16", dict(master_weights=False, rounding="stochastic"), 8, 6),
     "bfloat16 params + master bits, int8 state": Config("bfloat16", "int8", {}, 8, 6),
     "bfloat16 params, stochastic rounding, int8 state": Config("bfloat16", "int8", dict(master_weights=False, rounding="stochastic"), 6, 4),
+    "bfloat16 params, stochastic rounding, int4 state": Config("bfloat16", "int4", dict(master_weights=False, rounding="stochastic"), 5, 3),
 }
 BASE = "float32 params, float32 state"
 
 
 def roofline(elements: int, reads: int, writes: int) -> Callable[[], None]:
-    """A copy loop reading ``reads`` and writing ``writes`` bytes per element (int8 state's absmax,
-    1/64 byte per element per slot, left out): float32 arrays of ``elements * unit / 4`` floats,
+    """A copy loop reading ``reads`` and writing ``writes`` bytes per element (quantized state's
+    absmax, 1/64 or 1/32 byte per element per slot, left out): float32 arrays of ``elements * unit / 4`` floats,
     ``unit`` bytes of each element per array, in passes of (reads, writes) arrays."""
     unit = math.gcd(reads, writes, 4)
     n = elements * unit // 4

@@ -8,9 +8,9 @@ load changes nothing. :meth:`Optimizer.save` and :meth:`Optimizer.load` use :fun
     {"format": "fastoptim-state-1", "optimizer": "Adam", "rule": "adam", "param_groups": [...],
      "skipped_steps": 0, "state": [[key, step, [slot names], {scalar: value}], ...]}
 
-with the state arrays in entries ``state/<i>/<slot>``, and ``"state_dtype": "bfloat16"`` or
-``"int8"`` when the state is kept so (bfloat16 arrays are stored as their uint16 bits; an int8
-slot is two entries, ``<slot>`` and ``<slot>.absmax``).
+with the state arrays in entries ``state/<i>/<slot>``, and ``"state_dtype": "bfloat16"``,
+``"int8"`` or ``"int4"`` when the state is kept so (bfloat16 arrays are stored as their uint16 bits;
+a quantized slot is two entries, ``<slot>`` and ``<slot>.absmax``).
 """
 
 from __future__ import annotations
@@ -113,9 +113,9 @@ def plan_load(
 
 def state_arrays(slots: Sequence[str], state_dtype: str | None) -> Tuple[str, ...]:
     """The names of the arrays a parameter's saved state may hold: the rule's slots (with their
-    ``.absmax`` under ``state_dtype="int8"``) and a 16-bit parameter's master weights (which of
+    ``.absmax`` under ``state_dtype="int8"`` or ``"int4"``) and a 16-bit parameter's master weights (which of
     them fit a parameter, the engine checks)."""
-    absmax = tuple(f"{n}.absmax" for n in slots) if state_dtype == "int8" else ()
+    absmax = tuple(f"{n}.absmax" for n in slots) if state_dtype in ("int8", "int4") else ()
     return (*slots, *absmax, MASTER_LOW_BITS, "master_delta")
 
 

@@ -43,14 +43,18 @@ class Optimizer(StepOptions, EngineAccess):
     says otherwise.
 
     ``state_dtype`` (rules whose state is moments, buffers or accumulators) keeps the state of
-    float32 parameters smaller: ``"bfloat16"`` (2 bytes, rounded to nearest even), or ``"int8"``
+    float32 parameters smaller: ``"bfloat16"`` (2 bytes, rounded to nearest even), ``"int8"``
     (1 byte plus a float32 absmax per block of 256: blockwise dynamic quantization as Dettmers et
-    al. 2022 and bitsandbytes, see :mod:`fastoptim.quantize`; parameters under 4096 elements keep
-    float32 state). The rule's loop still computes in float32: each block of 256 elements is
-    decoded, updated and encoded again in L1 within the one pass over memory. ``state_dict()``
-    holds bfloat16 slots as ``ml_dtypes.bfloat16`` arrays, and an 8-bit slot as ``"<slot>"`` (the
-    uint8 codes, shaped like the parameter) and ``"<slot>.absmax"`` (float32, one per block in C
-    order). A state dict or file records its ``state_dtype``, and loading refuses another one.
+    al. 2022 and bitsandbytes), or ``"int4"`` (half a byte plus a float32 absmax per block of 128,
+    as Li et al. 2023: a dynamic map for first moments, a linear map without zero for second
+    moments; see :mod:`fastoptim.quantize`). Parameters under 4096 elements keep float32 state
+    under ``"int8"`` and ``"int4"``. The rule's loop still computes in float32: bfloat16 converts
+    in registers (Adam) or, like the codes, a block of 256 elements at a time in L1, within the
+    one pass over memory. ``state_dict()`` holds bfloat16 slots as ``ml_dtypes.bfloat16`` arrays, an
+    8-bit slot as ``"<slot>"`` (the uint8 codes, shaped like the parameter) and ``"<slot>.absmax"``
+    (float32, one per block in C order), and a 4-bit slot likewise, its codes a flat uint8 vector
+    of ``ceil(size / 2)`` bytes (element ``2j`` in byte ``j``'s low 4 bits). A state dict or file
+    records its ``state_dtype``, and loading refuses another one.
 
     A 16-bit parameter takes a gradient of its dtype or a float32 one (as from a mixed-precision
     backward), and its update is computed in float32. With ``master_weights=True`` (the default)
@@ -130,7 +134,7 @@ class Optimizer(StepOptions, EngineAccess):
         if state_dtype is not None and not isinstance(state_dtype, str):
             raise TypeError(f"state_dtype must be None or a string, got {state_dtype!r}")
         if state_dtype == "":  # the engine's own code for "the parameters' dtype": None says that
-            raise ValueError("state_dtype must be None (the parameters' dtype), 'float32', 'float64', 'bfloat16' or 'int8', got ''")
+            raise ValueError("state_dtype must be None (the parameters' dtype), 'float32', 'float64', 'bfloat16', 'int8' or 'int4', got ''")
         if not isinstance(master_weights, (bool, np.bool_)):
             raise TypeError(f"master_weights must be True or False, got {master_weights!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
@@ -244,7 +248,7 @@ class Optimizer(StepOptions, EngineAccess):
 
     @property
     def state_dtype(self) -> str | None:
-        """How state is kept: None (as the parameters), ``"float32"``, ``"float64"``, ``"bfloat16"`` or ``"int8"``."""
+        """How state is kept: None (as the parameters), ``"float32"``, ``"float64"``, ``"bfloat16"``, ``"int8"`` or ``"int4"``."""
         return self._engine.state_dtype or None
 
     def state_nbytes(self) -> int:

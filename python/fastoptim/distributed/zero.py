@@ -99,7 +99,7 @@ class ZeroOptimizer(StepOptions):
             raise TypeError(f"optimizer_class must be a fastoptim optimizer class, got {optimizer_class!r}")
         if _core.rules[optimizer_class._rule]["per_tensor"]:
             raise ValueError(f"{optimizer_class.__name__} needs whole tensors, which ZeRO-1 splits between ranks")
-        if kwargs.get("state_dtype") in ("bfloat16", "int8"):
+        if kwargs.get("state_dtype") in ("bfloat16", "int8", "int4"):
             raise ValueError(
                 f"ZeroOptimizer keeps state at the parameters' precision: its shards and checkpoints move state "
                 f"in the parameters' dtype, so state_dtype={kwargs['state_dtype']!r} is not supported"
