@@ -196,7 +196,8 @@ def test_precision_bench_rows_and_rooflines():
     table = bench_precision.format_table(report)
     for row in ("| float32 params, int8 state | 16 |", "| float32 params, bfloat16 state | 20 |",
                 "| float32 params, float32 state | 28 |", "| bfloat16 params + master bits, int8 state | 14 |",
-                "| bfloat16 params, stochastic rounding, int8 state | 10 |"):
+                "| bfloat16 params, stochastic rounding, int8 state | 10 |", "| float32 params, int4 state | 14 |",
+                "| bfloat16 params, stochastic rounding, int4 state | 8 |"):
         assert row in table
     # The roofline's passes read and write what the step does.
     seen = []

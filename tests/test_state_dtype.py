@@ -234,12 +234,14 @@ def test_torch_adapter_keeps_converted_state():
 
     torch.manual_seed(0)
     model = torch.nn.Linear(100, 100)
-    for state_dtype, dtype in (("bfloat16", torch.bfloat16), ("int8", torch.uint8)):
+    for state_dtype, dtype in (("bfloat16", torch.bfloat16), ("int8", torch.uint8), ("int4", torch.uint8)):
         opt = fot.AdamW(model.parameters(), lr=1e-3, state_dtype=state_dtype)
         model(torch.randn(4, 100)).sum().backward()
         opt.step()
         sd = opt.state_dict()
         assert sd["state"][0]["exp_avg" if state_dtype == "bfloat16" else "exp_avg.codes"].dtype == dtype
+        if state_dtype == "int4":  # two codes a byte
+            assert sd["state"][0]["exp_avg.codes"].shape == (5000,)
         again = fot.AdamW(model.parameters(), lr=1e-3, state_dtype=state_dtype)
         again.load_state_dict(sd)
         for k, v in again.state_dict()["state"][0].items():
