@@ -38,6 +38,8 @@ def _engines(torch: Any, width: int, layers: int) -> Dict[str, Any]:
         "fastoptim, bf16 state": lambda p: adamw(p, lr=1e-4, weight_decay=0.01, state_dtype="bfloat16"),
         "fastoptim, int8 state": lambda p: adamw(p, lr=1e-4, weight_decay=0.01, state_dtype="int8"),
         "fastoptim, int4 state": lambda p: adamw(p, lr=1e-4, weight_decay=0.01, state_dtype="int4"),
+        # Like for like: DeepSpeedCPUAdam does not check the gradients for inf and NaN.
+        "fastoptim, nonfinite=ignore": lambda p: adamw(p, lr=1e-4, weight_decay=0.01, nonfinite="ignore"),
     }
     config = {
         "train_micro_batch_size_per_gpu": 4,

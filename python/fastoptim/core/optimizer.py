@@ -49,7 +49,7 @@ class Optimizer(StepOptions, EngineAccess):
     as Li et al. 2023: a dynamic map for first moments, a linear map without zero for second
     moments; see :mod:`fastoptim.quantize`). Parameters under 4096 elements keep float32 state
     under ``"int8"`` and ``"int4"``. The rule's loop still computes in float32: bfloat16 converts
-    in registers (Adam) or, like the codes, a block of 256 elements at a time in L1, within the
+    in registers (Adam, AdamW, SGD, Lion) or, like the codes, a block of 256 elements at a time in L1, within the
     one pass over memory. ``state_dict()`` holds bfloat16 slots as ``ml_dtypes.bfloat16`` arrays, an
     8-bit slot as ``"<slot>"`` (the uint8 codes, shaped like the parameter) and ``"<slot>.absmax"``
     (float32, one per block in C order), and a 4-bit slot likewise, its codes a flat uint8 vector

@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "fastoptim/rule.hpp"
+#include "fastoptim/slot.hpp"
 #include "fastoptim/tier.hpp"
 
 // lion's settings: (type, name, torch's default), in the order Python passes them.
@@ -54,20 +55,22 @@ FASTOPTIM_RULE(Lion)
 
 namespace FASTOPTIM_TIER {
 
-template <class T>
-inline void update(const Lion::Step& s, T* __restrict p, const T* __restrict g, T* const* st, std::size_t n) {
-  T* __restrict m = st[0];
+// P, G, S: the parameter's, gradient's and state's formats (slot.hpp), converted in registers.
+template <class P, class G, class S>
+inline void update(const Lion::Step& s, P p, G g, const S* st, std::size_t n) {
+  using T = value_of<P>;
+  const S m = st[0];
   const T lr = T(s.lr), b1 = T(s.beta1), c1 = T(1 - s.beta1), b2 = T(s.beta2), c2 = T(1 - s.beta2);
   const T wd = T(s.weight_decay), sign = T(s.grad_scale);
   const bool decay = s.weight_decay != 0;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
-    const T gi = sign * g[i];
-    const T c = b1 * m[i] + c1 * gi;
+    const T gi = sign * load(g, i), mi = load(m, i), pi = load(p, i);
+    const T c = b1 * mi + c1 * gi;
     T d = T(c > 0) - T(c < 0);
-    if (decay) d += wd * p[i];
-    p[i] -= lr * d;
-    m[i] = b2 * m[i] + c2 * gi;
+    if (decay) d += wd * pi;
+    store(p, i, pi - lr * d);
+    store(m, i, b2 * mi + c2 * gi);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "fastoptim/rule.hpp"
+#include "fastoptim/slot.hpp"
 #include "fastoptim/tier.hpp"
 
 // sgd's settings: (type, name, torch's default), in the order Python passes them.
@@ -72,29 +73,33 @@ FASTOPTIM_RULE(Sgd)
 
 namespace FASTOPTIM_TIER {
 
-template <class T>
-inline void update(const Sgd::Step& s, T* __restrict p, const T* __restrict g, T* const* st, std::size_t n) {
+// P, G, S: the parameter's, gradient's and state's formats (slot.hpp), converted in registers.
+template <class P, class G, class S>
+inline void update(const Sgd::Step& s, P p, G g, const S* st, std::size_t n) {
+  using T = value_of<P>;
   const T lr = T(s.lr), wd = T(s.weight_decay), sign = T(s.grad_scale), mu = T(s.momentum);
   const T keep = T(1 - s.dampening);
   const bool decay = s.weight_decay != 0;
   if (!s.use_buffer) {
 #pragma omp simd
     for (std::size_t i = 0; i < n; ++i) {
-      T d = sign * g[i];
-      if (decay) d += wd * p[i];
-      p[i] -= lr * d;
+      const T pi = load(p, i);
+      T d = sign * load(g, i);
+      if (decay) d += wd * pi;
+      store(p, i, pi - lr * d);
     }
     return;
   }
-  T* __restrict buf = st[0];
+  const S buf = st[0];
   const bool fresh = s.fresh_buffer, nesterov = s.nesterov;
 #pragma omp simd
   for (std::size_t i = 0; i < n; ++i) {
-    T d = sign * g[i];
-    if (decay) d += wd * p[i];
-    const T b = fresh ? d : mu * buf[i] + keep * d;
-    buf[i] = b;
-    p[i] -= lr * (nesterov ? d + mu * b : b);
+    const T pi = load(p, i);
+    T d = sign * load(g, i);
+    if (decay) d += wd * pi;
+    const T b = fresh ? d : mu * load(buf, i) + keep * d;
+    store(buf, i, b);
+    store(p, i, pi - lr * (nesterov ? d + mu * b : b));
   }
 }
 
