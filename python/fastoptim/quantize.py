@@ -72,7 +72,7 @@ def dequantize_blockwise(codes: np.ndarray, absmax: np.ndarray, signed: bool = T
 
     >>> x = np.array([0.25, -1.0, 0.5], np.float32)
     >>> codes, absmax = quantize_blockwise(x, bits=4)
-    >>> codes.shape, dequantize_blockwise(codes, absmax, bits=4, size=3)
+    >>> codes.shape, dequantize_blockwise(codes, absmax, bits=4, size=3).round(4)
     ((2,), array([ 0.2125, -0.8875,  0.4375], dtype=float32))
     """
     if size is None:
