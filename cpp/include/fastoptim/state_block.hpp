@@ -11,10 +11,14 @@
 #if defined(__AVX512F__)
 // GCC 12's intrinsics start from a self-initialised "undefined" vector, which -Wmaybe-uninitialized
 // reports once they are inlined (a false positive, GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
 #endif
 
 #include "fastoptim/quantize.hpp"
