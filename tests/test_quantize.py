@@ -16,10 +16,10 @@ def spread(n, seed=0, signed=True):
     return (x if signed else np.abs(x)).astype(np.float32)
 
 
-def nearest_codes(x, signed, block):
+def nearest_codes(x, signed, block, bits=8):
     """The reference: per block, x * (1 / absmax) in float32, clamped, then the first code whose
-    upper midpoint is not below it (a tie goes to the lower code)."""
-    m = Q.dynamic_map(signed)
+    upper midpoint is not below it (a tie goes to the lower code); 4-bit codes unpacked."""
+    m = Q.dynamic_map(signed, bits=bits)
     mid = (m[:-1] + m[1:]) / np.float32(2)
     out = np.empty(x.size, np.uint8)
     for b in range(0, x.size, block):
@@ -179,19 +179,6 @@ def test_4bit_maps_are_torchaos():
     np.testing.assert_array_equal(unsigned, theirs_unsigned)
 
 
-def nearest_codes4(x, signed, block):
-    """The reference for 4 bits: as nearest_codes, with the 16-code map; codes unpacked."""
-    m = Q.dynamic_map(signed, bits=4)
-    mid = (m[:-1] + m[1:]) / np.float32(2)
-    out = np.empty(x.size, np.uint8)
-    for b in range(0, x.size, block):
-        part = x[b : b + block]
-        top = np.abs(part).max()
-        inv = np.float32(1) / top if top > 0 else np.float32(0)
-        out[b : b + block] = np.searchsorted(mid, part * inv, side="left")
-    return out
-
-
 def unpack4(codes, n):
     return np.stack([codes & 15, codes >> 4], axis=1).ravel()[:n]
 
@@ -203,7 +190,7 @@ def test_4bit_codes_are_the_nearest_two_per_byte(signed, n, block):
     x[:block] = 0  # a block of zeros: absmax 0 (the unsigned map's lowest code then decodes to 0 too)
     codes, absmax = Q.quantize_blockwise(x, signed, block, bits=4)
     assert codes.dtype == np.uint8 and codes.shape == ((n + 1) // 2,) and absmax.shape == (-(-n // block),)
-    np.testing.assert_array_equal(unpack4(codes, n), nearest_codes4(x, signed, block))
+    np.testing.assert_array_equal(unpack4(codes, n), nearest_codes(x, signed, block, bits=4))
     if n % 2:
         assert codes[-1] >> 4 == 0  # an odd last element leaves its byte's high nibble 0
     back = Q.dequantize_blockwise(codes, absmax, signed, block, bits=4, size=n)
@@ -243,7 +230,7 @@ def test_4bit_state_in_every_tier_packs_as_the_reference(tier):
     codes, absmax = Q.quantize_blockwise(g, True, 128, bits=4)
     np.testing.assert_array_equal(state["momentum_buffer"], codes)
     np.testing.assert_array_equal(state["momentum_buffer.absmax"], absmax)
-    np.testing.assert_array_equal(unpack4(codes, g.size), nearest_codes4(g, True, 128))
+    np.testing.assert_array_equal(unpack4(codes, g.size), nearest_codes(g, True, 128, bits=4))
 
 
 def test_4bit_refusals():
