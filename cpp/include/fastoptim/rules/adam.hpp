@@ -77,9 +77,10 @@ FASTOPTIM_RULE(Adam)
 
 namespace FASTOPTIM_TIER {
 
-// AMSGrad is a template flag, not a branch in the loop: its state pointer is null without it, and
-// the vectoriser must never be tempted to load through it. P, G and S: the parameter's, gradient's
-// and state's formats (slot.hpp), converted in registers.
+// AMSGrad is a template flag, not a branch in the loop: without it vmax is never touched (update
+// passes v in its place, the slot being absent), and the vectoriser must never be tempted to load
+// through it. P, G and S: the parameter's, gradient's and state's formats (slot.hpp), converted in
+// registers.
 template <bool Amsgrad, class P, class G, class S>
 inline void adam_loop(const Adam::Step& s, P p, G g, S m, S v, S vmax, std::size_t n) {
   using T = value_of<P>;
