@@ -32,6 +32,9 @@ FASTOPTIM_TIER_TABLE(avx2)
 #ifdef FASTOPTIM_HAVE_AVX512
 FASTOPTIM_TIER_TABLE(avx512)
 #endif
+#ifdef FASTOPTIM_HAVE_AVX512VBMI
+FASTOPTIM_TIER_TABLE(avx512vbmi)
+#endif
 #ifdef FASTOPTIM_HAVE_NEON
 FASTOPTIM_TIER_TABLE(neon)
 #endif
@@ -105,6 +108,10 @@ const std::vector<TierEntry>& tiers() {
       // x86-64-v4: AVX-512 F, BW, CD, DQ, VL, with OS support for the ZMM state.
       {"avx512", &avx512::kernel_table, &cpu_has_v4,
        FASTOPTIM_FLAGS_AVX512},
+#endif
+#ifdef FASTOPTIM_HAVE_AVX512VBMI
+      {"avx512vbmi", &avx512vbmi::kernel_table, [] { return cpu_has_v4() && __builtin_cpu_supports("avx512vbmi") > 0; },
+       FASTOPTIM_FLAGS_AVX512VBMI},
 #endif
   };
   return all;

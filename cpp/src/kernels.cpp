@@ -29,8 +29,9 @@ typename StepFns<AllKernels>::type make_steps(std::tuple<Kernels...>*) {
 }  // namespace
 
 const KernelTable& kernel_table() {
-  static const KernelTable table{FASTOPTIM_STR(FASTOPTIM_TIER), &grad_stats, &norm, &scale, &clamp, &axpy,
-                                 make_steps(static_cast<AllKernels*>(nullptr))};
+  static const KernelTable table{
+      FASTOPTIM_STR(FASTOPTIM_TIER), &grad_stats, &norm, &scale, &clamp, &axpy, make_steps(static_cast<AllKernels*>(nullptr)),
+      {&encode_block, &decode_block, &encode_codes, &encode_block4, &decode_block4, &encode_codes4}};
   return table;
 }
 

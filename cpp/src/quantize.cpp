@@ -1,7 +1,6 @@
 #include "fastoptim/quantize.hpp"
 
-// Not a tier unit: the block codec below is compiled here for the baseline (namespace generic).
-#include "fastoptim/state_block.hpp"
+#include "fastoptim/dispatch.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -71,6 +70,77 @@ float from_bits(std::uint32_t u) {
   return f;
 }
 
+std::uint32_t bits_of(float f) {
+  std::uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
+
+/// The gather-free encoder's first guess for a magnitude's bits a (at most 1.0f's), computed as
+/// the vector code computes it (see Codebook::slope).
+std::uint32_t rank_estimate(const Codebook& c, std::uint32_t a) {
+  constexpr std::uint32_t kSmallest = Codebook::kFirstPiece << 24;
+  a = a < kSmallest ? kSmallest : a;
+  const std::uint32_t piece = (a >> 24) & 15u;
+  const float u = std::fma(c.slope[piece], from_bits(a), c.offset[piece]);
+  return static_cast<std::uint32_t>(std::fmin(u, std::fma(0.2f, u, c.next[piece])));
+}
+
+/// The tables of the gather-free codec (see Codebook), for bitsandbytes' 8-bit dynamic map:
+/// decade k (scale 10^(k-6)) holds 2^k codes (2^(k+1) unsigned), the means of an even split of
+/// [0.1, 1] (so code i of the decade sits at 10^(k-6) (0.1 + 0.9 (i + 1/2) / count)).
+void build_estimate(Codebook& c, bool is_signed, const float* mid) {
+  c.zero = is_signed ? 127 : 0;
+  c.last = 254 - c.zero;
+  for (std::uint32_t i = 0; i < 256; ++i) {
+    const std::uint32_t m = bits_of(c.map[i]), h = c.zero + i <= 254 ? bits_of(mid[c.zero + i]) : 0x7f800000u;
+    for (int k = 0; k < 4; ++k) {
+      c.map_plane[k][i] = static_cast<std::uint8_t>(m >> (8 * k));
+      c.mid_plane[k][i] = static_cast<std::uint8_t>(h >> (8 * k));
+    }
+  }
+  // Decade k's line, shifted by 0.025 so that the guess's margins (0.275 either way at the decade
+  // joints and the map's ends) are even. Decade 7 continues the map past 1 (it meets 6's at 1).
+  double slope[8], offset[8];
+  for (int k = 0, first = 1; k < 8; ++k) {  // first: the decade's first code, counted from the zero code
+    const int count = (is_signed ? 1 : 2) << k;
+    slope[k] = count * std::pow(10.0, 6 - k) / 0.9;
+    offset[k] = first - 0.5 - 0.1 * count / 0.9 + 0.025;
+    first += count;
+  }
+  auto lowest = [&](double a) {  // the decade whose line is lowest at a
+    int best = 0;
+    for (int k = 1; k < 7; ++k)
+      if (slope[k] * a + offset[k] < slope[best] * a + offset[best]) best = k;
+    return best;
+  };
+  for (std::uint32_t p = 0; p < 16; ++p) {
+    const double lo = p == 0 ? 0.0 : from_bits((p + Codebook::kFirstPiece) << 24);
+    const double hi = p == 15 ? 1.0 : from_bits((p + 1 + Codebook::kFirstPiece) << 24);
+    const int k = lowest(lo);
+    if (lowest(hi) != k && lowest(hi) != k + 1) throw std::logic_error("dynamic map: a piece spans two decade boundaries");
+    c.slope[p] = static_cast<float>(slope[k]), c.offset[p] = static_cast<float>(offset[k]);
+    c.next[p] = static_cast<float>(offset[k + 1] - 0.2 * offset[k]);
+  }
+  // The estimate must be the count of midpoints below a, or one less, counted with < and with <=
+  // (negative values count the midpoints at or below their magnitude). Both counts and the
+  // estimate only grow with a within a piece, so checking them next to every midpoint and every
+  // piece boundary checks every float.
+  std::vector<std::uint32_t> at = {0, bits_of(1.0f)};
+  for (std::uint32_t t = 0; t <= c.last; ++t) at.push_back(bits_of(mid[c.zero + t]));
+  for (std::uint32_t p = 0; p < 16; ++p) at.push_back((p + Codebook::kFirstPiece) << 24);
+  for (const std::uint32_t x : at)
+    for (std::uint32_t a = x == 0 ? 0 : x - 1; a <= x + 1 && a <= bits_of(1.0f); ++a) {
+      std::uint32_t below = 0, at_or_below = 0;
+      for (std::uint32_t t = 0; t <= c.last; ++t) {
+        below += mid[c.zero + t] < from_bits(a) ? 1u : 0u;
+        at_or_below += mid[c.zero + t] <= from_bits(a) ? 1u : 0u;
+      }
+      const std::uint32_t r = rank_estimate(c, a);
+      if (r > below || r + 1 < at_or_below || r > c.last) throw std::logic_error("dynamic map: the rank estimate is off by more than one");
+    }
+}
+
 Codebook build_codebook(const std::array<float, 256>& map) {
   Codebook c{};
   std::copy(map.begin(), map.end(), c.map);
@@ -99,6 +169,7 @@ Codebook build_codebook(const std::array<float, 256>& map) {
       c.entry[sign * Codebook::kPerSign + m] = first | key << 8;
     }
   }
+  build_estimate(c, map[0] < 0, mid);
   return c;
 }
 
@@ -121,39 +192,28 @@ const std::array<float, 256>& dynamic_map(bool is_signed) {
 
 void quantize_blockwise(const float* x, std::size_t n, std::size_t block, bool is_signed, std::uint8_t* codes,
                         float* absmax) {
-  const Codebook& c = codebook(is_signed);
-  for (std::size_t b = 0, k = 0; b < n; b += block, ++k) {
-    const std::size_t end = std::min(n, b + block);
-    absmax[k] = generic::encode_block(c, x + b, end - b, codes + b);
-  }
+  const BlockCodecs& f = kernels().codecs;
+  for (std::size_t b = 0, k = 0; b < n; b += block, ++k) absmax[k] = f.encode8(codebook(is_signed), x + b, std::min(block, n - b), codes + b);
 }
 
 void dequantize_blockwise(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
                           bool is_signed, float* x) {
-  const Codebook& c = codebook(is_signed);
-  for (std::size_t i = 0; i < n; ++i) {
-    const float a = absmax[i / block];
-    x[i] = a < 0 ? infinite_code(c, codes[i], -a) : c.map[codes[i]] * a;
-  }
+  const BlockCodecs& f = kernels().codecs;
+  for (std::size_t b = 0, k = 0; b < n; b += block, ++k) f.decode8(codebook(is_signed), codes + b, absmax[k], x + b, std::min(block, n - b));
 }
 
 void quantize_blockwise4(const float* x, std::size_t n, std::size_t block, bool is_signed, std::uint8_t* codes,
                          float* absmax) {
-  const Codebook4& c = codebook4(is_signed);
-  for (std::size_t b = 0, k = 0; b < n; b += block, ++k) {
-    const std::size_t end = std::min(n, b + block);
-    absmax[k] = generic::encode_block4(c, x + b, end - b, codes + b / 2);  // block is even
-  }
+  const BlockCodecs& f = kernels().codecs;
+  for (std::size_t b = 0, k = 0; b < n; b += block, ++k)
+    absmax[k] = f.encode4(codebook4(is_signed), x + b, std::min(block, n - b), codes + b / 2);  // block is even
 }
 
 void dequantize_blockwise4(const std::uint8_t* codes, const float* absmax, std::size_t n, std::size_t block,
                            bool is_signed, float* x) {
-  const Codebook4& c = codebook4(is_signed);
-  for (std::size_t i = 0; i < n; ++i) {
-    const float a = absmax[i / block];
-    const auto code = static_cast<std::uint8_t>((codes[i / 2] >> (4 * (i & 1))) & 15u);
-    x[i] = a < 0 ? infinite_code(c, code, -a) : c.map[code] * a;
-  }
+  const BlockCodecs& f = kernels().codecs;
+  for (std::size_t b = 0, k = 0; b < n; b += block, ++k)
+    f.decode4(codebook4(is_signed), codes + b / 2, absmax[k], x + b, std::min(block, n - b));
 }
 
 }  // namespace fastoptim

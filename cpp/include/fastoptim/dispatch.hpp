@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "fastoptim/quantize.hpp"
 #include "fastoptim/roofline.hpp"
 #include "fastoptim/rules.hpp"
 #include "fastoptim/tensor.hpp"
@@ -26,6 +27,16 @@ struct StepFns<std::tuple<Rules...>> {
 /// Everything compiled per tier: the rules and the roofline loop they are measured against.
 using AllKernels = decltype(std::tuple_cat(std::declval<AllRules>(), std::declval<std::tuple<Roofline>>()));
 
+/// One tier's block codecs (state_block.hpp): what fastoptim.quantize and the codec check run.
+struct BlockCodecs {
+  float (*encode8)(const Codebook&, const float*, std::size_t, std::uint8_t*);
+  void (*decode8)(const Codebook&, const std::uint8_t*, float, float*, std::size_t);
+  void (*codes8)(const Codebook&, const float*, std::size_t, float, std::uint8_t*);
+  float (*encode4)(const Codebook4&, const float*, std::size_t, std::uint8_t*);
+  void (*decode4)(const Codebook4&, const std::uint8_t*, float, float*, std::size_t);
+  void (*codes4)(const Codebook4&, const float*, std::size_t, float, std::uint8_t*);
+};
+
 /// One tier's compiled kernels.
 struct KernelTable {
   const char* tier;
@@ -35,6 +46,7 @@ struct KernelTable {
   void (*clamp)(const Work&, double c);
   void (*axpy)(const Work&, double a);
   typename StepFns<AllKernels>::type steps;
+  BlockCodecs codecs;
 };
 
 template <class Rule>

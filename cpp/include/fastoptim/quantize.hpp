@@ -30,6 +30,23 @@ struct Codebook {
   float map[256];
   /// By bucket (sign * kPerSign + (magnitude bits - kTiny) >> (23 - kBucketBits)): first code | key << 8.
   std::uint32_t entry[2 * kPerSign];
+
+  // The gather-free codec (AVX-512 VBMI, see codec_vbmi.hpp) looks 64 values up at once in tables
+  // of bytes: a float32 table is split into its 4 byte planes (plane k: bits k*8..k*8+7).
+  std::uint8_t map_plane[4][256];
+  /// The midpoints above the zero code: mid_plane holds mid[zero + t] for t <= last (then +inf).
+  std::uint8_t mid_plane[4][256];
+  std::uint32_t zero;  ///< the code of 0
+  std::uint32_t last;  ///< the number of midpoints above the zero code, less one
+  /// Within a decade the map's codes are evenly spaced, so a line u(a) = slope a + offset maps a
+  /// magnitude to its code's position counted from the zero code (code zero + j near u = j + 1/2).
+  /// The lines' minimum is concave and follows the map across decades; a piece of two binades
+  /// (magnitude bits >> 24, less kFirstPiece) spans at most one decade boundary, so two lines give
+  /// it: the decade's, and the next one's, whose slope is a fifth: u' = u / 5 + next[piece].
+  /// trunc(min(u, u')) is the number of midpoints below a, or one less (checked on every boundary
+  /// when the codebook is built); one compare against that midpoint settles it.
+  float slope[16], offset[16], next[16];
+  static constexpr std::uint32_t kFirstPiece = 48;  ///< magnitudes from 2^-31 (smaller ones count as 2^-31)
 };
 
 /// The codebook of dynamic_map(is_signed).

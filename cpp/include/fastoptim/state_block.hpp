@@ -8,19 +8,8 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#if defined(__AVX512F__)
-// GCC 12's intrinsics start from a self-initialised "undefined" vector, which -Wmaybe-uninitialized
-// reports once they are inlined (a false positive, GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
-#endif
-
+#include "fastoptim/codec_vbmi.hpp"
+#include "fastoptim/intrinsics.hpp"
 #include "fastoptim/quantize.hpp"
 #include "fastoptim/tensor.hpp"
 #include "fastoptim/tier.hpp"
@@ -213,13 +202,33 @@ inline std::int32_t bucket_of(std::uint32_t bits) {
   return static_cast<std::int32_t>((bits >> 31) * Codebook::kPerSign + ((mag - Codebook::kTiny) >> (23 - Codebook::kBucketBits)));
 }
 
+/// codes[i] = the code nearest to x[i] * inv (its magnitude clamped to 1; a tie goes to the lower
+/// code; see Codebook).
+inline void encode_codes(const Codebook& c, const float* __restrict x, std::size_t n, float inv, std::uint8_t* __restrict codes) {
+  std::size_t i = 0;
+#if defined(__AVX512VBMI__)
+  for (; i + 64 <= n; i += 64) vbmi::encode64(c, x + i, _mm512_set1_ps(inv), codes + i);
+#endif
+#pragma omp simd
+  for (std::size_t k = i; k < n; ++k) {
+    const std::uint32_t bits = bits_of(x[k] * inv);
+    const std::uint32_t e = c.entry[bucket_of(bits)];
+    const std::uint32_t key = (bits & 0xffffu) ^ (bits >> 31 ? 0xffffu : 0u);
+    codes[k] = static_cast<std::uint8_t>((e & 0xffu) + (key > e >> 8 ? 1u : 0u));
+  }
+}
+
 /// One block of 8-bit codes to float32: code value times the block's absmax. A negative absmax
 /// marks a block that holds infinities (see encode_block): its end codes stand for them.
 inline void decode_block(const Codebook& c, const std::uint8_t* __restrict codes, float absmax, float* __restrict out,
                          std::size_t n) {
   if (!(absmax < 0)) {
+    std::size_t i = 0;
+#if defined(__AVX512VBMI__)
+    for (; i + 64 <= n; i += 64) vbmi::decode64(c, codes + i, _mm512_set1_ps(absmax), out + i);
+#endif
 #pragma omp simd
-    for (std::size_t i = 0; i < n; ++i) out[i] = c.map[codes[i]] * absmax;
+    for (std::size_t k = i; k < n; ++k) out[k] = c.map[codes[k]] * absmax;
     return;
   }
   for (std::size_t i = 0; i < n; ++i) out[i] = infinite_code(c, codes[i], -absmax);
@@ -277,14 +286,7 @@ inline float block_scale(const float* __restrict x, std::size_t n, float inner, 
 inline float encode_block(const Codebook& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
   bool infinite;
   const float m = block_scale(x, n, inner_code(c), infinite);
-  const float inv = m > 0 ? 1.0f / m : 0.0f;
-#pragma omp simd
-  for (std::size_t i = 0; i < n; ++i) {
-    const std::uint32_t bits = bits_of(x[i] * inv);
-    const std::uint32_t e = c.entry[bucket_of(bits)];
-    const std::uint32_t key = (bits & 0xffffu) ^ (bits >> 31 ? 0xffffu : 0u);
-    codes[i] = static_cast<std::uint8_t>((e & 0xffu) + (key > e >> 8 ? 1u : 0u));
-  }
+  encode_codes(c, x, n, m > 0 ? 1.0f / m : 0.0f, codes);
   return infinite ? -m : m;
 }
 
@@ -328,13 +330,9 @@ inline void decode_block4(const Codebook4& c, const std::uint8_t* __restrict cod
   if (n & 1u) out[n - 1] = c.map[codes[n / 2] & 15u] * absmax;
 }
 
-/// One block of float32 (starting at an even element) to 4-bit codes from `codes`' first byte, two
-/// per byte (an odd last element leaves its byte's high nibble 0); returns the block's absmax, as
-/// encode_block does.
-inline float encode_block4(const Codebook4& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
-  bool infinite;
-  const float m = block_scale(x, n, inner_code(c), infinite);
-  const float inv = m > 0 ? 1.0f / m : 0.0f;
+/// The 4-bit codes of x[i] * inv (code4), two per byte from `codes`' first byte (element 2j in
+/// byte j's low nibble; an odd last element leaves its byte's high nibble 0).
+inline void encode_codes4(const Codebook4& c, const float* __restrict x, std::size_t n, float inv, std::uint8_t* __restrict codes) {
   std::size_t j = 0;
 #if defined(__AVX512F__)
   // code4 as a binary search over the 15 midpoints held in a register (pad: +inf, never below v):
@@ -365,6 +363,14 @@ inline float encode_block4(const Codebook4& c, const float* __restrict x, std::s
   for (std::size_t k = j; k < n / 2; ++k)
     codes[k] = static_cast<std::uint8_t>(code4(c, x[2 * k] * inv) | code4(c, x[2 * k + 1] * inv) << 4);
   if (n & 1u) codes[n / 2] = static_cast<std::uint8_t>(code4(c, x[n - 1] * inv));
+}
+
+/// One block of float32 (starting at an even element) to 4-bit codes (see encode_codes4); returns
+/// the block's absmax, as encode_block does.
+inline float encode_block4(const Codebook4& c, const float* __restrict x, std::size_t n, std::uint8_t* __restrict codes) {
+  bool infinite;
+  const float m = block_scale(x, n, inner_code(c), infinite);
+  encode_codes4(c, x, n, m > 0 ? 1.0f / m : 0.0f, codes);
   return infinite ? -m : m;
 }
 
