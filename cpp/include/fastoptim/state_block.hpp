@@ -341,8 +341,17 @@ inline void encode_codes4(const Codebook4& c, const float* __restrict x, std::si
   for (int k = 0; k < 15; ++k) mids[k] = c.mid[k];
   mids[15] = std::numeric_limits<float>::infinity();
   const __m512 table = _mm512_load_ps(mids), scale = _mm512_set1_ps(inv);
+  // The unsigned map is k/16, k = 1..16, its midpoints (2k + 1)/32: the code is the number of
+  // k = 0..14 below 16v - 1.5, ceil(16v - 1.5) clamped to [0, 15], exact in float32 (16v is exact,
+  // and so is the difference from 1.5 where it matters). min(2, v) keeps NaN (code 0) and tames inf.
+  const bool linear = c.map[0] == 1.0f / 16;
   auto code16 = [&](const float* from) {
     const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(from), scale);
+    if (linear) {
+      const __m512 k = _mm512_fmsub_ps(_mm512_set1_ps(16.0f), _mm512_min_ps(_mm512_set1_ps(2.0f), v), _mm512_set1_ps(1.5f));
+      const __m512i up = _mm512_cvt_roundps_epi32(k, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
+      return _mm512_min_epi32(_mm512_max_epi32(up, _mm512_setzero_si512()), _mm512_set1_epi32(15));
+    }
     __m512i pos = _mm512_setzero_si512();
     for (int step = 8; step >= 1; step /= 2) {
       const __m512i probe = _mm512_add_epi32(pos, _mm512_set1_epi32(step - 1));
