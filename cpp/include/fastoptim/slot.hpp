@@ -17,11 +17,11 @@
 namespace fastoptim::FASTOPTIM_TIER {
 
 template <class T>
-inline T load(const T* a, std::size_t i) {
+FASTOPTIM_ALWAYS_INLINE T load(const T* a, std::size_t i) {
   return a[i];
 }
 template <class T>
-inline void store(T* a, std::size_t i, T x) {
+FASTOPTIM_ALWAYS_INLINE void store(T* a, std::size_t i, T x) {
   a[i] = x;
 }
 
@@ -30,25 +30,25 @@ struct Bf16 {
   U* bits;
 };
 template <class U>
-inline float load(Bf16<U> a, std::size_t i) {
+FASTOPTIM_ALWAYS_INLINE float load(Bf16<U> a, std::size_t i) {
   return from_bf16(a.bits[i]);
 }
-inline void store(Bf16<std::uint16_t> a, std::size_t i, float x) { a.bits[i] = to_bf16(x); }
+FASTOPTIM_ALWAYS_INLINE void store(Bf16<std::uint16_t> a, std::size_t i, float x) { a.bits[i] = to_bf16(x); }
 
 struct Bf16Master {
   std::uint16_t* bits;
   std::uint16_t* low;
 };
-inline float load(Bf16Master a, std::size_t i) { return master_of(a.bits[i], a.low[i]); }
-inline void store(Bf16Master a, std::size_t i, float x) { split_master(x, a.bits[i], a.low[i]); }
+FASTOPTIM_ALWAYS_INLINE float load(Bf16Master a, std::size_t i) { return master_of(a.bits[i], a.low[i]); }
+FASTOPTIM_ALWAYS_INLINE void store(Bf16Master a, std::size_t i, float x) { split_master(x, a.bits[i], a.low[i]); }
 
 struct Bf16Stochastic {
   std::uint16_t* bits;
   std::uint32_t key;
   std::size_t first;  ///< the parameter's index of bits[0]: the noise is drawn per index
 };
-inline float load(Bf16Stochastic a, std::size_t i) { return from_bf16(a.bits[i]); }
-inline void store(Bf16Stochastic a, std::size_t i, float x) { a.bits[i] = to_bf16_stochastic(x, a.key, a.first + i); }
+FASTOPTIM_ALWAYS_INLINE float load(Bf16Stochastic a, std::size_t i) { return from_bf16(a.bits[i]); }
+FASTOPTIM_ALWAYS_INLINE void store(Bf16Stochastic a, std::size_t i, float x) { a.bits[i] = to_bf16_stochastic(x, a.key, a.first + i); }
 
 /// The float type a loop computes in for parameters of type P.
 template <class P>

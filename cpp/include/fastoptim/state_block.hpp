@@ -39,12 +39,12 @@ inline bool is_nan_bits(std::uint32_t u) { return (u & 0x7fffffffu) > 0x7f800000
 /// The float32 with bits `u` to bfloat16 by adding `offset` below the kept 16 bits and cutting
 /// them (the rounding: 0x7fff plus the last kept bit to nearest even, 0x8000 to nearest away from
 /// zero, random bits stochastically); a NaN stays a (quiet) NaN.
-inline std::uint16_t bf16_cut(std::uint32_t u, std::uint32_t offset) {
+FASTOPTIM_ALWAYS_INLINE std::uint16_t bf16_cut(std::uint32_t u, std::uint32_t offset) {
   return static_cast<std::uint16_t>(is_nan_bits(u) ? (u >> 16) | 0x40u : (u + offset) >> 16);
 }
 
 /// float32 to bfloat16, rounded to nearest, ties to even (as ml_dtypes and torch round).
-inline std::uint16_t to_bf16(float f) {
+FASTOPTIM_ALWAYS_INLINE std::uint16_t to_bf16(float f) {
   const std::uint32_t u = bits_of(f);
   return bf16_cut(u, 0x7fffu + ((u >> 16) & 1u));
 }
@@ -56,7 +56,7 @@ inline void encode_bf16(const float* __restrict in, std::uint16_t* __restrict ou
 /// A bfloat16 parameter and the low 16 bits of its float32 master to the master: exact. The
 /// parameter is the master rounded to nearest, ties away from zero, so the master's bits are the
 /// parameter's shifted up plus the low bits as a signed 16-bit number.
-inline float master_of(std::uint16_t p, std::uint16_t low) {
+FASTOPTIM_ALWAYS_INLINE float master_of(std::uint16_t p, std::uint16_t low) {
   const std::uint32_t hi = std::uint32_t{p} << 16;
   const std::uint32_t u = hi + static_cast<std::uint32_t>(static_cast<std::int32_t>(static_cast<std::int16_t>(low)));
   // A parameter written behind the optimizer's back (pruned, masked, loaded) no longer rounds
@@ -71,7 +71,7 @@ inline void decode_master(const std::uint16_t* __restrict p, const std::uint16_t
 
 /// A float32 master to its bfloat16 rounding (to nearest, ties away from zero) and the low bits
 /// that restore it; a NaN becomes a quiet NaN with no low bits.
-inline void split_master(float x, std::uint16_t& p, std::uint16_t& low) {
+FASTOPTIM_ALWAYS_INLINE void split_master(float x, std::uint16_t& p, std::uint16_t& low) {
   const std::uint32_t u = bits_of(x);
   const std::uint16_t hi = bf16_cut(u, 0x8000u);
   p = hi;
@@ -85,7 +85,7 @@ inline void encode_master(const float* __restrict in, std::uint16_t* __restrict 
 
 /// 16 random bits for element `index` of a parameter under `key` (one key per parameter and step):
 /// a counter-based hash, so a run draws the same bits on every tier and thread count.
-inline std::uint32_t noise_bits(std::uint32_t key, std::uint32_t index) {
+FASTOPTIM_ALWAYS_INLINE std::uint32_t noise_bits(std::uint32_t key, std::uint32_t index) {
   std::uint32_t x = index * 0x9e3779b9u ^ key;
   x ^= x >> 16;
   x *= 0x21f0aaadu;
@@ -98,7 +98,7 @@ inline std::uint32_t noise_bits(std::uint32_t key, std::uint32_t index) {
 /// float32 to bfloat16 rounded stochastically: up with probability (the dropped bits) / 2^16, so the
 /// rounding is unbiased. Element `index` of the parameter (elements [first, first + n) for the
 /// block); a NaN stays a quiet NaN.
-inline std::uint16_t to_bf16_stochastic(float x, std::uint32_t key, std::size_t index) {
+FASTOPTIM_ALWAYS_INLINE std::uint16_t to_bf16_stochastic(float x, std::uint32_t key, std::size_t index) {
   return bf16_cut(bits_of(x), noise_bits(key, static_cast<std::uint32_t>(index)));
 }
 inline void encode_stochastic(const float* __restrict in, std::uint16_t* __restrict out, std::size_t n, std::uint32_t key,
