@@ -10,8 +10,8 @@ __all__ = ["simd_tier", "available_tiers", "set_num_threads", "get_num_threads",
 
 
 def simd_tier() -> str:
-    """Name of the SIMD tier the kernels run on: ``"baseline"``, ``"avx2"`` or ``"avx512"`` on x86-64,
-    ``"neon"`` or ``"sve"`` on aarch64.
+    """Name of the SIMD tier the kernels run on: ``"baseline"``, ``"avx2"``, ``"avx512"`` or
+    ``"avx512vbmi"`` on x86-64, ``"neon"`` or ``"sve"`` on aarch64.
 
     The best tier this CPU supports is chosen at import. Set the environment variable
     ``FASTOPTIM_SIMD`` to a tier's name before importing to force a lower one; asking for a tier
