@@ -41,7 +41,8 @@ def test_maps_are_bitsandbytes_maps(signed):
 
 @pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("n, block", [(10_000, 256), (1000, 64), (7, 256), (256, 256)])
-def test_codes_are_the_nearest(signed, n, block):
+def test_codes_are_the_nearest(signed, n, block, tier):
+    """quantize_blockwise runs the active tier's codec (each tier here)."""
     x = spread(n, signed=signed)
     x[:block] = 0  # a block of zeros: absmax 0, the code of 0
     codes, absmax = Q.quantize_blockwise(x, signed, block)
@@ -185,7 +186,7 @@ def unpack4(codes, n):
 
 @pytest.mark.parametrize("signed", [True, False])
 @pytest.mark.parametrize("n, block", [(10_001, 128), (1000, 64), (7, 128), (128, 128)])
-def test_4bit_codes_are_the_nearest_two_per_byte(signed, n, block):
+def test_4bit_codes_are_the_nearest_two_per_byte(signed, n, block, tier):
     x = spread(n, signed=signed)
     x[:block] = 0  # a block of zeros: absmax 0 (the unsigned map's lowest code then decodes to 0 too)
     codes, absmax = Q.quantize_blockwise(x, signed, block, bits=4)
@@ -199,7 +200,7 @@ def test_4bit_codes_are_the_nearest_two_per_byte(signed, n, block):
 
 
 @pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
-def test_4bit_codes_on_a_million_patterns_and_every_midpoint(signed):
+def test_4bit_codes_on_a_million_patterns_and_every_midpoint(signed, tier):
     """Every float32 whose low 11 bits are zero in [-1, 1] (a million patterns, every binade), and
     every midpoint with its float32 neighbours: the code is the number of midpoints below (a tie goes
     to the lower code). A block of 128 led by 1.0 keeps the values as they are."""
