@@ -105,13 +105,14 @@ std::uint64_t check_decode(const fo::BlockCodecs& f) {
   std::uint64_t bad = 0;
   std::vector<std::uint8_t> codes(256), packed(128);
   std::vector<float> out(256);
-  for (int i = 0; i < 256; ++i) codes[i] = static_cast<std::uint8_t>(i * 167 + 13);  // every code, shuffled
-  for (int i = 0; i < 128; ++i) packed[i] = static_cast<std::uint8_t>(i * 167 + 13);
+  for (std::size_t i = 0; i < 256; ++i) codes[i] = static_cast<std::uint8_t>(i * 167 + 13);  // every code, shuffled
+  for (std::size_t i = 0; i < 128; ++i) packed[i] = static_cast<std::uint8_t>(i * 167 + 13);
   for (const bool is_signed : {false, true}) {
     f.decode8(fo::codebook(is_signed), codes.data(), 0.75f, out.data(), 256);
-    for (int i = 0; i < 256; ++i) bad += out[i] != fo::dynamic_map(is_signed)[codes[i]] * 0.75f;
+    for (std::size_t i = 0; i < 256; ++i) bad += out[i] != fo::dynamic_map(is_signed)[codes[i]] * 0.75f;
     f.decode4(fo::codebook4(is_signed), packed.data(), 0.75f, out.data(), 256);
-    for (int i = 0; i < 256; ++i) bad += out[i] != fo::codebook4(is_signed).map[(packed[i / 2] >> (4 * (i & 1))) & 15] * 0.75f;
+    for (std::size_t i = 0; i < 256; ++i)
+      bad += out[i] != fo::codebook4(is_signed).map[(packed[i / 2] >> (4 * (i & 1))) & 15u] * 0.75f;
   }
   return bad;
 }
