@@ -39,7 +39,7 @@ struct Codebook {
   std::uint32_t zero;  ///< the code of 0
   std::uint32_t last;  ///< the number of midpoints above the zero code, less one
   /// Within a decade the map's codes are evenly spaced, so a line u(a) = slope a + offset maps a
-  /// magnitude to its code's position counted from the zero code (code zero + j near u = j + 1/2).
+  /// magnitude to its code's position counted from the zero code (code zero + j at u = j + 0.025).
   /// The lines' minimum is concave and follows the map across decades; a piece of two binades
   /// (magnitude bits >> 24, less kFirstPiece) spans at most one decade boundary, so two lines give
   /// it: the decade's, and the next one's, whose slope is a fifth: u' = u / 5 + next[piece].
