@@ -1,10 +1,11 @@
 #include "fastoptim/quantize.hpp"
 
 #include "fastoptim/dispatch.hpp"
+// Not a tier unit: it takes the bit helpers from the kernels' header (namespace generic).
+#include "fastoptim/state_block.hpp"
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -12,6 +13,9 @@
 namespace fastoptim {
 
 namespace {
+
+using generic::bits_of;
+using generic::float_of;
 
 /// n float32 points from 0.1 to 1, each computed from the nearer end with one fused multiply-add,
 /// as torch.linspace does, so that the map matches bitsandbytes' to the bit.
@@ -64,25 +68,13 @@ Codebook4 build_codebook4(bool is_signed) {
   return c;
 }
 
-float from_bits(std::uint32_t u) {
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-}
-
-std::uint32_t bits_of(float f) {
-  std::uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-}
-
 /// The gather-free encoder's first guess for a magnitude's bits a (at most 1.0f's), computed as
 /// the vector code computes it (see Codebook::slope).
 std::uint32_t rank_estimate(const Codebook& c, std::uint32_t a) {
   constexpr std::uint32_t kSmallest = Codebook::kFirstPiece << 24;
   a = a < kSmallest ? kSmallest : a;
   const std::uint32_t piece = (a >> 24) & 15u;
-  const float u = std::fma(c.slope[piece], from_bits(a), c.offset[piece]);
+  const float u = std::fma(c.slope[piece], float_of(a), c.offset[piece]);
   return static_cast<std::uint32_t>(std::fmin(u, std::fma(0.2f, u, c.next[piece])));
 }
 
@@ -115,8 +107,8 @@ void build_estimate(Codebook& c, bool is_signed, const float* mid) {
     return best;
   };
   for (std::uint32_t p = 0; p < 16; ++p) {
-    const double lo = p == 0 ? 0.0 : from_bits((p + Codebook::kFirstPiece) << 24);
-    const double hi = p == 15 ? 1.0 : from_bits((p + 1 + Codebook::kFirstPiece) << 24);
+    const double lo = p == 0 ? 0.0 : float_of((p + Codebook::kFirstPiece) << 24);
+    const double hi = p == 15 ? 1.0 : float_of((p + 1 + Codebook::kFirstPiece) << 24);
     const int k = lowest(lo);
     if (lowest(hi) != k && lowest(hi) != k + 1) throw std::logic_error("dynamic map: a piece spans two decade boundaries");
     c.slope[p] = static_cast<float>(slope[k]), c.offset[p] = static_cast<float>(offset[k]);
@@ -133,8 +125,8 @@ void build_estimate(Codebook& c, bool is_signed, const float* mid) {
     for (std::uint32_t a = x == 0 ? 0 : x - 1; a <= x + 1 && a <= bits_of(1.0f); ++a) {
       std::uint32_t below = 0, at_or_below = 0;
       for (std::uint32_t t = 0; t <= c.last; ++t) {
-        below += mid[c.zero + t] < from_bits(a) ? 1u : 0u;
-        at_or_below += mid[c.zero + t] <= from_bits(a) ? 1u : 0u;
+        below += mid[c.zero + t] < float_of(a) ? 1u : 0u;
+        at_or_below += mid[c.zero + t] <= float_of(a) ? 1u : 0u;
       }
       const std::uint32_t r = rank_estimate(c, a);
       if (r > below || r + 1 < at_or_below || r > c.last) throw std::logic_error("dynamic map: the rank estimate is off by more than one");
@@ -152,8 +144,8 @@ Codebook build_codebook(const std::array<float, 256>& map) {
   constexpr std::uint32_t shift = 23 - Codebook::kBucketBits;
   for (std::uint32_t m = 0; m < Codebook::kPerSign; ++m) {
     // The magnitudes of bucket m: [lo, hi] (bucket 0 starts at 0, the last one is 1 alone).
-    const float lo = m == 0 ? 0.0f : from_bits(Codebook::kTiny + (m << shift));
-    const float hi = m + 1 == Codebook::kPerSign ? 1.0f : from_bits(Codebook::kTiny + ((m + 1) << shift) - 1);
+    const float lo = m == 0 ? 0.0f : float_of(Codebook::kTiny + (m << shift));
+    const float hi = m + 1 == Codebook::kPerSign ? 1.0f : float_of(Codebook::kTiny + ((m + 1) << shift) - 1);
     for (std::uint32_t sign = 0; sign < 2; ++sign) {
       const float vmin = sign ? -hi : lo, vmax = sign ? -lo : hi;
       const std::uint32_t first = below(vmin), last = below(vmax);
@@ -161,9 +153,7 @@ Codebook build_codebook(const std::array<float, 256>& map) {
       std::uint32_t key = Codebook::kNever;
       if (last == first + 1) {  // mid[first] is in the bucket: v > mid compares their low bits
         if (m == 0 || m + 1 == Codebook::kPerSign) throw std::logic_error("dynamic map: a midpoint in a clamped bucket");
-        std::uint32_t low;
-        std::memcpy(&low, &mid[first], sizeof low);
-        low &= 0xffffu;
+        const std::uint32_t low = bits_of(mid[first]) & 0xffffu;
         key = sign ? 0xffffu - low : low;
       }
       c.entry[sign * Codebook::kPerSign + m] = first | key << 8;
