@@ -52,6 +52,34 @@ inline void visit_as(const Tensor& t, const Chunk& ch, F& f) {
   f(static_cast<T*>(t.param) + ch.begin, static_cast<const T*>(t.grad) + ch.begin, state, ch.end - ch.begin);
 }
 
+/// Call f(p, g, state, n) on chunk ch of a tensor whose parameter and state are T (not
+/// Tensor::converted), kStreamPieceBytes of parameter at a time, asking first for the lines
+/// kPrefetchBytes ahead in each of its arrays. For elementwise rules only (the pieces' loops are
+/// independent). On DRAM-sized tensors one core's loop waits on memory: the hardware prefetchers,
+/// which never cross a 4 KiB page, leave it short of requests in flight (Adam on 25.5M float32:
+/// 1.13 -> 1.03 ns per element at 1 thread, 0.58 -> 0.52 at 2; in cache unchanged). Small
+/// pieces: a burst of a page's worth of prefetches fills the line-fill buffers and stalls the loop
+/// (measured 1.5x slower in cache).
+template <class T, class F>
+inline void visit_streamed(const Tensor& t, const Chunk& ch, F& f) {
+  constexpr std::size_t piece = kStreamPieceBytes / sizeof(T), ahead = kPrefetchBytes / sizeof(T), line = 64 / sizeof(T);
+  T* const p = static_cast<T*>(t.param);
+  const T* const g = static_cast<const T*>(t.grad);
+  T* st[kMaxState];
+  for (std::size_t b = ch.begin; b < ch.end; b += piece) {
+    const std::size_t n = ch.end - b < piece ? ch.end - b : piece;
+    if (b + ahead + piece <= ch.end)
+      for (std::size_t k = b + ahead; k < b + ahead + piece; k += line) {
+        __builtin_prefetch(g + k, 0, 3);
+        __builtin_prefetch(p + k, 1, 3);
+        for (std::size_t j = 0; j < kMaxState; ++j)
+          if (t.state[j]) __builtin_prefetch(static_cast<T*>(t.state[j]) + k, 1, 3);
+      }
+    for (std::size_t j = 0; j < kMaxState; ++j) st[j] = t.state[j] ? static_cast<T*>(t.state[j]) + b : nullptr;
+    f(p + b, g + b, st, n);
+  }
+}
+
 inline constexpr std::size_t kAhead = 8;  ///< blocks prefetched ahead, see visit_converted
 inline void prefetch_block(const void* base, std::size_t offset, std::size_t bytes) {
   for (std::size_t line = 0; line < bytes; line += 64) __builtin_prefetch(static_cast<const char*>(base) + offset + line);
@@ -317,12 +345,17 @@ void run(const Step& s, const Work& w) {
   } else if constexpr (!is_two_pass<Step>::value) {
     auto loop = [&](auto p, auto g, auto st, std::size_t n) { update(s, p, g, st, n); };
     for_each_chunk(w, [&](std::size_t c) {
-      if constexpr (takes_formats<Step>::value) {
-        const Chunk& ch = w.chunks[c];
-        const Tensor& t = w.tensors[ch.tensor];
-        if (t.converted() && visit_direct(t, ch, loop)) return;
+      const Chunk& ch = w.chunks[c];
+      const Tensor& t = w.tensors[ch.tensor];
+      if (t.converted()) {
+        if constexpr (takes_formats<Step>::value)
+          if (visit_direct(t, ch, loop)) return;
+        visit_converted(t, ch, true, loop);
+      } else if (t.dtype == DType::f32) {
+        visit_streamed<float>(t, ch, loop);
+      } else {
+        visit_streamed<double>(t, ch, loop);
       }
-      visit_rule_chunk(w, c, loop);
     });
   } else {
     // Pass 1: sums of squares per chunk, added per tensor in chunk order, so the result does not

@@ -86,6 +86,9 @@ struct Chunk {
 inline constexpr std::size_t kParallelMinElems = std::size_t{1} << 15;
 /// Largest chunk a thread takes at once.
 inline constexpr std::size_t kChunkElems = std::size_t{1} << 15;
+/// How far ahead of its loop an elementwise rule asks for its arrays' lines, and in pieces of how
+/// many bytes of parameter (see visit_streamed).
+inline constexpr std::size_t kPrefetchBytes = 4096, kStreamPieceBytes = 1024;
 
 /// Which passes a call of a two-pass rule (LAMB, LARS) makes. Split, the caller can combine each
 /// tensor's partial sums of squares across processes between the passes (fastoptim.distributed).

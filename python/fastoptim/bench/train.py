@@ -61,14 +61,15 @@ def _model(torch: Any, small: bool) -> Any:
     )
 
 
-def contenders(small: bool = False, seed: int = 0) -> Dict[str, Any]:
+def contenders(small: bool = False, seed: int = 0, batch: int = 0, seq: int = 0) -> Dict[str, Any]:
     """Each contender: (iteration returning (seconds, step seconds or NaN, peak extra bytes, bytes held
-    after backward), its model)."""
+    after backward), its model). ``batch``, ``seq``: sequences per batch and their length (0: the
+    default, 16 x 64, or 2 x 8 for the small model)."""
     torch = optional_torch()
     import fastoptim.torch as fot
 
     vocab = 64 if small else 2048
-    batch, seq = (2, 8) if small else (16, 64)
+    batch, seq = batch or (2 if small else 16), seq or (8 if small else 64)
     gen = torch.Generator().manual_seed(seed)
     batches = [torch.randint(0, vocab, (batch, seq + 1), generator=gen) for _ in range(4)]
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -117,9 +118,12 @@ def contenders(small: bool = False, seed: int = 0) -> Dict[str, Any]:
     return out
 
 
-def run(threads: Sequence[int] = (1, 2), repeats: int = 10, progress: bool = False, small: bool = False) -> Dict[str, Any]:
+def run(
+    threads: Sequence[int] = (1, 2), repeats: int = 10, progress: bool = False, small: bool = False, batch: int = 0, seq: int = 0
+) -> Dict[str, Any]:
     """Race the contenders at each thread count; results as fastoptim.bench's, plus each
-    contender's median step share and peak extra bytes, and the gradients' bytes."""
+    contender's median step share and peak extra bytes, and the gradients' bytes. ``batch``,
+    ``seq``: as for :func:`contenders`."""
     torch = optional_torch()
     if torch is None:
         raise ImportError("the train mode needs torch (pip install 'fastoptim[torch]')")
@@ -131,7 +135,7 @@ def run(threads: Sequence[int] = (1, 2), repeats: int = 10, progress: bool = Fal
     for n in threads:
         set_num_threads(n or all_threads)
         torch.set_num_threads(n or all_threads)
-        entries = contenders(small)
+        entries = contenders(small, batch=batch, seq=seq)
         grad_bytes = sum(p.numel() * p.element_size() for p in next(iter(entries.values()))[1].parameters())
         extra: Dict[str, Dict[str, List[float]]] = {c: {"step": [], "peak": [], "held": []} for c in entries}
 
@@ -147,7 +151,8 @@ def run(threads: Sequence[int] = (1, 2), repeats: int = 10, progress: bool = Fal
 
         if bar is None:
             bar = Progress(len(threads) * len(entries) * (repeats + 2), progress)
-        rows = result_rows("transformer", n or all_threads, race({c: timed_iteration(entries[c][0], extra[c]) for c in entries}, repeats, bar, "train"))
+        workload = f"transformer, {batch or (2 if small else 16)}x{seq or (8 if small else 64)} tokens"
+        rows = result_rows(workload, n or all_threads, race({c: timed_iteration(entries[c][0], extra[c]) for c in entries}, repeats, bar, "train"))
         for row in rows:
             row["step_share"] = float(np.median(extra[row["contender"]]["step"][2:]))
             row["peak_extra_bytes"] = float(np.median(extra[row["contender"]]["peak"][2:]))
@@ -182,9 +187,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts (0 = all)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--small", action="store_true", help="a tiny model (for tests)")
+    parser.add_argument("--batch", type=int, default=0, help="sequences per batch (default 16)")
+    parser.add_argument("--seq", type=int, default=0, help="tokens per sequence (default 64)")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    report = run([int(t) for t in args.threads.split(",")], args.repeats, progress=not args.no_progress, small=args.small)
+    report = run(
+        [int(t) for t in args.threads.split(",")], args.repeats, progress=not args.no_progress, small=args.small, batch=args.batch, seq=args.seq
+    )
     print(format_table(report))
     print()
     print(format_extra(report))
