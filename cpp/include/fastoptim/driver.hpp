@@ -249,15 +249,20 @@ inline void visit_chunk(const Work& w, std::size_t c, F&& f) {
 }
 
 /// Call a rule's f(p, g, state, n) on chunk c: its state as float32 or float64 however stored;
-/// `store`: whether f's changes to converted state are kept (see visit_converted).
+/// `store`: whether f's changes to converted state are kept (see visit_converted). `elementwise`:
+/// f's loop is independent per element, so it may run in pieces (see visit_streamed).
 template <class F>
-inline void visit_rule_chunk(const Work& w, std::size_t c, F&& f, bool store = true) {
+inline void visit_rule_chunk(const Work& w, std::size_t c, F&& f, bool store = true, bool elementwise = false) {
   const Chunk& ch = w.chunks[c];
   const Tensor& t = w.tensors[ch.tensor];
   if (t.converted())
     visit_converted(t, ch, store, f);
-  else
+  else if (!elementwise)
     visit_chunk(w, c, f);
+  else if (t.dtype == DType::f32)
+    visit_streamed<float>(t, ch, f);
+  else
+    visit_streamed<double>(t, ch, f);
 }
 
 inline bool parallel(const Work& w) { return w.threads > 1 && w.total >= kParallelMinElems && w.n_chunks > 1; }
@@ -340,22 +345,18 @@ void run(const Step& s, const Work& w) {
     }
     for_each_chunk(w, [&](std::size_t c) {
       visit_rule_chunk(
-          w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); }, Step::state_pass == 2);
+          w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, p, g, st, n); }, Step::state_pass == 2,
+          true);
     });
   } else if constexpr (!is_two_pass<Step>::value) {
     auto loop = [&](auto p, auto g, auto st, std::size_t n) { update(s, p, g, st, n); };
     for_each_chunk(w, [&](std::size_t c) {
-      const Chunk& ch = w.chunks[c];
-      const Tensor& t = w.tensors[ch.tensor];
-      if (t.converted()) {
-        if constexpr (takes_formats<Step>::value)
-          if (visit_direct(t, ch, loop)) return;
-        visit_converted(t, ch, true, loop);
-      } else if (t.dtype == DType::f32) {
-        visit_streamed<float>(t, ch, loop);
-      } else {
-        visit_streamed<double>(t, ch, loop);
+      if constexpr (takes_formats<Step>::value) {
+        const Chunk& ch = w.chunks[c];
+        const Tensor& t = w.tensors[ch.tensor];
+        if (t.converted() && visit_direct(t, ch, loop)) return;
       }
+      visit_rule_chunk(w, c, loop, true, true);
     });
   } else {
     // Pass 1: sums of squares per chunk, added per tensor in chunk order, so the result does not
@@ -387,7 +388,7 @@ void run(const Step& s, const Work& w) {
       const double f = factor[w.chunks[c].tensor];
       visit_rule_chunk(
           w, c, [&](auto* p, auto* g, auto* const* st, std::size_t n) { update(s, f, p, g, st, n); },
-          Step::state_pass == 2);
+          Step::state_pass == 2, true);
     });
   }
 }
