@@ -2,6 +2,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ class RooflineRunner {
       }
       t.grad = ptr[1];
       for (std::size_t k = 0; k < kMaxState; ++k) t.state[k] = ptr[k + 2];
+      state_.push_back({t.state[0], t.state[1], t.state[2], t.state[3]});
       set_.add(t);
     }
   }
@@ -40,6 +42,10 @@ class RooflineRunner {
     if (reads < 1 || reads > kRooflineArrays || writes < 0 || writes >= reads)
       throw py::value_error("the roofline needs 1 <= reads <= " + std::to_string(kRooflineArrays) +
                             " and 0 <= writes < reads");
+    // Only the arrays this pass reads are given (the driver asks for every given array's lines).
+    for (std::size_t i = 0; i < set_.tensors.size(); ++i)
+      for (std::size_t k = 0; k < kMaxState; ++k)
+        set_.tensors[i].state[k] = static_cast<int>(k) + 2 < reads ? state_[i][k] : nullptr;
     const Work w = set_.work(num_threads());
     const StepFn<Roofline> fn = step_fn<Roofline>(kernels());
     py::gil_scoped_release release;
@@ -48,6 +54,7 @@ class RooflineRunner {
 
  private:
   std::vector<py::array> keep_;
+  std::vector<std::array<void*, kMaxState>> state_;  ///< each tensor's four state arrays
   TensorSet set_;
 };
 
