@@ -243,3 +243,13 @@ def test_train_mode_reports_every_contender_and_the_gradients_peak():
     rows = {r["contender"]: r for r in report["results"]}
     assert 0 < rows["fastoptim"]["step_share"] < 1 and np.isnan(rows["in-backward"]["step_share"])
     assert report["gradient_bytes"] > 0 and "peak extra MiB" in train.format_extra(report)
+    assert {r["workload"] for r in report["results"]} == {"transformer, 2x8 tokens"}
+
+
+def test_train_mode_takes_the_batch_shape():
+    pytest.importorskip("torch")
+    from fastoptim.bench import train
+
+    report = train.run(threads=[1], repeats=1, small=True, batch=1, seq=3)
+    assert {r["workload"] for r in report["results"]} == {"transformer, 1x3 tokens"}
+    assert all(np.isfinite(r["median_s"]) and r["median_s"] > 0 for r in report["results"])
