@@ -36,7 +36,7 @@ inline GradStats grad_stats(const Work& w, bool want_norm, double carry) {
   for_each_chunk(w, [&](std::size_t c) {
     // (A bfloat16 tensor's chunk comes in several parts: their results add up.)
     visit_chunk(w, c, [&](auto*, auto* g, auto* const*, std::size_t n) {
-      if (!want_norm) {  // a page at a time, asking for the lines ahead (see visit_streamed)
+      if (!want_norm) {  // in pieces, asking for the lines ahead (see visit_streamed)
         using T = std::remove_const_t<std::remove_pointer_t<decltype(g)>>;
         constexpr std::size_t piece = kStreamPieceBytes / sizeof(T), ahead = kPrefetchBytes / sizeof(T);
         for (std::size_t b = 0; b < n; b += piece) {
