@@ -22,7 +22,7 @@ import ctypes.util
 import datetime
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -61,15 +61,20 @@ def _model(torch: Any, small: bool) -> Any:
     )
 
 
+def _tokens(small: bool, batch: int, seq: int) -> Tuple[int, int]:
+    """Sequences per batch and their length: as given, or (0) the default, 16 x 64, or 2 x 8 for
+    the small model."""
+    return batch or (2 if small else 16), seq or (8 if small else 64)
+
+
 def contenders(small: bool = False, seed: int = 0, batch: int = 0, seq: int = 0) -> Dict[str, Any]:
     """Each contender: (iteration returning (seconds, step seconds or NaN, peak extra bytes, bytes held
-    after backward), its model). ``batch``, ``seq``: sequences per batch and their length (0: the
-    default, 16 x 64, or 2 x 8 for the small model)."""
+    after backward), its model). ``batch``, ``seq``: see :func:`_tokens`."""
     torch = optional_torch()
     import fastoptim.torch as fot
 
     vocab = 64 if small else 2048
-    batch, seq = batch or (2 if small else 16), seq or (8 if small else 64)
+    batch, seq = _tokens(small, batch, seq)
     gen = torch.Generator().manual_seed(seed)
     batches = [torch.randint(0, vocab, (batch, seq + 1), generator=gen) for _ in range(4)]
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -151,7 +156,7 @@ def run(
 
         if bar is None:
             bar = Progress(len(threads) * len(entries) * (repeats + 2), progress)
-        workload = f"transformer, {batch or (2 if small else 16)}x{seq or (8 if small else 64)} tokens"
+        workload = "transformer, {}x{} tokens".format(*_tokens(small, batch, seq))
         rows = result_rows(workload, n or all_threads, race({c: timed_iteration(entries[c][0], extra[c]) for c in entries}, repeats, bar, "train"))
         for row in rows:
             row["step_share"] = float(np.median(extra[row["contender"]]["step"][2:]))
